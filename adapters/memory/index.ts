@@ -1,0 +1,42 @@
+// Every port in memory, and the Inversify module that binds them: for tests and the quick start.
+import { ContainerModule } from 'inversify';
+import type { Clock } from '../../lib/ports.js';
+import { createRelay, type RelayOptions } from '../../lib/relay.js';
+import { TOKENS } from '../../lib/tokens.js';
+import { MemoryAuditStore } from './audit-store.js';
+import { MemoryBus } from './bus.js';
+import { MemoryIdempotencyStore } from './idempotency-store.js';
+import { MemoryOutbox } from './outbox.js';
+import { MemoryUnitOfWork } from './unit-of-work.js';
+
+export { MemoryAuditStore } from './audit-store.js';
+export { MemoryBus, type Subscriber } from './bus.js';
+export { MemoryIdempotencyStore } from './idempotency-store.js';
+export { MemoryOutbox } from './outbox.js';
+export { MemoryTransaction, MemoryUnitOfWork, TransactionalMap } from './unit-of-work.js';
+
+/** Options of `memoryModule()`. */
+export interface MemoryModuleOptions {
+  readonly clock?: Clock;
+  readonly relay?: RelayOptions;
+}
+
+/**
+ * Binds every port to its memory adapter (singletons), plus the concrete classes for repositories and tests.
+ * @example const container = new Container(); container.load(memoryModule());
+ */
+export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule {
+  return new ContainerModule(({ bind }) => {
+    const clock = options.clock ?? Date;
+    const uow = new MemoryUnitOfWork();
+    const outbox = new MemoryOutbox(uow);
+    const bus = new MemoryBus();
+    const relay = createRelay(outbox, bus, options.relay);
+    const constants: Array<[symbol | Function, unknown]> = [
+      [TOKENS.Clock, clock], [TOKENS.UnitOfWork, uow], [MemoryUnitOfWork, uow],
+      [TOKENS.IdempotencyStore, new MemoryIdempotencyStore(uow, clock)], [TOKENS.AuditStore, new MemoryAuditStore(uow)],
+      [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.MessageBus, bus], [MemoryBus, bus], [TOKENS.Relay, relay],
+    ];
+    for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
+  });
+}

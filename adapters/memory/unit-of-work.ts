@@ -1,0 +1,87 @@
+// In-memory transactions: serialized by a mutex (so every memory transaction is serializable), undone on rollback.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { UnitOfWork } from '../../lib/ports.js';
+
+/** A memory transaction: an undo log that savepoints cut into. */
+export class MemoryTransaction {
+  readonly #undo: Array<() => void> = [];
+  /** Registers how to undo a write made in this transaction. */
+  onRollback(undo: () => void): void { this.#undo.push(undo); }
+  get mark(): number { return this.#undo.length; }
+  rollbackTo(mark: number): void {
+    while (this.#undo.length > mark) this.#undo.pop()!();
+  }
+}
+
+/**
+ * The memory UnitOfWork. Memory stores and repositories call `current()` to register undo steps.
+ * @example const tx = uow.current(); map.set(k, v); tx?.onRollback(() => map.delete(k));
+ */
+export class MemoryUnitOfWork implements UnitOfWork {
+  readonly #als = new AsyncLocalStorage<MemoryTransaction>();
+  #tail: Promise<void> = Promise.resolve();
+
+  /** The ambient transaction, if any. */
+  current(): MemoryTransaction | undefined {
+    return this.#als.getStore();
+  }
+
+  async transaction<T>(work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
+    const outer = this.#als.getStore();
+    if (outer) return this.#attempt(outer, outer.mark, work, shouldCommit);
+    const release = await this.#acquire();
+    try {
+      const tx = new MemoryTransaction();
+      return await this.#als.run(tx, () => this.#attempt(tx, 0, work, shouldCommit));
+    } finally {
+      release();
+    }
+  }
+
+  isRetryable(): boolean { return false; }
+  isUnavailable(): boolean { return false; }
+
+  async #attempt<T>(tx: MemoryTransaction, mark: number, work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
+    try {
+      const value = await work();
+      if (!shouldCommit(value)) tx.rollbackTo(mark);
+      return value;
+    } catch (error) {
+      tx.rollbackTo(mark);
+      throw error;
+    }
+  }
+
+  #acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    const ready = this.#tail.then(() => release);
+    this.#tail = this.#tail.then(() => held);
+    return ready;
+  }
+}
+
+/**
+ * A Map whose writes are undone when the ambient memory transaction rolls back (for memory repositories).
+ * @example const balances = new TransactionalMap<string, number>(uow); balances.set('sku-1/A', 10);
+ */
+export class TransactionalMap<K, V> {
+  readonly #map = new Map<K, V>();
+  constructor(private readonly uow: MemoryUnitOfWork) {}
+  get(key: K): V | undefined { return this.#map.get(key); }
+  has(key: K): boolean { return this.#map.has(key); }
+  values(): IterableIterator<V> { return this.#map.values(); }
+  entries(): IterableIterator<[K, V]> { return this.#map.entries(); }
+  get size(): number { return this.#map.size; }
+  set(key: K, value: V): void {
+    const had = this.#map.has(key), before = this.#map.get(key);
+    this.#map.set(key, value);
+    this.uow.current()?.onRollback(() => (had ? this.#map.set(key, before as V) : this.#map.delete(key)));
+  }
+  delete(key: K): void {
+    if (!this.#map.has(key)) return;
+    const before = this.#map.get(key) as V;
+    this.#map.delete(key);
+    this.uow.current()?.onRollback(() => this.#map.set(key, before));
+  }
+}

@@ -1,0 +1,35 @@
+// The per-tenant audit hash chain: h(n) = SHA-256(h(n-1) ‖ canonical(entry n)), checked by a walk.
+import { canonicalJson, sha256 } from './json.js';
+import type { AuditEntry, AuditRecord } from './ports.js';
+
+/** The previous hash of a tenant's first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The hash of an entry at position `seq` after `prevHash`; every audit store must use this. */
+export function chainHash(prevHash: string, seq: number, entry: AuditEntry): string {
+  const { id, at, tenant, actor, type, requestId, outcome, code, replayed, payload } = entry;
+  return sha256(prevHash + canonicalJson({ seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload }));
+}
+
+/** Chains an entry after `previous` (or starts a tenant's chain). */
+export function chainAfter(previous: AuditRecord | undefined, entry: AuditEntry): AuditRecord {
+  const seq = (previous?.seq ?? 0) + 1;
+  const prevHash = previous?.hash ?? GENESIS_HASH;
+  return { ...entry, seq, prevHash, hash: chainHash(prevHash, seq, entry) };
+}
+
+/**
+ * Walks one tenant's records (oldest first) and reports the first that was edited, removed or reordered.
+ * @example const check = verifyAuditChain(await store.list({ tenant: 't1', order: 'asc' }));
+ */
+export function verifyAuditChain(records: readonly AuditRecord[]):
+  { readonly ok: true; readonly count: number } | { readonly ok: false; readonly index: number; readonly reason: string } {
+  let prevHash = GENESIS_HASH;
+  for (const [index, record] of records.entries()) {
+    if (record.seq !== index + 1) return { ok: false, index, reason: `expected seq ${index + 1}, found ${record.seq} (a record was removed or reordered)` };
+    if (record.prevHash !== prevHash) return { ok: false, index, reason: 'prevHash does not match the previous record' };
+    if (record.hash !== chainHash(prevHash, record.seq, record)) return { ok: false, index, reason: 'hash does not match the record (it was edited)' };
+    prevHash = record.hash;
+  }
+  return { ok: true, count: records.length };
+}

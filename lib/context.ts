@@ -1,0 +1,140 @@
+// What every middleware and handler sees for one send.
+import { randomUUID } from 'node:crypto';
+import { UseCaseError } from './errors.js';
+import type { Handler } from './handler.js';
+import type { OutboxMessage, Ports } from './ports.js';
+import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
+import type { Result } from './result.js';
+
+/** Who is acting. */
+export interface Actor { readonly id: string; readonly roles?: readonly string[] }
+
+/** Per-send metadata given to `send`. */
+export interface SendOptions {
+  readonly actor?: Actor | undefined;
+  readonly tenant?: string | undefined;
+  readonly requestId?: string | undefined;
+  readonly idempotencyKey?: string | undefined;
+}
+
+/** Metadata as middleware see it (request id and tenant always set). */
+export interface Meta extends SendOptions { readonly requestId: string; readonly tenant: string }
+
+/** Any result, as middleware pass it along. */
+export type AnyResult = Result<unknown, string>;
+type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
+/** A commit hook; it gets the result being committed (none after a rollback caused by an exception). */
+type Hook = (result: AnyResult | undefined) => unknown;
+type Dispatch = <N extends AnyRequest>(request: N, options: SendOptions, parent: Context) =>
+  Promise<Result<ResultOf<N>, FailureOf<N>>>;
+
+/** Options for `publish` / `enqueue`. */
+export interface StageOptions {
+  /** Messages with the same aggregate id are delivered in order. */
+  readonly aggregateId?: string;
+}
+
+/**
+ * The context of one send: the (parsed) request, its metadata, its loaded state and its staged messages.
+ * @example async handle(cmd, ctx) { ctx.publish(new OrderPaid({ orderId: cmd.orderId })); return ok(...) }
+ */
+export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
+  /** The request; replaced by its parsed copy once validation has run. */
+  request: C;
+  /** Messages staged by `publish`/`enqueue`; `undefined` while no publish() middleware enabled staging. */
+  outbox: OutboxMessage[] | undefined;
+  #loading: Promise<S> | undefined;
+  #state: { value: S } | undefined;
+  #hooks: Record<Phase, Hook[]> | undefined;
+
+  constructor(
+    request: C,
+    readonly requestClass: RequestClass<C>,
+    readonly meta: Meta,
+    readonly ports: Ports,
+    readonly parent: Context | undefined,
+    readonly handler: Handler<C, S>,
+    readonly dispatch: Dispatch,
+  ) {
+    this.request = request;
+  }
+
+  /** The request's type name (`MoveInventory`). */
+  get type(): string {
+    return typeOf(this.requestClass);
+  }
+
+  /** Loads the handler's state once per attempt (policy, transition and handler share it). */
+  load(): Promise<S> {
+    this.#loading ??= Promise.resolve(this.handler.load ? this.handler.load(this.request, this) : (undefined as S)).then((value) => {
+      this.#state = { value };
+      return value;
+    });
+    return this.#loading;
+  }
+
+  /** The loaded state; throws if read before `load()` resolved. */
+  get state(): S {
+    if (!this.#state) throw new UseCaseError('misuse', `ctx.state of ${this.type} was read before it was loaded — await ctx.load() first`);
+    return this.#state.value;
+  }
+
+  /** Stages an event; it is written to the outbox in the transaction and leaves only after commit. */
+  publish(event: AnyRequest, options: StageOptions = {}): void {
+    this.#stage('event', event, options);
+  }
+
+  /** Stages a command to run later as a job (through the outbox, after commit). */
+  enqueue(command: AnyRequest, options: StageOptions = {}): void {
+    this.#stage('job', command, options);
+  }
+
+  /** Sends a nested request in this send's transaction (a savepoint); its messages leave at the outermost commit. */
+  send<N extends AnyRequest>(request: N, options: SendOptions = {}): Promise<Result<ResultOf<N>, FailureOf<N>>> {
+    return this.dispatch(request, options, this);
+  }
+
+  /** Runs `fn(result)` inside the transaction just before it commits a successful result. */
+  beforeCommit(fn: Hook): void { this.#hooksFor('beforeCommit').push(fn); }
+  /** Runs `fn(result)` after the commit (for a nested send: after the outermost commit). */
+  afterCommit(fn: Hook): void { this.#hooksFor('afterCommit').push(fn); }
+  /** Runs `fn(result)` after a rollback. */
+  afterRollback(fn: Hook): void { this.#hooksFor('afterRollback').push(fn); }
+
+  /** Runs the hooks of a phase in order (used by the unit of work). */
+  async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
+    for (const hook of this.#hooks?.[phase] ?? []) await hook(result);
+  }
+
+  /** A mark of what this attempt has registered so far, for `rewind`. */
+  mark(): Record<Phase, number> {
+    const h = this.#hooks;
+    return { beforeCommit: h?.beforeCommit.length ?? 0, afterCommit: h?.afterCommit.length ?? 0, afterRollback: h?.afterRollback.length ?? 0 };
+  }
+
+  /** Forgets state, staged messages and hooks registered since `mark` (a retried attempt starts clean). */
+  rewind(mark: Record<Phase, number>): void {
+    this.#loading = undefined;
+    this.#state = undefined;
+    if (this.outbox) this.outbox = [];
+    if (this.#hooks) for (const phase of Object.keys(mark) as Phase[]) this.#hooks[phase].length = mark[phase];
+  }
+
+  #hooksFor(phase: Phase): Hook[] {
+    this.#hooks ??= { beforeCommit: [], afterCommit: [], afterRollback: [] };
+    return this.#hooks[phase];
+  }
+
+  #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {
+    const verb = kind === 'event' ? 'publish' : 'enqueue';
+    if (!this.outbox) {
+      throw new UseCaseError('misuse', `ctx.${verb}(${typeOf(request.constructor as RequestClass)}) in ${this.type} needs publish() in its middleware stack — add publish() after unitOfWork()`);
+    }
+    const headers: Record<string, string> = { requestId: this.meta.requestId, tenant: this.meta.tenant, causationType: this.type };
+    if (this.meta.actor) headers.actor = this.meta.actor.id;
+    this.outbox.push({
+      id: randomUUID(), kind, type: typeOf(request.constructor as RequestClass), payload: payloadOf(request),
+      occurredAt: new Date(this.ports.clock.now()).toISOString(), aggregateId: options.aggregateId, headers,
+    });
+  }
+}

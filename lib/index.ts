@@ -1,0 +1,19 @@
+// Public API of usecasecore's core.
+export { compose, type Step } from './compose.js';
+export { Context, type Actor, type AnyResult, type Meta, type SendOptions, type StageOptions } from './context.js';
+export { UseCaseError, type UseCaseErrorKind } from './errors.js';
+export { handles, handledBy, type Handler, type HandlerClass } from './handler.js';
+export { boundedCopy, canonicalJson, redact, sha256, DEFAULT_LIMITS, SECRET_FIELD, type InputLimits } from './json.js';
+export { createMediator, type Mediator, type MediatorOptions } from './mediator.js';
+export { withRules, type Middleware, type MiddlewareClass, type MiddlewareRules, type Next } from './middleware.js';
+export type * from './ports.js';
+export {
+  Command, Event, Query, Request, payloadOf, rawInput, typeOf,
+  type AnyRequest, type FailureOf, type RequestClass, type RequestKind, type ResultOf, type TypedRequestClass,
+} from './request.js';
+export { fail, failure, notFound, ok, type Fail, type Failure, type FailureKind, type Issue, type Ok, type Result } from './result.js';
+export type { InferOutput, StandardSchemaV1 } from './schema.js';
+export { TOKENS } from './tokens.js';
+export { chainAfter, chainHash, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
+export { lifecycle, type LifecycleAction } from './lifecycle.js';
+export { createRelay, type RelayOptions } from './relay.js';

@@ -1,0 +1,94 @@
+// Plain-data helpers shared by middleware and adapters: bounded copying, canonical JSON, hashing, redaction.
+import { createHash } from 'node:crypto';
+
+/** Bounds applied to untrusted input before anything recurses over it. */
+export interface InputLimits {
+  /** Deepest nesting of objects/arrays. Default 32. */
+  readonly maxDepth: number;
+  /** Most values (objects, arrays, leaves) in total. Default 10,000. */
+  readonly maxNodes: number;
+  /** Most string characters in total (keys and values). Default 1,000,000. */
+  readonly maxChars: number;
+}
+
+export const DEFAULT_LIMITS: InputLimits = { maxDepth: 32, maxNodes: 10_000, maxChars: 1_000_000 };
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Copies untrusted data without recursion, dropping `__proto__`/`constructor`/`prototype` keys at every depth,
+ * or says which limit it broke. Class instances (Date, Buffer…) are kept as leaves.
+ */
+export function boundedCopy(input: unknown, limits: InputLimits = DEFAULT_LIMITS):
+  { ok: true; value: unknown } | { ok: false; message: string } {
+  let nodes = 0;
+  let chars = 0;
+  const root: { value: unknown } = { value: undefined };
+  const stack: Array<[source: unknown, target: Record<string, unknown> | unknown[], key: string | number, depth: number]> =
+    [[input, root as unknown as Record<string, unknown>, 'value', 0]];
+  while (stack.length > 0) {
+    const [source, target, key, depth] = stack.pop()!;
+    if (++nodes > limits.maxNodes) return { ok: false, message: `Input has more than ${limits.maxNodes} values` };
+    if (typeof source === 'string' && (chars += source.length) > limits.maxChars) {
+      return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
+    }
+    if (typeof source !== 'object' || source === null || !(Array.isArray(source) || isPlainObject(source))) {
+      (target as Record<string | number, unknown>)[key] = source;
+      continue;
+    }
+    if (depth >= limits.maxDepth) return { ok: false, message: `Input is nested deeper than ${limits.maxDepth} levels` };
+    if (Array.isArray(source)) {
+      if (nodes + source.length > limits.maxNodes) return { ok: false, message: `Input has more than ${limits.maxNodes} values` };
+      const copy = new Array<unknown>(source.length);
+      (target as Record<string | number, unknown>)[key] = copy;
+      for (let i = source.length - 1; i >= 0; i--) stack.push([source[i], copy, i, depth + 1]);
+    } else {
+      const copy: Record<string, unknown> = {};
+      (target as Record<string | number, unknown>)[key] = copy;
+      for (const k of Object.keys(source)) {
+        if (UNSAFE_KEYS.has(k)) continue;
+        if ((chars += k.length) > limits.maxChars) return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
+        stack.push([(source as Record<string, unknown>)[k], copy, k, depth + 1]);
+      }
+    }
+  }
+  return { ok: true, value: root.value };
+}
+
+/**
+ * JSON with object keys sorted, so reordered keys give the same text (and the same fingerprint).
+ * @example canonicalJson({ b: 1, a: [2] }) === '{"a":[2],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/** Hex SHA-256 of a string. */
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Field names whose values never reach audit records (matched case-insensitively, anywhere in the payload). */
+export const SECRET_FIELD = /pass(word)?|secret|token|authorization|api[-_]?key|card|cvv|cvc|pan$|ssn|iban/i;
+
+/**
+ * Copies `value` with secret-looking fields (and the `extra` names) replaced by `'[REDACTED]'`.
+ * @example redact({ user: 'a', password: 'x' }) // { user: 'a', password: '[REDACTED]' }
+ */
+export function redact(value: unknown, extra: readonly string[] = []): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, extra));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_FIELD.test(k) || extra.includes(k) ? '[REDACTED]' : redact(v, extra);
+  }
+  return out;
+}

@@ -1,0 +1,150 @@
+// createMediator: checks and composes every request type's stack once, then routes each send to its handler.
+import { randomUUID } from 'node:crypto';
+import type { Container } from 'inversify';
+import { compose, type Step } from './compose.js';
+import { Context, type AnyResult, type SendOptions } from './context.js';
+import { UseCaseError } from './errors.js';
+import { handledBy, type Handler, type HandlerClass } from './handler.js';
+import type { Middleware, MiddlewareClass } from './middleware.js';
+import type { Ports } from './ports.js';
+import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
+import type { Result } from './result.js';
+import { TOKENS } from './tokens.js';
+
+/** What `createMediator` needs: the handler classes and the ordered middleware stack. */
+export interface MediatorOptions {
+  readonly handlers: readonly HandlerClass[];
+  readonly middleware?: ReadonlyArray<Middleware | MiddlewareClass>;
+}
+
+/** Sends requests through their stack to their handler. */
+export interface Mediator {
+  /**
+   * @example const result = await mediator.send(MoveInventory.from(body), { actor, idempotencyKey });
+   */
+  send<C extends AnyRequest>(request: C, options?: SendOptions): Promise<Result<ResultOf<C>, FailureOf<C>>>;
+  /** The effective stack of a request type, outermost first, then its handler. */
+  describe(type: RequestClass): { readonly middleware: readonly string[]; readonly handler: string };
+  /** The ports this mediator resolved. */
+  readonly ports: Ports;
+}
+
+interface Route { readonly handler: HandlerClass; readonly names: readonly string[]; readonly run: (ctx: Context) => Promise<AnyResult> }
+
+const PORT_TOKENS = {
+  unitOfWork: TOKENS.UnitOfWork, idempotency: TOKENS.IdempotencyStore, audit: TOKENS.AuditStore,
+  outbox: TOKENS.Outbox, relay: TOKENS.Relay,
+} as const;
+
+/**
+ * Builds a mediator. Throws `UseCaseError` when a handler is missing its `@handles`, two handle one type, a stack
+ * breaks an ordering rule or a port a middleware needs is not bound.
+ * @example
+ * const mediator = createMediator(container, { handlers: [MoveInventoryHandler], middleware: recommendedStack() });
+ */
+export function createMediator(container: Container, options: MediatorOptions): Mediator {
+  const ports: Ports = {
+    clock: container.get(TOKENS.Clock, { optional: true }) ?? Date,
+    ...Object.fromEntries(Object.entries(PORT_TOKENS).map(([name, token]) => [name, container.get(token, { optional: true })])),
+  };
+  const stack = (options.middleware ?? []).map((m) => resolveMiddleware(container, m));
+  const routes = new Map<RequestClass, Route>();
+  for (const handler of options.handlers) {
+    const type = handledBy(handler);
+    if (!type) throw new UseCaseError('bad_handler', `${handler.name} is not marked with @handles(...) — decorate it, e.g. @handles(MoveInventory)`);
+    const taken = routes.get(type);
+    if (taken) throw new UseCaseError('duplicate_handler', `${typeOf(type)} has two handlers, ${taken.handler.name} and ${handler.name} — keep exactly one in createMediator({ handlers })`);
+    if (!container.isBound(handler)) container.bind(handler).toSelf().inSingletonScope();
+    const effective = stack.filter((m) => !type.skip?.includes(m.name));
+    checkStack(typeOf(type), effective, ports);
+    routes.set(type, { handler, names: effective.map((m) => m.name), run: build(effective) });
+  }
+
+  function route(type: RequestClass): Route {
+    const found = routes.get(type);
+    if (!found) throw new UseCaseError('no_handler', `No handler for ${typeOf(type)} — write a class marked @handles(${typeOf(type)}) and add it to createMediator(container, { handlers })`);
+    return found;
+  }
+
+  function dispatch(request: AnyRequest, options: SendOptions, parent: Context | undefined): Promise<AnyResult> {
+    if (typeof request !== 'object' || request === null) {
+      return Promise.reject(new UseCaseError('misuse', `send() takes a request instance, e.g. MoveInventory.from(body); got ${String(request)}`));
+    }
+    const type = request.constructor as RequestClass;
+    const { handler, run } = route(type);
+    const instance = container.get<Handler<AnyRequest>>(handler);
+    const meta = {
+      ...parent?.meta, idempotencyKey: undefined, ...options,
+      requestId: options.requestId ?? parent?.meta.requestId ?? randomUUID(),
+      tenant: options.tenant ?? parent?.meta.tenant ?? 'default',
+    };
+    return run(new Context(request, type, meta, ports, parent, instance, dispatch as never));
+  }
+
+  return {
+    ports,
+    send: (request, options = {}) => dispatch(request, options, undefined) as never,
+    describe(type) {
+      const { names, handler } = route(type);
+      return { middleware: names, handler: handler.name };
+    },
+  };
+}
+
+function resolveMiddleware(container: Container, entry: Middleware | MiddlewareClass): Middleware {
+  if (!('prototype' in entry) || typeof entry.prototype?.handle !== 'function') return entry as Middleware;
+  const Class = entry as MiddlewareClass;
+  if (!container.isBound(Class)) container.bind(Class).toSelf().inSingletonScope();
+  const instance = container.get(Class);
+  const fn = (ctx: Context, next: () => Promise<AnyResult>) => instance.handle(ctx, next);
+  Object.defineProperty(fn, 'name', { value: Class.name });
+  return Object.assign(fn, Class.rules ? { rules: Class.rules } : {});
+}
+
+/** Composes one type's stack; a reentrant middleware gets a `next` that runs the inner stack afresh per call. */
+function build(stack: readonly Middleware[]): (ctx: Context) => Promise<AnyResult> {
+  let run = handle;
+  let segment: Array<Step<Context, AnyResult>> = [];
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const m = stack[i]!;
+    if (!m.rules?.reentrant) { segment.unshift(m); continue; }
+    const inner = compose(segment), innerRun = run;
+    run = (ctx) => m(ctx, () => inner(ctx, innerRun));
+    segment = [];
+  }
+  const outer = compose(segment), outerRun = run;
+  return (ctx) => outer(ctx, outerRun);
+}
+
+async function handle(ctx: Context): Promise<AnyResult> {
+  if (ctx.handler.load) await ctx.load();
+  return ctx.handler.handle(ctx.request, ctx);
+}
+
+/** Checks one type's effective stack against every middleware's rules and bound ports. */
+function checkStack(type: string, stack: readonly Middleware[], ports: Ports): void {
+  const names = stack.map((m) => m.name);
+  const bad = (message: string) => new UseCaseError('bad_stack', `Middleware stack of ${type}: ${message}`);
+  stack.forEach((m, i) => {
+    const rules = m.rules ?? {};
+    if (!m.name) throw bad(`middleware #${i} has no name — return a named function (async function timing(ctx, next) {...})`);
+    if (names.indexOf(m.name) !== i) throw bad(`${m.name} appears twice — keep one`);
+    if (rules.first && i !== 0) throw bad(`${m.name} must be first (it runs before anything reads or writes) — move it to the front`);
+    for (const other of rules.requires ?? []) if (!names.includes(other)) throw bad(`${m.name} needs ${other}() in the stack — add it`);
+    for (const outer of rules.inside ?? []) {
+      const at = names.indexOf(outer);
+      if (at < 0) throw bad(`${m.name} must run inside ${outer}() — add ${outer}() before ${m.name}()`);
+      if (at > i) throw bad(`${m.name} must run inside ${outer}() — move ${outer}() before ${m.name}()`);
+    }
+    for (const other of rules.after ?? []) if (names.indexOf(other) > i) throw bad(`${m.name} must come after ${other} — move ${other}() before ${m.name}()`);
+    for (const other of rules.before ?? []) {
+      const at = names.indexOf(other);
+      if (at >= 0 && at < i) throw bad(`${m.name} must come before ${other} — move ${m.name}() before ${other}()`);
+    }
+    for (const port of rules.ports ?? []) {
+      if (!ports[port]) {
+        throw new UseCaseError('missing_port', `${m.name}() in the stack of ${type} needs a ${port} port — load an adapter module (memoryModule(), knexModule(...)) or bind TOKENS for it`);
+      }
+    }
+  });
+}

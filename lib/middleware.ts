@@ -1,0 +1,44 @@
+// The middleware contract and the ordering rules each middleware declares.
+import type { AnyResult, Context } from './context.js';
+import type { Ports } from './ports.js';
+
+/** Calls the rest of the stack (at most once, unless the middleware is `reentrant`). */
+export type Next = () => Promise<AnyResult>;
+
+/** Ordering rules, checked for every request type at `createMediator`. */
+export interface MiddlewareRules {
+  /** Must be the first middleware. */
+  readonly first?: boolean;
+  /** Must come after these when they are in the stack. */
+  readonly after?: readonly string[];
+  /** Must come before these when they are in the stack. */
+  readonly before?: readonly string[];
+  /** Must be in the stack too, anywhere. */
+  readonly requires?: readonly string[];
+  /** Must run inside these (they must be in the stack, before this one). */
+  readonly inside?: readonly string[];
+  /** Ports that must be bound. */
+  readonly ports?: ReadonlyArray<Exclude<keyof Ports, 'clock'>>;
+  /** `next()` runs the inner stack afresh on each call (the unit of work uses it to retry an attempt). */
+  readonly reentrant?: boolean;
+}
+
+/** A middleware: Koa's `(ctx, next)` returning the result, as MediatR's behaviors do. */
+export interface Middleware {
+  (ctx: Context, next: Next): Promise<AnyResult>;
+  readonly rules?: MiddlewareRules;
+}
+
+/** A middleware class resolved from the container once at start-up, so it gets injected dependencies. */
+export interface MiddlewareClass {
+  new (...args: any[]): { handle(ctx: Context, next: Next): Promise<AnyResult> };
+  readonly rules?: MiddlewareRules;
+}
+
+/**
+ * Attaches ordering rules to a named middleware function.
+ * @example return withRules(async function publish(ctx, next) { ... }, { inside: ['unitOfWork'] })
+ */
+export function withRules<M extends (ctx: Context, next: Next) => Promise<AnyResult>>(fn: M, rules: MiddlewareRules): M & Middleware {
+  return Object.assign(fn, { rules });
+}

@@ -1,0 +1,15 @@
+// Inversify service identifiers. Symbol.for, so two copies of the package still agree.
+
+/**
+ * Tokens under which adapters bind the ports.
+ * @example container.bind(TOKENS.Clock).toConstantValue({ now: () => fixedTime })
+ */
+export const TOKENS = {
+  Clock: Symbol.for('usecasecore.Clock'),
+  UnitOfWork: Symbol.for('usecasecore.UnitOfWork'),
+  IdempotencyStore: Symbol.for('usecasecore.IdempotencyStore'),
+  AuditStore: Symbol.for('usecasecore.AuditStore'),
+  Outbox: Symbol.for('usecasecore.Outbox'),
+  MessageBus: Symbol.for('usecasecore.MessageBus'),
+  Relay: Symbol.for('usecasecore.Relay'),
+} as const;

@@ -1,0 +1,25 @@
+// The built-in middleware, one factory each.
+import type { Middleware } from '../lib/middleware.js';
+import { audit } from './audit.js';
+import { idempotency } from './idempotency.js';
+import { policy, type PolicyRule } from './policy.js';
+import { publish } from './publish.js';
+import { transition, type TransitionGuard } from './transition.js';
+import { unitOfWork } from './unit-of-work.js';
+import { validation } from './validation.js';
+
+export { audit, type AuditOptions } from './audit.js';
+export { idempotency, type IdempotencyOptions } from './idempotency.js';
+export { everyone, policy, rule, type PolicyRule } from './policy.js';
+export { publish } from './publish.js';
+export { guard, transition, type TransitionGuard } from './transition.js';
+export { unitOfWork, type UnitOfWorkOptions } from './unit-of-work.js';
+export { validation, type ValidationOptions } from './validation.js';
+
+/**
+ * The seven middleware in the recommended order (see README for why this order).
+ * @example createMediator(container, { handlers, middleware: recommendedStack({ rules, guards }) })
+ */
+export function recommendedStack(options: { rules: readonly PolicyRule[]; guards?: readonly TransitionGuard[] }): Middleware[] {
+  return [validation(), audit(), idempotency(), unitOfWork(), policy(options.rules), transition(options.guards ?? []), publish()];
+}
