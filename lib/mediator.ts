@@ -71,14 +71,18 @@ export function createMediator(container: Container, options: MediatorOptions): 
       return Promise.reject(new UseCaseError('misuse', `send() takes a request instance, e.g. MoveInventory.from(body); got ${String(request)}`));
     }
     const type = request.constructor as RequestClass;
-    const { handler, run } = route(type);
-    const instance = container.get<Handler<AnyRequest>>(handler);
-    const meta = {
-      ...parent?.meta, idempotencyKey: undefined, ...options,
-      requestId: options.requestId ?? parent?.meta.requestId ?? randomUUID(),
-      tenant: options.tenant ?? parent?.meta.tenant ?? 'default',
-    };
-    return run(new Context(request, type, meta, ports, parent, instance, dispatch as never));
+    try {
+      const { handler, run } = route(type);
+      const instance = container.get<Handler<AnyRequest>>(handler);
+      const meta = {
+        ...parent?.meta, idempotencyKey: undefined, ...options,
+        requestId: options.requestId ?? parent?.meta.requestId ?? randomUUID(),
+        tenant: options.tenant ?? parent?.meta.tenant ?? 'default',
+      };
+      return run(new Context(request, type, meta, ports, parent, instance, dispatch as never));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   return {

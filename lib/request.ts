@@ -33,14 +33,14 @@ export interface RequestClass<T extends AnyRequest = AnyRequest> {
   readonly sensitive?: readonly string[] | undefined;
 }
 
-/** A request class whose instances carry the parsed fields `D` and result types `R`, `F`. */
+/**
+ * A request class whose instances carry the parsed fields `D` and result types `R`, `F`. Subclasses may add the
+ * optional statics of `RequestClass` (`type`, `skip`, `sensitive`) without `override`.
+ */
 export interface TypedRequestClass<D, K extends RequestKind> {
   new <R = void, F extends string = never>(data: D): Request<R, F> & Readonly<D>;
   readonly kind: K;
   readonly schema: StandardSchemaV1<unknown, D>;
-  readonly type?: string | undefined;
-  readonly skip?: readonly string[] | undefined;
-  readonly sensitive?: readonly string[] | undefined;
   /** Wraps untrusted input (a request body); validation parses it before any handler sees it. */
   from<T>(this: new (data: any) => T, input: unknown): T;
 }
