@@ -17,3 +17,4 @@ export { TOKENS } from './tokens.js';
 export { chainAfter, chainHash, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions } from './relay.js';
+export { messageDispatcher, reapEvery } from './jobs.js';

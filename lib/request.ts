@@ -23,6 +23,8 @@ export type FailureOf<C> = C extends Request<any, infer F> ? F : never;
 /** The static side of a request class: what the mediator reads to validate, name and route it. */
 export interface RequestClass<T extends AnyRequest = AnyRequest> {
   new (data: any): T;
+  /** Wraps untrusted input; validation parses it before any handler sees it. */
+  from(input: unknown): T;
   readonly kind: RequestKind;
   readonly schema: StandardSchemaV1;
   /** Name used in routing keys, audit and idempotency; defaults to the class name. */
