@@ -11,10 +11,10 @@ export function chainHash(prevHash: string, seq: number, entry: AuditEntry): str
   return sha256(prevHash + canonicalJson({ seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload }));
 }
 
-/** Chains an entry after `previous` (or starts a tenant's chain). */
-export function chainAfter(previous: AuditRecord | undefined, entry: AuditEntry): AuditRecord {
+/** Chains an entry after the tenant's head (`undefined` or seq 0 starts the chain). */
+export function chainAfter(previous: { readonly seq: number; readonly hash: string } | undefined, entry: AuditEntry): AuditRecord {
   const seq = (previous?.seq ?? 0) + 1;
-  const prevHash = previous?.hash ?? GENESIS_HASH;
+  const prevHash = previous && previous.seq > 0 ? previous.hash : GENESIS_HASH;
   return { ...entry, seq, prevHash, hash: chainHash(prevHash, seq, entry) };
 }
 

@@ -33,7 +33,7 @@ interface Route { readonly handler: HandlerClass; readonly names: readonly strin
 
 const PORT_TOKENS = {
   unitOfWork: TOKENS.UnitOfWork, idempotency: TOKENS.IdempotencyStore, audit: TOKENS.AuditStore,
-  outbox: TOKENS.Outbox, relay: TOKENS.Relay,
+  outbox: TOKENS.Outbox, inbox: TOKENS.Inbox, relay: TOKENS.Relay,
 } as const;
 
 /**

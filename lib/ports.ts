@@ -94,6 +94,12 @@ export interface Outbox {
   pending(): Promise<number>;
 }
 
+/** Remembers which messages each consumer processed, so a redelivered message takes effect once. */
+export interface Inbox {
+  /** Records the message for the consumer in the ambient transaction; `false` when it was already recorded. */
+  record(consumer: string, messageId: string): Promise<boolean>;
+}
+
 /** What a broker did with a batch: confirmed ids and failures (permanent ones are parked at once). */
 export interface PublishReport {
   readonly sent: readonly string[];
@@ -133,5 +139,6 @@ export interface Ports {
   readonly idempotency?: IdempotencyStore | undefined;
   readonly audit?: AuditStore | undefined;
   readonly outbox?: Outbox | undefined;
+  readonly inbox?: Inbox | undefined;
   readonly relay?: Relay | undefined;
 }

@@ -10,6 +10,7 @@ export const TOKENS = {
   IdempotencyStore: Symbol.for('usecasecore.IdempotencyStore'),
   AuditStore: Symbol.for('usecasecore.AuditStore'),
   Outbox: Symbol.for('usecasecore.Outbox'),
+  Inbox: Symbol.for('usecasecore.Inbox'),
   MessageBus: Symbol.for('usecasecore.MessageBus'),
   Relay: Symbol.for('usecasecore.Relay'),
 } as const;

@@ -1,21 +1,23 @@
 // Every port in memory, and the Inversify module that binds them: for tests and the quick start.
-import { ContainerModule } from 'inversify';
-import type { Clock } from '../../lib/ports.js';
+import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
+import type { Clock, Outbox } from '../../lib/ports.js';
 import { createRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
 import { MemoryBus } from './bus.js';
 import { MemoryIdempotencyStore } from './idempotency-store.js';
+import { MemoryInbox } from './inbox.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryUnitOfWork } from './unit-of-work.js';
 
 export { MemoryAuditStore } from './audit-store.js';
 export { MemoryBus, type Subscriber } from './bus.js';
 export { MemoryIdempotencyStore } from './idempotency-store.js';
+export { MemoryInbox } from './inbox.js';
 export { MemoryOutbox } from './outbox.js';
 export { MemoryTransaction, MemoryUnitOfWork, TransactionalMap } from './unit-of-work.js';
 
-/** Options of `memoryModule()`. */
+/** Options of `memoryModule()` and `memoryBusModule()`. */
 export interface MemoryModuleOptions {
   readonly clock?: Clock;
   readonly relay?: RelayOptions;
@@ -30,13 +32,27 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
     const clock = options.clock ?? Date;
     const uow = new MemoryUnitOfWork();
     const outbox = new MemoryOutbox(uow);
-    const bus = new MemoryBus();
-    const relay = createRelay(outbox, bus, options.relay);
     const constants: Array<[symbol | Function, unknown]> = [
       [TOKENS.Clock, clock], [TOKENS.UnitOfWork, uow], [MemoryUnitOfWork, uow],
       [TOKENS.IdempotencyStore, new MemoryIdempotencyStore(uow, clock)], [TOKENS.AuditStore, new MemoryAuditStore(uow)],
-      [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.MessageBus, bus], [MemoryBus, bus], [TOKENS.Relay, relay],
+      [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.Inbox, new MemoryInbox(uow)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
+    bindBus(bind, options);
   });
+}
+
+/**
+ * Binds only the in-process bus and a relay over whatever Outbox is bound (e.g. the knex one).
+ * @example container.load(knexModule({ knex }), memoryBusModule());
+ */
+export function memoryBusModule(options: MemoryModuleOptions = {}): ContainerModule {
+  return new ContainerModule(({ bind }) => bindBus(bind, options));
+}
+
+function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModuleOptions): void {
+  const bus = new MemoryBus();
+  bind(TOKENS.MessageBus).toConstantValue(bus);
+  bind(MemoryBus).toConstantValue(bus);
+  bind(TOKENS.Relay).toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox]).inSingletonScope();
 }

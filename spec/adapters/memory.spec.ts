@@ -1,7 +1,8 @@
 // The memory adapters against every port contract.
-import { MemoryAuditStore, MemoryIdempotencyStore, MemoryOutbox, MemoryUnitOfWork, TransactionalMap } from '../../adapters/memory/index.js';
+import { MemoryAuditStore, MemoryIdempotencyStore, MemoryInbox, MemoryOutbox, MemoryUnitOfWork, TransactionalMap } from '../../adapters/memory/index.js';
 import { auditStoreContract } from './audit-store.contract.js';
 import { idempotencyStoreContract } from './idempotency-store.contract.js';
+import { inboxContract } from './inbox.contract.js';
 import { outboxContract } from './outbox.contract.js';
 import { unitOfWorkContract } from './unit-of-work.contract.js';
 
@@ -23,4 +24,8 @@ auditStoreContract('memory', async () => {
 outboxContract('memory', async () => {
   const uow = new MemoryUnitOfWork();
   return { uow, outbox: new MemoryOutbox(uow), close: closed };
+});
+inboxContract('memory', async () => {
+  const uow = new MemoryUnitOfWork();
+  return { uow, inbox: new MemoryInbox(uow), close: closed };
 });

@@ -1,0 +1,60 @@
+// Ambient knex transactions: begun lazily at the first query, savepoints for nested scopes.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Knex } from 'knex';
+import type { UnitOfWork } from '../../lib/ports.js';
+
+const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
+const UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
+const CONNECTION_LOST = /Connection terminated|ECONNREFUSED|ECONNRESET|EPIPE|Client has encountered a connection error|terminating connection|Timeout acquiring a connection/i;
+
+interface Scope { begin(): Promise<Knex.Transaction>; started?: Promise<Knex.Transaction> }
+
+/**
+ * The knex UnitOfWork. Repositories get the current transaction with `await uow.db()`.
+ * @example async lock(id: string) { const db = await this.uow.db(); return db('orders').where({ id }).forUpdate().first(); }
+ */
+export class KnexUnitOfWork implements UnitOfWork {
+  readonly #als = new AsyncLocalStorage<Scope>();
+  constructor(readonly knex: Knex) {}
+
+  /** The ambient transaction (begun now if it was not yet), or the root knex outside any unit of work. */
+  db(): Promise<Knex | Knex.Transaction> {
+    const scope = this.#als.getStore();
+    return scope ? scope.begin() : Promise.resolve(this.knex);
+  }
+
+  /** Whether a unit of work is active in this async context. */
+  active(): boolean {
+    return this.#als.getStore() !== undefined;
+  }
+
+  async transaction<T>(work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
+    const parent = this.#als.getStore();
+    const scope: Scope = {
+      begin: () => (scope.started ??= parent ? parent.begin().then((trx) => trx.transaction()) : this.knex.transaction()),
+    };
+    let value: T;
+    try {
+      value = await this.#als.run(scope, work);
+    } catch (error) {
+      const trx = await scope.started?.catch(() => undefined);
+      await trx?.rollback().catch(() => undefined);
+      throw error;
+    }
+    if (scope.started) {
+      const trx = await scope.started;
+      if (shouldCommit(value)) await trx.commit();
+      else await trx.rollback();
+    }
+    return value;
+  }
+
+  isRetryable(error: unknown): boolean {
+    return RETRYABLE.has((error as { code?: string } | undefined)?.code ?? '');
+  }
+
+  isUnavailable(error: unknown): boolean {
+    const e = error as { code?: string; name?: string; message?: string } | undefined;
+    return UNAVAILABLE.has(e?.code ?? '') || e?.name === 'KnexTimeoutError' || CONNECTION_LOST.test(e?.message ?? '');
+  }
+}
