@@ -24,7 +24,7 @@ export type FailureOf<C> = C extends Request<any, infer F> ? F : never;
 export interface RequestClass<T extends AnyRequest = AnyRequest> {
   new (data: any): T;
   /** Wraps untrusted input; validation parses it before any handler sees it. */
-  from(input: unknown): T;
+  from<X>(this: new (data: any) => X, input: unknown): X;
   readonly kind: RequestKind;
   readonly schema: StandardSchemaV1;
   /** Name used in routing keys, audit and idempotency; defaults to the class name. */

@@ -63,3 +63,14 @@ describe('type inference', () => {
     expect(describe({ kind: 'domain', code: 'x', message: '' })).to.equal('x');
   });
 });
+
+describe('type inference of request-class parameters', () => {
+  it('should type ctx.request in rule(), guard() and handles() from the class given', async () => {
+    const { rule } = await import('../middleware/policy.js');
+    const r = rule(Move, (ctx) => ctx.request.qty > 0);
+    expectTypeOf(r.check).parameter(0).toHaveProperty('request').toEqualTypeOf<Move>();
+    // @ts-expect-error Move has no field 'orderId'
+    rule(Move, (ctx) => ctx.request.orderId === 'x');
+    expect(r.type).to.equal(Move);
+  });
+});

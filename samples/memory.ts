@@ -1,0 +1,15 @@
+// The sample's repositories in memory, bound under their tokens next to memoryModule()'s ports.
+import { ContainerModule } from 'inversify';
+import { MemoryInventoryRepository, INVENTORY_REPOSITORY } from './inventory/index.js';
+import { MemoryOrderRepository, ORDER_REPOSITORY } from './orders/index.js';
+
+/**
+ * Binds the inventory and order repositories to their memory implementations (they need memoryModule() loaded).
+ * @example container.load(memoryModule(), memoryRepositories());
+ */
+export function memoryRepositories(): ContainerModule {
+  return new ContainerModule(({ bind }) => {
+    bind(INVENTORY_REPOSITORY).to(MemoryInventoryRepository).inSingletonScope();
+    bind(ORDER_REPOSITORY).to(MemoryOrderRepository).inSingletonScope();
+  });
+}

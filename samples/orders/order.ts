@@ -1,0 +1,26 @@
+// The order and its lifecycle: placed → paid → shipped, and cancelled from placed or paid.
+import { lifecycle } from '../../lib/index.js';
+
+/** Where an order is in its lifecycle. */
+export type OrderStatus = 'placed' | 'paid' | 'shipped' | 'cancelled';
+
+/** What can happen to a placed order. */
+export type OrderAction = 'pay' | 'ship' | 'cancel';
+
+/** An order for `qty` units of a product, to be shipped from one bin. */
+export interface Order {
+  readonly orderId: string;
+  readonly status: OrderStatus;
+  readonly productId: string;
+  readonly binId: string;
+  readonly qty: number;
+  /** The actor who placed it. */
+  readonly owner: string;
+}
+
+/** The order lifecycle, checked by `transition()` before any order handler runs. */
+export const orderLifecycle = lifecycle<OrderStatus, OrderAction>({
+  pay: { from: ['placed'], to: 'paid' },
+  ship: { from: ['paid'], to: 'shipped' },
+  cancel: { from: ['placed', 'paid'], to: 'cancelled' },
+});

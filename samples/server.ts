@@ -1,0 +1,32 @@
+// `npm start`: serves the sample on PORT (default 3000) and shuts down cleanly on SIGINT/SIGTERM.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TOKENS, type Relay } from '../lib/index.js';
+import { createApp, describeAdapters } from './app.js';
+
+const SHUTDOWN_GRACE_MS = 5_000;
+
+const port = Number(process.env.PORT ?? 3000);
+if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+  console.error(`PORT must be a port number (0–65535), got "${process.env.PORT}"`);
+  process.exit(1);
+}
+
+const { app, container } = createApp();
+const server = createServer(app);
+server.listen(port, () => {
+  const { port: bound } = server.address() as AddressInfo;
+  console.log(`usecasecore sample on http://localhost:${bound} — ${describeAdapters(container)}`);
+});
+
+/** Stops accepting connections, lets committed events leave, then lets the process end on its own. */
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  console.log(`${signal} received, shutting down`);
+  setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+  await container.get<Relay>(TOKENS.Relay).drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, (received) => void shutdown(received));
