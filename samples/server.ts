@@ -2,7 +2,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TOKENS, type Relay } from '../lib/index.js';
-import { createApp, describeAdapters } from './app.js';
+import { createApp } from './app.js';
+import { backendFromEnv } from './backend.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -12,11 +13,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   process.exit(1);
 }
 
-const { app, container } = createApp();
+const backend = await backendFromEnv(process.env);
+const { app, container } = createApp(backend.container);
 const server = createServer(app);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
-  console.log(`usecasecore sample on http://localhost:${bound} — ${describeAdapters(container)}`);
+  console.log(`usecasecore sample on http://localhost:${bound} — ${backend.description}`);
 });
 
 /** Stops accepting connections, lets committed events leave, then lets the process end on its own. */
@@ -27,6 +29,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   server.closeIdleConnections();
   await closed;
   await container.get<Relay>(TOKENS.Relay).drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
+  await backend.close();
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, (received) => void shutdown(received));

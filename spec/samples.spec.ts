@@ -8,9 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { expect, use } from 'chai';
 import chaiAsPromised from 'chai-as-promised';
 import { Container } from 'inversify';
-import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
+import knex, { type Knex } from 'knex';
+import { knexModule, migrate } from '../adapters/knex/index.js';
+import { MemoryBus, memoryBusModule, memoryModule } from '../adapters/memory/index.js';
 import { TOKENS, type AuditStore, type Relay } from '../lib/index.js';
-import { createApp, type SampleApp } from '../samples/app.js';
+import { createApp, createMemoryContainer, type SampleApp } from '../samples/app.js';
+import { createSampleTables, sqlRepositories } from '../samples/sql.js';
+import { postgres, sharedPglite } from './db.js';
 import { problemStatus } from '../samples/http/problem.js';
 import { INVENTORY_REPOSITORY, ReceiveStock, type InventoryRepository } from '../samples/inventory/index.js';
 import { MemoryOrderRepository, ORDER_REPOSITORY } from '../samples/orders/index.js';
@@ -38,18 +42,52 @@ function unique(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-describe('samples/ HTTP service', () => {
+/** Sample containers per backend: the HTTP contract must hold on each. */
+const backends: Array<[name: string, open: () => Promise<Backend | undefined>]> = [
+  ['memory', async () => ({ container: createMemoryContainer(), close: async () => undefined })],
+  ['PGlite', async () => sqlBackend(await sharedPglite())],
+  ['Postgres', async () => {
+    const db = await postgres();
+    if (!db) return undefined;
+    // A schema of its own, found through the search path, so runs never see each other's rows.
+    const schema = `sample_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    await db.raw('CREATE SCHEMA ??', [schema]);
+    const scoped = knex({ ...db.client.config, searchPath: [schema] });
+    const backend = await sqlBackend(scoped);
+    return { container: backend.container, close: async () => { await scoped.destroy(); await db.raw('DROP SCHEMA ?? CASCADE', [schema]); } };
+  }],
+];
+
+interface Backend { container: Container; close(): Promise<void> }
+
+async function sqlBackend(db: Knex): Promise<Backend> {
+  await migrate(db);
+  await createSampleTables(db);
+  const container = new Container();
+  container.load(knexModule({ knex: db }), memoryBusModule(), sqlRepositories());
+  return { container, close: async () => undefined };
+}
+
+for (const [name, open] of backends) sampleSuite(name, open);
+
+function sampleSuite(backendName: string, open: () => Promise<Backend | undefined>): void {
+describe(`samples/ HTTP service on ${backendName}`, () => {
   let sample: SampleApp;
   let baseUrl: string;
-  let stop: () => Promise<void>;
+  let stop: (() => Promise<void>) | undefined;
+  let backend: Backend | undefined;
 
-  before(async () => {
-    sample = createApp();
+  before(async function () {
+    this.timeout(30_000);
+    backend = await open();
+    if (!backend) return this.skip();
+    sample = createApp(backend.container);
     ({ url: baseUrl, close: stop } = await listen(sample.app));
   });
 
   after(async () => {
-    await stop();
+    await stop?.();
+    await backend?.close();
   });
 
   async function call(method: string, path: string, options: CallOptions = {}, base = baseUrl): Promise<Reply> {
@@ -341,7 +379,8 @@ describe('samples/ HTTP service', () => {
       expectProblem(await call('POST', '/inventory/receipts', { ...manager, rawBody: huge }), 413, 'payload_too_large');
     });
 
-    it('should answer 500 problem+json revealing nothing when a repository throws, and audit the error', async () => {
+    // Backend-independent checks run once, in the memory suite.
+    if (backendName === 'memory') it('should answer 500 problem+json revealing nothing when a repository throws, and audit the error', async () => {
       const container = new Container();
       container.load(memoryModule());
       const broken: InventoryRepository = {
@@ -368,7 +407,7 @@ describe('samples/ HTTP service', () => {
       }
     });
 
-    it('should map every failure kind to its documented status', () => {
+    if (backendName === 'memory') it('should map every failure kind to its documented status', () => {
       expect([
         problemStatus('validation'), problemStatus('forbidden'), problemStatus('not_found'), problemStatus('invalid_transition'),
         problemStatus('conflict'), problemStatus('idempotency_mismatch'), problemStatus('in_progress'), problemStatus('unavailable'),
@@ -377,7 +416,7 @@ describe('samples/ HTTP service', () => {
     });
   });
 
-  describe('npm start (samples/server.ts)', () => {
+  if (backendName === 'memory') describe('npm start (samples/server.ts)', () => {
     let child: ChildProcess | undefined;
     let groupRunning = false;
 
@@ -389,7 +428,7 @@ describe('samples/ HTTP service', () => {
       this.timeout(30_000);
       const port = await freePort();
       child = spawn('npx', ['tsx', 'samples/server.ts'], {
-        cwd: REPO_ROOT, env: { ...process.env, PORT: String(port) }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: REPO_ROOT, env: { ...process.env, PORT: String(port), DATABASE_URL: '', PGLITE_DIR: '' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
       });
       groupRunning = true;
       const closed = once(child, 'close').then(() => { groupRunning = false; }); // every process let go of stdout
@@ -397,7 +436,7 @@ describe('samples/ HTTP service', () => {
 
       const banner = await output.waitFor(/usecasecore sample on (http:\/\/localhost:\d+) — (.*)/);
       expect(banner[1]).to.equal(`http://localhost:${port}`);
-      expect(banner[2]).to.equal('database: memory, bus: memory (in-process)');
+      expect(banner[2]).to.equal('database: PGlite (embedded, in memory — set PGLITE_DIR to keep data), bus: memory (in-process)');
 
       const reply = await call('GET', '/inventory/sku-1', {}, banner[1]);
       expect(reply).to.deep.include({ status: 200, body: { productId: 'sku-1', bins: {} } });
@@ -408,6 +447,7 @@ describe('samples/ HTTP service', () => {
     });
   });
 });
+}
 
 /** A port nothing listens on right now. */
 async function freePort(): Promise<number> {

@@ -1,0 +1,44 @@
+// The sample's own tables and its SQL repositories, bound next to knexModule()'s ports.
+import { ContainerModule } from 'inversify';
+import type { Knex } from 'knex';
+import { INVENTORY_REPOSITORY } from './inventory/repository.js';
+import { SqlInventoryRepository, STOCK_TABLE } from './inventory/sql-repository.js';
+import { ORDER_REPOSITORY } from './orders/repository.js';
+import { ORDER_TABLE, SqlOrderRepository } from './orders/sql-repository.js';
+
+/**
+ * Creates the sample's tables if missing (usecasecore does not manage your schema; this is the sample's own).
+ * @example await migrate(knex); await createSampleTables(knex);
+ */
+export async function createSampleTables(knex: Knex): Promise<void> {
+  if (!(await knex.schema.hasTable(STOCK_TABLE))) {
+    await knex.schema.createTable(STOCK_TABLE, (table) => {
+      table.text('product_id').notNullable();
+      table.text('bin_id').notNullable();
+      table.integer('qty').notNullable();
+      table.primary(['product_id', 'bin_id']);
+      table.check('?? >= 0', ['qty'], `${STOCK_TABLE}_qty_never_negative`); // even if a handler had a bug
+    });
+  }
+  if (!(await knex.schema.hasTable(ORDER_TABLE))) {
+    await knex.schema.createTable(ORDER_TABLE, (table) => {
+      table.text('order_id').primary();
+      table.text('status').notNullable();
+      table.text('product_id').notNullable();
+      table.text('bin_id').notNullable();
+      table.integer('qty').notNullable();
+      table.text('owner').notNullable();
+    });
+  }
+}
+
+/**
+ * Binds the inventory and order repositories to SQL (they need knexModule() loaded).
+ * @example container.load(knexModule({ knex }), memoryBusModule(), sqlRepositories());
+ */
+export function sqlRepositories(): ContainerModule {
+  return new ContainerModule(({ bind }) => {
+    bind(INVENTORY_REPOSITORY).to(SqlInventoryRepository).inSingletonScope();
+    bind(ORDER_REPOSITORY).to(SqlOrderRepository).inSingletonScope();
+  });
+}
