@@ -29,6 +29,8 @@ export interface KnexModuleOptions extends TableOptions, KnexOutboxOptions {
   readonly pool?: { readonly min?: number; readonly max?: number };
   /** The clock leases, TTLs and claims are judged by. Default `Date`. */
   readonly clock?: Clock;
+  /** Transaction isolation. Default read committed (with row locks); `serializable` relies on the retries. */
+  readonly isolationLevel?: Knex.IsolationLevels;
 }
 
 /**
@@ -45,7 +47,7 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
     });
     const t = tables(options);
     const clock = options.clock ?? Date;
-    const uow = new KnexUnitOfWork(db);
+    const uow = new KnexUnitOfWork(db, options.isolationLevel ? { isolationLevel: options.isolationLevel } : {});
     const outbox = new KnexOutbox(uow, t.outbox, clock, options);
     const constants: Array<[symbol | Function, unknown]> = [
       [KNEX, db], [TOKENS.UnitOfWork, uow], [KnexUnitOfWork, uow], [TOKENS.Outbox, outbox], [KnexOutbox, outbox],

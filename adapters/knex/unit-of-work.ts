@@ -15,7 +15,11 @@ interface Scope { begin(): Promise<Knex.Transaction>; started?: Promise<Knex.Tra
  */
 export class KnexUnitOfWork implements UnitOfWork {
   readonly #als = new AsyncLocalStorage<Scope>();
-  constructor(readonly knex: Knex) {}
+  readonly #config: Knex.TransactionConfig;
+  /** `isolationLevel` defaults to Postgres' read committed; repositories lock what they decide on. */
+  constructor(readonly knex: Knex, options: { readonly isolationLevel?: Knex.IsolationLevels } = {}) {
+    this.#config = options.isolationLevel ? { isolationLevel: options.isolationLevel } : {};
+  }
 
   /** The ambient transaction (begun now if it was not yet), or the root knex outside any unit of work. */
   db(): Promise<Knex | Knex.Transaction> {
@@ -31,7 +35,7 @@ export class KnexUnitOfWork implements UnitOfWork {
   async transaction<T>(work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
     const parent = this.#als.getStore();
     const scope: Scope = {
-      begin: () => (scope.started ??= parent ? parent.begin().then((trx) => trx.transaction()) : this.knex.transaction()),
+      begin: () => (scope.started ??= parent ? parent.begin().then((trx) => trx.transaction()) : this.knex.transaction(this.#config)),
     };
     let value: T;
     try {
