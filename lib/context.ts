@@ -103,7 +103,12 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
 
   /** Runs the hooks of a phase in order (used by the unit of work). */
   async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
-    for (const hook of this.#hooks?.[phase] ?? []) await hook(result);
+    const hooks = this.#hooks?.[phase];
+    if (!hooks) return;
+    for (const hook of hooks) {
+      const done = hook(result);
+      if (done !== undefined) await done; // a hook that returned nothing costs no microtask turn
+    }
   }
 
   /** A mark of what this attempt has registered so far, for `rewind`. */

@@ -1,5 +1,5 @@
 // Plain-data helpers shared by middleware and adapters: bounded copying, canonical JSON, hashing, redaction.
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 
 /** Bounds applied to untrusted input before anything recurses over it. */
 export interface InputLimits {
@@ -66,15 +66,28 @@ export function boundedCopy(input: unknown, limits: InputLimits = DEFAULT_LIMITS
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON(): unknown }).toJSON());
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + (value[i] === undefined ? 'null' : canonicalJson(value[i]));
+    return out + ']';
+  }
+  const keys = Object.keys(value).sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    out += (out.length === 1 ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+  }
+  return out + '}';
 }
 
 /** Hex SHA-256 of a string. */
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShotHash ? oneShotHash('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
 }
+
+// crypto.hash (Node >= 20.12 / 21.7) skips the Hash object; feature-detected, since engines allow Node 20.0.
+const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : undefined;
 
 /** Field names whose values never reach audit records (matched case-insensitively, anywhere in the payload). */
 export const SECRET_FIELD = /pass(word)?|secret|token|authorization|api[-_]?key|card|cvv|cvc|pan$|ssn|iban/i;

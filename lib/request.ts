@@ -54,10 +54,13 @@ function define<S extends StandardSchemaV1, K extends RequestKind>(kind: K, sche
     static readonly skip = skip;
     constructor(data: InferOutput<S>) {
       super();
-      // Copy own keys only, never through the __proto__ setter, so trusted construction can't pollute either.
+      // Copy own keys only, never through the __proto__ setter (UNSAFE_KEYS are skipped), so trusted construction
+      // can't pollute either. Plain stores then one freeze: read-only at runtime as before, ~3x cheaper than a
+      // defineProperty per field (request subclasses therefore cannot declare instance fields; statics are fine).
       for (const key of Object.keys(data as object)) {
-        if (!UNSAFE_KEYS.has(key)) Object.defineProperty(this, key, { value: (data as any)[key], enumerable: true });
+        if (!UNSAFE_KEYS.has(key)) (this as Record<string, unknown>)[key] = (data as Record<string, unknown>)[key];
       }
+      Object.freeze(this);
     }
     static from(input: unknown) {
       const request = Object.create(this.prototype);

@@ -36,7 +36,8 @@ export function policy(rules: readonly PolicyRule[] | Policy): Middleware {
     if (!check) return deny(`No policy rule for ${ctx.type} (deny by default) — add rule(${ctx.type}, ...) or everyone(${ctx.type})`);
     let decision: Decision;
     try {
-      decision = await check(ctx);
+      const pending = check(ctx);
+      decision = pending instanceof Promise ? await pending : pending;
     } catch {
       return deny(`Policy for ${ctx.type} failed, so it denies`);
     }

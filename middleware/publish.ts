@@ -9,9 +9,7 @@ import { withRules, type Middleware } from '../lib/middleware.js';
 export function publish(): Middleware {
   return withRules(async function publish(ctx, next) {
     const staged = (ctx.outbox = []);
-    ctx.beforeCommit(async () => {
-      if (staged.length > 0) await ctx.ports.outbox!.add(staged);
-    });
+    ctx.beforeCommit(() => (staged.length > 0 ? ctx.ports.outbox!.add(staged) : undefined));
     ctx.afterCommit(() => {
       if (staged.length > 0) ctx.ports.relay?.wake();
     });

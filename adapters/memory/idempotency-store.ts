@@ -24,7 +24,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   async complete(id: IdempotencyKey, token: string, response: Result<unknown, string>, ttlMs: number): Promise<void> {
     const name = keyOf(id), row = this.#rows.get(name);
     if (!row || row.token !== token || row.response !== undefined) throw claimLost(id);
-    this.#rows.set(name, { ...row, response: JSON.stringify(response), expiresAt: this.clock.now() + ttlMs });
+    this.#rows.set(name, { fingerprint: row.fingerprint, token: row.token, leaseUntil: row.leaseUntil, response: JSON.stringify(response), expiresAt: this.clock.now() + ttlMs });
     this.uow.current()?.onRollback(() => { if (this.#rows.get(name)?.token === token) this.#rows.set(name, row); });
   }
 
