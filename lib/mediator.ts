@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Container } from 'inversify';
 import { compose, type Step } from './compose.js';
-import { Context, type AnyResult, type SendOptions } from './context.js';
+import { Context, type AnyResult, type Meta, type SendOptions } from './context.js';
 import { UseCaseError } from './errors.js';
 import { handledBy, type Handler, type HandlerClass } from './handler.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
@@ -36,7 +36,12 @@ function nextRequestId(): string {
   return `${PROCESS_ID}-${(++requests).toString(36)}`;
 }
 
-interface Route { readonly handler: HandlerClass; readonly names: readonly string[]; readonly run: (ctx: Context) => Promise<AnyResult> }
+interface Route {
+  readonly handler: HandlerClass;
+  readonly names: readonly string[];
+  readonly run: (ctx: Context) => Promise<AnyResult>;
+  readonly resolve: () => Handler<AnyRequest>;
+}
 
 const PORT_TOKENS = {
   unitOfWork: TOKENS.UnitOfWork, idempotency: TOKENS.IdempotencyStore, audit: TOKENS.AuditStore,
@@ -61,10 +66,9 @@ export function createMediator(container: Container, options: MediatorOptions): 
     if (!type) throw new UseCaseError('bad_handler', `${handler.name} is not marked with @handles(...) — decorate it, e.g. @handles(MoveInventory)`);
     const taken = routes.get(type);
     if (taken) throw new UseCaseError('duplicate_handler', `${typeOf(type)} has two handlers, ${taken.handler.name} and ${handler.name} — keep exactly one in createMediator({ handlers })`);
-    if (!container.isBound(handler)) container.bind(handler).toSelf().inSingletonScope();
     const effective = stack.filter((m) => !type.skip?.includes(m.name));
     checkStack(typeOf(type), effective, ports);
-    routes.set(type, { handler, names: effective.map((m) => m.name), run: build(effective) });
+    routes.set(type, { handler, names: effective.map((m) => m.name), run: build(effective), resolve: resolver(container, handler) });
   }
 
   function route(type: RequestClass): Route {
@@ -79,14 +83,11 @@ export function createMediator(container: Container, options: MediatorOptions): 
     }
     const type = request.constructor as RequestClass;
     try {
-      const { handler, run } = route(type);
-      const instance = container.get<Handler<AnyRequest>>(handler);
-      const meta = {
-        ...parent?.meta, idempotencyKey: undefined, ...options,
-        requestId: options.requestId ?? parent?.meta.requestId ?? nextRequestId(),
-        tenant: options.tenant ?? parent?.meta.tenant ?? 'default',
-      };
-      return run(new Context(request, type, meta, ports, parent, instance, dispatch as never));
+      const { run, resolve } = route(type);
+      const meta: Meta = parent
+        ? { ...parent.meta, idempotencyKey: undefined, ...options, requestId: options.requestId ?? parent.meta.requestId, tenant: options.tenant ?? parent.meta.tenant }
+        : { actor: options.actor, idempotencyKey: options.idempotencyKey, requestId: options.requestId ?? nextRequestId(), tenant: options.tenant ?? 'default' };
+      return run(new Context(request, type, meta, ports, parent, resolve(), dispatch as never));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -100,6 +101,17 @@ export function createMediator(container: Container, options: MediatorOptions): 
       return { middleware: names, handler: handler.name };
     },
   };
+}
+
+/**
+ * How a route gets its handler: from the container on each send (MediatR) when the user bound it, in whatever
+ * scope; when the mediator binds it itself (a singleton), once, on first use.
+ */
+function resolver(container: Container, handler: HandlerClass): () => Handler<AnyRequest> {
+  if (container.isBound(handler)) return () => container.get<Handler<AnyRequest>>(handler);
+  container.bind(handler).toSelf().inSingletonScope();
+  let instance: Handler<AnyRequest> | undefined;
+  return () => (instance ??= container.get<Handler<AnyRequest>>(handler));
 }
 
 function resolveMiddleware(container: Container, entry: Middleware | MiddlewareClass): Middleware {
@@ -123,6 +135,7 @@ function build(stack: readonly Middleware[]): (ctx: Context) => Promise<AnyResul
     run = (ctx) => m(ctx, () => inner(ctx, innerRun));
     segment = [];
   }
+  if (segment.length === 0) return run;
   const outer = compose(segment), outerRun = run;
   return (ctx) => outer(ctx, outerRun);
 }
