@@ -27,15 +27,19 @@ export class KnexAuditStore implements AuditStore {
   }
 
   async #append(db: Knex | Knex.Transaction, entry: AuditEntry): Promise<AuditRecord> {
-    await db.raw(`INSERT INTO ?? (tenant, seq, hash) VALUES (?, 0, '') ON CONFLICT (tenant) DO NOTHING`, [this.heads, entry.tenant]);
-    const head: { seq: number; hash: string } = await db(this.heads).where({ tenant: entry.tenant }).forUpdate().first();
-    const record = chainAfter(head, entry);
-    await db(this.table).insert({
-      tenant: record.tenant, seq: record.seq, id: record.id, at: record.at, actor: record.actor, type: record.type,
-      request_id: record.requestId, outcome: record.outcome, code: record.code ?? null, replayed: record.replayed ?? null,
-      payload: JSON.stringify(record.payload ?? null), prev_hash: record.prevHash, hash: record.hash,
-    });
-    await db(this.heads).where({ tenant: entry.tenant }).update({ seq: record.seq, hash: record.hash });
+    // Two round trips: bumping the head locks it until commit and returns the previous hash (unchanged by the bump);
+    // then one statement inserts the record and moves the head's hash on.
+    const { rows: [head] } = await db.raw(
+      `INSERT INTO ?? AS h (tenant, seq, hash) VALUES (?, 1, '') ON CONFLICT (tenant) DO UPDATE SET seq = h.seq + 1 RETURNING seq, hash`,
+      [this.heads, entry.tenant]);
+    const record = chainAfter({ seq: Number(head.seq) - 1, hash: head.hash }, entry);
+    await db.raw(
+      `WITH record AS (INSERT INTO ?? (tenant, seq, id, at, actor, type, request_id, outcome, code, replayed, payload, prev_hash, hash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?))
+       UPDATE ?? SET hash = ? WHERE tenant = ?`,
+      [this.table, record.tenant, record.seq, record.id, record.at, record.actor, record.type, record.requestId, record.outcome,
+        record.code ?? null, record.replayed ?? null, JSON.stringify(record.payload ?? null), record.prevHash, record.hash,
+        this.heads, record.hash, record.tenant]);
     return record;
   }
 }
