@@ -54,8 +54,11 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     async drain(timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs;
       while ((await outbox.pending()) > 0) {
-        if (Date.now() > deadline) throw new Error(`Relay did not drain within ${timeoutMs} ms: ${await outbox.pending()} messages pending`);
-        await (running ?? wake());
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`Relay did not drain within ${timeoutMs} ms: ${await outbox.pending()} messages pending`);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([running ?? wake(), new Promise((resolve) => { timer = setTimeout(resolve, left); })]);
+        clearTimeout(timer);
         await new Promise((resolve) => setImmediate(resolve));
       }
     },

@@ -32,9 +32,9 @@ export class KnexOutbox implements Outbox {
 
   async claim(limit: number): Promise<OutboxMessage[]> {
     const now = this.clock.now();
-    // The advisory lock makes competing relays claim one after another (each claim is a few ms), so a row of an
-    // aggregate is never handed out while an earlier row of it is out with another relay; SKIP LOCKED passes over
-    // rows some other transaction still holds.
+    // Only the oldest unsent row of an aggregate is handed out, so a failed publish never lets a later row of it
+    // overtake. The advisory lock makes competing relays claim one after another (a claim takes a few ms), so that
+    // rule is judged on committed claims; SKIP LOCKED passes over rows some other transaction still holds.
     return this.uow.knex.transaction(async (trx) => {
       await trx.raw(`SELECT pg_advisory_xact_lock(hashtext(?))`, [this.table]);
       const { rows } = await trx.raw(
@@ -42,10 +42,10 @@ export class KnexOutbox implements Outbox {
            SELECT c.position FROM ?? AS c
            WHERE c.sent_at IS NULL AND c.parked_at IS NULL AND (c.claimed_until IS NULL OR c.claimed_until < ?)
              AND NOT EXISTS (SELECT 1 FROM ?? AS e WHERE e.aggregate_id = c.aggregate_id AND e.position < c.position
-                             AND e.sent_at IS NULL AND e.parked_at IS NULL AND e.claimed_until >= ?)
+                             AND e.sent_at IS NULL AND e.parked_at IS NULL)
            ORDER BY c.position LIMIT ? FOR UPDATE SKIP LOCKED)
          RETURNING o.*`,
-        [this.table, now + this.#leaseMs, this.table, now, this.table, now, limit]);
+        [this.table, now + this.#leaseMs, this.table, now, this.table, limit]);
       return (rows as Array<Row & { position: string }>).sort((a, b) => Number(a.position) - Number(b.position)).map(toMessage);
     });
   }

@@ -9,7 +9,17 @@ export class MemoryAuditStore implements AuditStore {
   readonly #all: AuditRecord[] = [];
   constructor(private readonly uow: MemoryUnitOfWork) {}
 
+  readonly #heads = new Map<string, Promise<void>>();
+
   async append(entry: AuditEntry): Promise<AuditRecord> {
+    const tx = this.uow.current();
+    if (!tx) {
+      for (let head = this.#heads.get(entry.tenant); head; head = this.#heads.get(entry.tenant)) await head;
+    } else if (!this.#heads.has(entry.tenant)) {
+      let release!: () => void;
+      this.#heads.set(entry.tenant, new Promise<void>((resolve) => { release = resolve; }));
+      tx.onEnd(() => { this.#heads.delete(entry.tenant); release(); });
+    }
     const chain = this.#byTenant.get(entry.tenant) ?? [];
     this.#byTenant.set(entry.tenant, chain);
     const record = chainAfter(chain.at(-1), entry);

@@ -2,7 +2,7 @@
 import type { Outbox, OutboxMessage } from '../../lib/ports.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
-interface Row { message: OutboxMessage; status: 'pending' | 'claimed' | 'parked'; attempts: number; error?: string }
+interface Row { message: OutboxMessage; status: 'staged' | 'pending' | 'claimed' | 'parked'; attempts: number; error?: string }
 
 /** The memory Outbox. Sent rows are dropped, so memory stays bounded by the backlog. */
 export class MemoryOutbox implements Outbox {
@@ -10,21 +10,26 @@ export class MemoryOutbox implements Outbox {
   constructor(private readonly uow: MemoryUnitOfWork) {}
 
   async add(messages: readonly OutboxMessage[]): Promise<void> {
-    for (const message of messages) this.#rows.set(message.id, { message, status: 'pending', attempts: 0 });
-    this.uow.current()?.onRollback(() => { for (const m of messages) this.#rows.delete(m.id); });
+    const tx = this.uow.current();
+    for (const message of messages) this.#rows.set(message.id, { message, status: tx ? 'staged' : 'pending', attempts: 0 });
+    tx?.onRollback(() => { for (const m of messages) this.#rows.delete(m.id); });
+    tx?.onCommit(() => { for (const m of messages) { const row = this.#rows.get(m.id); if (row?.status === 'staged') row.status = 'pending'; } });
   }
 
   async claim(limit: number): Promise<OutboxMessage[]> {
     const claimed: OutboxMessage[] = [];
-    const blocked = new Set<string>(); // aggregates with an earlier message in flight elsewhere: wait for it
+    // Only the oldest unsent message of an aggregate is handed out: the next one waits until it is sent or parked,
+    // so a failed publish can never let a later message of the same aggregate overtake it.
+    const waiting = new Set<string>();
     for (const row of this.#rows.values()) {
       if (claimed.length >= limit) break;
+      if (row.status === 'parked' || row.status === 'staged') continue;
       const aggregate = row.message.aggregateId;
-      if (row.status === 'parked') continue;
-      if (row.status === 'claimed' || (aggregate !== undefined && blocked.has(aggregate))) {
-        if (aggregate !== undefined) blocked.add(aggregate);
-        continue;
+      if (aggregate !== undefined) {
+        if (waiting.has(aggregate)) continue;
+        waiting.add(aggregate);
       }
+      if (row.status === 'claimed') continue;
       row.status = 'claimed';
       claimed.push({ ...row.message, attempts: row.attempts });
     }
@@ -45,7 +50,7 @@ export class MemoryOutbox implements Outbox {
 
   async pending(): Promise<number> {
     let count = 0;
-    for (const row of this.#rows.values()) if (row.status !== 'parked') count++;
+    for (const row of this.#rows.values()) if (row.status === 'pending' || row.status === 'claimed') count++;
     return count;
   }
 

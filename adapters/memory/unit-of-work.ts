@@ -5,8 +5,16 @@ import type { UnitOfWork } from '../../lib/ports.js';
 /** A memory transaction: an undo log that savepoints cut into. */
 export class MemoryTransaction {
   readonly #undo: Array<() => void> = [];
+  readonly #commit: Array<() => void> = [];
+  readonly #end: Array<() => void> = [];
   /** Registers how to undo a write made in this transaction. */
   onRollback(undo: () => void): void { this.#undo.push(undo); }
+  /** Registers what to do once the outermost transaction committed. */
+  onCommit(fn: () => void): void { this.#commit.push(fn); }
+  /** Registers what to do when the outermost transaction ended (committed or rolled back). */
+  onEnd(fn: () => void): void { this.#end.push(fn); }
+  /** @internal */ commit(): void { for (const fn of this.#commit.splice(0)) fn(); }
+  /** @internal */ end(): void { for (const fn of this.#end.splice(0)) fn(); }
   get mark(): number { return this.#undo.length; }
   rollbackTo(mark: number): void {
     while (this.#undo.length > mark) this.#undo.pop()!();
@@ -32,10 +40,14 @@ export class MemoryUnitOfWork implements UnitOfWork {
     if (outer) return this.#attempt(outer, outer.mark, work, shouldCommit);
     if (this.#locked) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     else this.#locked = true;
+    const tx = new MemoryTransaction();
     try {
-      const tx = new MemoryTransaction();
-      return await ambient.run({ uow: this, tx, outer: ambient.getStore() }, () => this.#attempt(tx, 0, work, shouldCommit));
+      let committed = false;
+      const value = await ambient.run({ uow: this, tx, outer: ambient.getStore() }, () => this.#attempt(tx, 0, work, (v) => (committed = shouldCommit(v))));
+      if (committed) tx.commit();
+      return value;
     } finally {
+      tx.end();
       // Hand the lock straight to the next waiter (FIFO), or free it.
       const next = this.#waiters.shift();
       if (next) next(); else this.#locked = false;
