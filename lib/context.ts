@@ -15,6 +15,8 @@ export interface SendOptions {
   readonly tenant?: string | undefined;
   readonly requestId?: string | undefined;
   readonly idempotencyKey?: string | undefined;
+  /** The delivered message this send handles (set by consumers; the inbox dedupes on it). */
+  readonly message?: { readonly id: string; readonly consumer: string } | undefined;
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */
@@ -136,7 +138,10 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
       throw new UseCaseError('misuse', `ctx.${verb}(${typeOf(request.constructor as RequestClass)}) in ${this.type} needs publish() in its middleware stack — add publish() after unitOfWork()`);
     }
     const headers: Record<string, string> = { requestId: this.meta.requestId, tenant: this.meta.tenant, causationType: this.type };
-    if (this.meta.actor) headers.actor = this.meta.actor.id;
+    if (this.meta.actor) {
+      headers.actor = this.meta.actor.id;
+      if (this.meta.actor.roles?.length) headers.actorRoles = this.meta.actor.roles.join(',');
+    }
     this.outbox.push({
       id: randomUUID(), kind, type: typeOf(request.constructor as RequestClass), payload: payloadOf(request),
       occurredAt: new Date(this.ports.clock.now()).toISOString(), aggregateId: options.aggregateId, headers,

@@ -16,5 +16,5 @@ export type { InferOutput, StandardSchemaV1 } from './schema.js';
 export { TOKENS } from './tokens.js';
 export { chainAfter, chainHash, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
-export { createRelay, type RelayOptions } from './relay.js';
-export { messageDispatcher, reapEvery } from './jobs.js';
+export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
+export { consume, dispositionOf, jobQueue, reapEvery, work, type ConsumerOptions } from './consumer.js';

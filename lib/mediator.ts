@@ -85,8 +85,8 @@ export function createMediator(container: Container, options: MediatorOptions): 
     try {
       const { run, resolve } = route(type);
       const meta: Meta = parent
-        ? { ...parent.meta, idempotencyKey: undefined, ...options, requestId: options.requestId ?? parent.meta.requestId, tenant: options.tenant ?? parent.meta.tenant }
-        : { actor: options.actor, idempotencyKey: options.idempotencyKey, requestId: options.requestId ?? nextRequestId(), tenant: options.tenant ?? 'default' };
+        ? { ...parent.meta, idempotencyKey: undefined, message: undefined, ...options, requestId: options.requestId ?? parent.meta.requestId, tenant: options.tenant ?? parent.meta.tenant }
+        : { actor: options.actor, idempotencyKey: options.idempotencyKey, message: options.message, requestId: options.requestId ?? nextRequestId(), tenant: options.tenant ?? 'default' };
       return run(new Context(request, type, meta, ports, parent, resolve(), dispatch as never));
     } catch (error) {
       return Promise.reject(error);

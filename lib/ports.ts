@@ -88,8 +88,10 @@ export interface Outbox {
   /** Claims up to `limit` committed, unsent messages in order; claimed rows are invisible to other relays. */
   claim(limit: number): Promise<OutboxMessage[]>;
   markSent(ids: readonly string[]): Promise<void>;
-  /** Returns a claimed message; after it failed `park` times in a row it is parked with its error. */
+  /** Returns a claimed message with one more failed attempt; `park` sets it aside with its error for good. */
   markFailed(id: string, error: string, park: boolean): Promise<void>;
+  /** Returns claimed messages untouched (the bus was unreachable: that is no fault of theirs, no attempt counted). */
+  release(ids: readonly string[]): Promise<void>;
   /** Committed messages not yet sent (parked ones excluded). */
   pending(): Promise<number>;
 }
@@ -100,15 +102,49 @@ export interface Inbox {
   record(consumer: string, messageId: string): Promise<boolean>;
 }
 
-/** What a broker did with a batch: confirmed ids and failures (permanent ones are parked at once). */
+/**
+ * What a broker did with a batch: confirmed ids, failures of a message (nacked; unroutable ones are `permanent` and
+ * parked at once), and `unconfirmed` ids the broker never answered for (connection lost): retried, no attempt counted.
+ */
 export interface PublishReport {
   readonly sent: readonly string[];
   readonly failed: ReadonlyArray<{ readonly id: string; readonly error: string; readonly permanent: boolean }>;
+  readonly unconfirmed?: readonly string[];
 }
 
-/** A broker the relay publishes to. */
+/** A broker the relay publishes to. Throwing means "unreachable": the batch is released and retried later. */
 export interface MessageBus {
   publish(messages: readonly OutboxMessage[]): Promise<PublishReport>;
+}
+
+/** One delivery of a message to a consumer queue; `attempt` counts from 1. */
+export interface Delivery {
+  readonly message: OutboxMessage;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+}
+
+/** What to do with a delivery: done, try again later (with backoff), or move it to the dead-letter queue. */
+export interface Disposition {
+  readonly action: 'ack' | 'retry' | 'dead';
+  readonly reason?: string;
+}
+
+/** Which messages a consumer queue takes: events by type (topic) and jobs by command type. */
+export interface QueueOptions {
+  readonly queue: string;
+  readonly bindings: ReadonlyArray<{ readonly kind: OutboxMessage['kind']; readonly type: string }>;
+  /** Deliveries in flight at once. */
+  readonly prefetch: number;
+  /** Deliveries before a message that keeps asking for retries is dead-lettered. */
+  readonly maxAttempts: number;
+}
+
+/** Where consumers get messages from (the broker, or the in-memory bus). A handler that throws asks for a retry. */
+export interface MessageSource {
+  consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }>;
+  /** Resolves when no delivery is in flight or waiting (retries included) in the queues consumed here. */
+  idle(): Promise<void>;
 }
 
 /** Something that moves committed outbox rows to the bus; woken after every commit that wrote some. */

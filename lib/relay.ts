@@ -1,43 +1,64 @@
-// Moves committed outbox rows to a bus: woken after commit, one pass at a time, backing off while the bus fails.
+// Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time.
 import type { MessageBus, Outbox, Relay } from './ports.js';
 
 /** Relay tuning. */
 export interface RelayOptions {
   /** Rows claimed per pass. Default 100. */
   readonly batchSize?: number;
-  /** Failed attempts after which a row is parked with its error. Default 5. */
+  /** Failed attempts of one message after which it is parked with its error. Default 5. */
   readonly maxAttempts?: number;
   /** First and longest wait after a failed pass, in ms. Defaults 50 and 5,000. */
   readonly backoffMs?: readonly [first: number, max: number];
 }
 
+/** A relay you can start polling (rows committed by other processes) and stop. */
+export interface RunningRelay extends Relay {
+  /** Also runs a pass every `pollMs` (unref'd), for rows no wake() announced. */
+  start(pollMs?: number): void;
+  /** Stops polling and waking, and waits for the pass under way. */
+  stop(): Promise<void>;
+}
+
 /**
- * A relay over any Outbox and MessageBus. Nothing is buffered in memory: rows stay in the outbox until confirmed.
- * @example const relay = createRelay(outbox, bus); ...; await relay.drain();
+ * A relay over any Outbox and MessageBus. Nothing is buffered in memory: rows stay in the outbox until confirmed;
+ * while the bus is unreachable, claims are released and the relay backs off without counting attempts.
+ * @example const relay = createRelay(outbox, bus); relay.start(1_000); ...; await relay.drain();
  */
-export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptions = {}): Relay & { stop(): void } {
+export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptions = {}): RunningRelay {
   const { batchSize = 100, maxAttempts = 5, backoffMs: [first, max] = [50, 5_000] } = options;
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
   let delay = 0;
+  let poller: NodeJS.Timeout | undefined;
+  let pause: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+
+  /** Publishes one claimed batch; true when the bus failed (unreachable, or a message of it failed). */
+  async function publishBatch(): Promise<boolean | undefined> {
+    const batch = await outbox.claim(batchSize);
+    if (batch.length === 0) return undefined;
+    let report;
+    try {
+      report = await bus.publish(batch);
+    } catch {
+      await outbox.release(batch.map((m) => m.id));
+      return true;
+    }
+    if (report.sent.length > 0) await outbox.markSent(report.sent);
+    if (report.unconfirmed && report.unconfirmed.length > 0) await outbox.release(report.unconfirmed);
+    const attempts = new Map(batch.map((m) => [m.id, m.attempts ?? 0]));
+    for (const f of report.failed) await outbox.markFailed(f.id, f.error, f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts);
+    return report.failed.length > 0 || (report.unconfirmed?.length ?? 0) > 0;
+  }
 
   async function pass(): Promise<void> {
     do {
       again = false;
-      for (;;) {
-        const batch = await outbox.claim(batchSize);
-        if (batch.length === 0) break;
-        const report = await bus.publish(batch).catch((error: unknown) => ({
-          sent: [], failed: batch.map((m) => ({ id: m.id, error: String(error), permanent: false })),
-        }));
-        if (report.sent.length > 0) await outbox.markSent(report.sent);
-        const attempts = new Map(batch.map((m) => [m.id, m.attempts ?? 0]));
-        for (const f of report.failed) await outbox.markFailed(f.id, f.error, f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts);
-        if (report.failed.length === 0) { delay = 0; continue; }
+      for (let failed = await publishBatch(); failed !== undefined && !stopped; failed = await publishBatch()) {
+        if (!failed) { delay = 0; continue; }
         delay = Math.min(delay === 0 ? first : delay * 2, max);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        if (stopped) return;
+        await new Promise<void>((resolve) => { pause = { timer: setTimeout(resolve, delay), resolve }; });
+        pause = undefined;
       }
     } while (again && !stopped);
   }
@@ -51,6 +72,19 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
 
   return {
     wake() { void wake().catch(() => undefined); },
+    start(pollMs = 1_000) {
+      stopped = false;
+      clearInterval(poller);
+      poller = setInterval(() => void wake().catch(() => undefined), pollMs);
+      poller.unref();
+      void wake().catch(() => undefined);
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(poller);
+      if (pause) { clearTimeout(pause.timer); pause.resolve(); }
+      await running?.catch(() => undefined);
+    },
     async drain(timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs;
       while ((await outbox.pending()) > 0) {
@@ -62,6 +96,5 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
         await new Promise((resolve) => setImmediate(resolve));
       }
     },
-    stop() { stopped = true; },
   };
 }

@@ -2,6 +2,7 @@
 import type { Middleware } from '../lib/middleware.js';
 import { audit } from './audit.js';
 import { idempotency } from './idempotency.js';
+import { inbox } from './inbox.js';
 import { policy, type PolicyRule } from './policy.js';
 import { publish } from './publish.js';
 import { transition, type TransitionGuard } from './transition.js';
@@ -10,6 +11,7 @@ import { validation } from './validation.js';
 
 export { audit, type AuditOptions } from './audit.js';
 export { idempotency, type IdempotencyOptions } from './idempotency.js';
+export { inbox } from './inbox.js';
 export { everyone, policy, rule, type PolicyRule } from './policy.js';
 export { publish } from './publish.js';
 export { guard, transition, type TransitionGuard } from './transition.js';
@@ -17,9 +19,13 @@ export { unitOfWork, type UnitOfWorkOptions } from './unit-of-work.js';
 export { validation, type ValidationOptions } from './validation.js';
 
 /**
- * The seven middleware in the recommended order (see README for why this order).
+ * The seven middleware in the recommended order (see README for why this order), plus `inbox()` when the
+ * mediator also serves consumers (`{ inbox: true }`).
  * @example createMediator(container, { handlers, middleware: recommendedStack({ rules, guards }) })
  */
-export function recommendedStack(options: { rules: readonly PolicyRule[]; guards?: readonly TransitionGuard[] }): Middleware[] {
-  return [validation(), audit(), idempotency(), unitOfWork(), policy(options.rules), transition(options.guards ?? []), publish()];
+export function recommendedStack(options: { rules: readonly PolicyRule[]; guards?: readonly TransitionGuard[]; inbox?: boolean }): Middleware[] {
+  return [
+    validation(), audit(), idempotency(), unitOfWork(), ...(options.inbox ? [inbox()] : []),
+    policy(options.rules), transition(options.guards ?? []), publish(),
+  ];
 }

@@ -11,7 +11,7 @@ import { Container } from 'inversify';
 import knex, { type Knex } from 'knex';
 import { knexModule, migrate } from '../adapters/knex/index.js';
 import { MemoryBus, memoryBusModule, memoryModule } from '../adapters/memory/index.js';
-import { TOKENS, type AuditStore, type Relay } from '../lib/index.js';
+import { TOKENS, type AuditStore, type Relay, type RunningRelay } from '../lib/index.js';
 import { createApp, createMemoryContainer, type SampleApp } from '../samples/app.js';
 import { createSampleTables, sqlRepositories } from '../samples/sql.js';
 import { postgres, sharedPglite } from './db.js';
@@ -87,6 +87,7 @@ describe(`samples/ HTTP service on ${backendName}`, () => {
 
   after(async () => {
     await stop?.();
+    await sample?.container.get<RunningRelay>(TOKENS.Relay).stop(); // before its database closes
     await backend?.close();
   });
 

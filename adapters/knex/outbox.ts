@@ -62,6 +62,11 @@ export class KnexOutbox implements Outbox {
     });
   }
 
+  async release(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.uow.knex(this.table).whereIn('id', ids).whereNull('sent_at').update({ claimed_until: null });
+  }
+
   async pending(): Promise<number> {
     const db: Knex = this.uow.knex;
     const [row] = await db(this.table).whereNull('sent_at').whereNull('parked_at').count({ n: '*' });

@@ -11,7 +11,7 @@ import { MemoryOutbox } from './outbox.js';
 import { MemoryUnitOfWork } from './unit-of-work.js';
 
 export { MemoryAuditStore } from './audit-store.js';
-export { MemoryBus, type Subscriber } from './bus.js';
+export { MemoryBus, type MemoryBusOptions, type Subscriber } from './bus.js';
 export { MemoryIdempotencyStore } from './idempotency-store.js';
 export { MemoryInbox } from './inbox.js';
 export { MemoryOutbox } from './outbox.js';

@@ -48,6 +48,13 @@ export class MemoryOutbox implements Outbox {
     row.status = park ? 'parked' : 'pending';
   }
 
+  async release(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const row = this.#rows.get(id);
+      if (row?.status === 'claimed') row.status = 'pending';
+    }
+  }
+
   async pending(): Promise<number> {
     let count = 0;
     for (const row of this.#rows.values()) if (row.status === 'pending' || row.status === 'claimed') count++;

@@ -67,6 +67,15 @@ export function outboxContract(name: string, make: () => Promise<{ outbox: Outbo
       expect((await outbox.claim(10)).map((m) => m.type), 'a1 again before a2; b2 after b1 was sent').to.deep.equal(['a1', 'b2']);
     });
 
+    it('should take released messages back without counting an attempt', async () => {
+      await commit([message('a', 'A'), message('b')]);
+      const claimed = await outbox.claim(10);
+      await outbox.release(claimed.map((m) => m.id));
+      const again = await outbox.claim(10);
+      expect(again.map((m) => [m.type, m.attempts])).to.deep.equal([['a', 0], ['b', 0]]);
+      expect(await outbox.pending()).to.equal(2);
+    });
+
     it('should not let a parked message block its aggregate for ever', async () => {
       await commit([message('a1', 'A'), message('a2', 'A')]);
       const [a1] = await outbox.claim(10);

@@ -118,7 +118,7 @@ describe('publish()', () => {
     const [message] = w.bus.published;
     expect(message).to.deep.include({
       kind: 'event', type: 'account.deposited', payload: { account: 'a', amount: 5 }, aggregateId: 'a',
-      occurredAt: '2026-01-01T00:00:00.000Z', headers: { requestId: 'req-1', tenant: 't1', causationType: 'Deposit', actor: 'alice' },
+      occurredAt: '2026-01-01T00:00:00.000Z', headers: { requestId: 'req-1', tenant: 't1', causationType: 'Deposit', actor: 'alice', actorRoles: 'clerk' },
     });
     expect(message!.id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(await w.outbox.pending()).to.equal(0);
@@ -262,12 +262,29 @@ describe('publish()', () => {
       expect(labels(bus.delivered)).to.deep.equal(['m2']);
     });
 
-    it('should count a bus that throws as a failure of the whole batch and park after maxAttempts', async () => {
-      const bus: MessageBus = { publish: async () => { throw new Error('connection refused'); } };
+    it('should treat a bus that throws as unreachable: back off, count no attempt, park nothing, deliver once it is back', async () => {
+      let down = 5;
+      const inner = new ScriptedBus();
+      const bus: MessageBus = { publish: async (batch) => { if (down-- > 0) throw new Error('connection refused'); return inner.publish(batch); } };
       const { outbox, relay, message } = relayOver(bus, { maxAttempts: 2 });
       await outbox.add([message(), message()]);
       await relay.drain();
-      expect(outbox.parked().map((p) => [p.error, p.attempts])).to.deep.equal([['Error: connection refused', 2], ['Error: connection refused', 2]]);
+      expect(down, 'it kept trying past maxAttempts').to.be.below(0);
+      expect(outbox.parked()).to.deep.equal([]);
+      expect(labels(inner.delivered)).to.deep.equal(['m1', 'm2']);
+    });
+
+    it('should retry unconfirmed messages without counting an attempt', async () => {
+      let calls = 0;
+      const inner = new ScriptedBus();
+      const bus: MessageBus = {
+        publish: async (batch) => (++calls <= 3 ? { sent: [], failed: [], unconfirmed: batch.map((m) => m.id) } : inner.publish(batch)),
+      };
+      const { outbox, relay, message } = relayOver(bus, { maxAttempts: 1 });
+      await outbox.add([message()]);
+      await relay.drain();
+      expect(outbox.parked()).to.deep.equal([]);
+      expect(labels(inner.delivered)).to.deep.equal(['m1']);
     });
 
     // Regression: message 2 of an aggregate used to ride in the same batch as a failing message 1.

@@ -7,7 +7,8 @@ import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { KnexUnitOfWork, KnexAuditStore, tables } from '../../adapters/knex/index.js';
-import { Command, createMediator, handles, ok, verifyAuditChain, withRules, type Context, type Handler, type Mediator } from '../../lib/index.js';
+import type { Container } from 'inversify';
+import { Command, TOKENS, createMediator, handles, ok, verifyAuditChain, withRules, type Context, type Handler, type Mediator, type RunningRelay } from '../../lib/index.js';
 import { everyone, policy, unitOfWork, validation } from '../../middleware/index.js';
 import { MoveInventory, ReceiveStock } from '../../samples/inventory/index.js';
 import { postgres } from '../db.js';
@@ -23,7 +24,7 @@ describe('Postgres: concurrency and faults', function () {
   let url: string;
   let schema: string;
   let admin: Knex;
-  const opened: Knex[] = [];
+  const opened: Array<{ db: Knex; container: Container }> = [];
 
   before(async function () {
     const found = await postgres();
@@ -35,13 +36,15 @@ describe('Postgres: concurrency and faults', function () {
   });
 
   after(async () => {
-    await Promise.all(opened.map((db) => db.destroy()));
+    // Relays woken by the sends must stop before their pools close, or a late pass waits for a connection.
+    await Promise.all(opened.map(({ container }) => container.get<RunningRelay>(TOKENS.Relay).stop()));
+    await Promise.all(opened.map(({ db }) => db.destroy()));
     if (schema && admin) await admin.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
   });
 
   function sample(options: Parameters<typeof sampleOnPostgres>[2] = {}) {
     const s = sampleOnPostgres(url, schema, options);
-    opened.push(s.db);
+    opened.push(s);
     return s;
   }
 

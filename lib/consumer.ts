@@ -1,0 +1,76 @@
+// Consumers: delivered events and jobs run through the mediator pipeline; the inbox makes each take effect once.
+import type { AnyResult } from './context.js';
+import type { Mediator } from './mediator.js';
+import type { Delivery, Disposition, MessageSource, QueueOptions } from './ports.js';
+import { typeOf, type RequestClass } from './request.js';
+
+/** Options of `consume()` and `work()`. */
+export interface ConsumerOptions {
+  /** Deliveries in flight at once. Default 16. */
+  readonly prefetch?: number;
+  /** Deliveries of one message before it is dead-lettered. Default 5. */
+  readonly maxAttempts?: number;
+}
+
+/** The queue every worker of a job type shares (so workers compete and jobs wait for one). */
+export function jobQueue(type: RequestClass | string): string {
+  return `usecasecore.jobs.${typeof type === 'string' ? type : typeOf(type)}`;
+}
+
+/**
+ * Consumes events into the queue `queue` and sends each through the mediator (add `inbox()` to the stack).
+ * @example await consume(mediator, source, 'billing', [OrderPaid]);   // @handles(OrderPaid) class ... in the mediator
+ */
+export function consume(mediator: Mediator, source: MessageSource, queue: string, events: readonly RequestClass[], options: ConsumerOptions = {}) {
+  return source.consume(queueOptions(queue, events.map((e) => ({ kind: 'event' as const, type: typeOf(e) })), options), dispatcher(mediator, queue, events));
+}
+
+/**
+ * Runs jobs (commands staged with `ctx.enqueue`) of the given types from their shared job queues.
+ * @example const workers = await work(mediator, source, [SendReceipt]); ...; await Promise.all(workers.map((w) => w.close()));
+ */
+export function work(mediator: Mediator, source: MessageSource, jobs: readonly RequestClass[], options: ConsumerOptions = {}) {
+  return Promise.all(jobs.map((job) =>
+    source.consume(queueOptions(jobQueue(job), [{ kind: 'job', type: typeOf(job) }], options), dispatcher(mediator, jobQueue(job), [job]))));
+}
+
+/**
+ * What a consumer does with an outcome: successes and business outcomes are final (ack); a request that can never
+ * parse is dead-lettered; transient failures (and exceptions, by the source) are retried.
+ */
+export function dispositionOf(result: AnyResult): Disposition {
+  if (result.ok) return { action: 'ack' };
+  switch (result.failure.kind) {
+    case 'validation': return { action: 'dead', reason: result.failure.message };
+    case 'unavailable': case 'conflict': case 'in_progress': return { action: 'retry', reason: result.failure.message };
+    default: return { action: 'ack' };
+  }
+}
+
+function queueOptions(queue: string, bindings: QueueOptions['bindings'], options: ConsumerOptions): QueueOptions {
+  return { queue, bindings, prefetch: options.prefetch ?? 16, maxAttempts: options.maxAttempts ?? 5 };
+}
+
+function dispatcher(mediator: Mediator, consumer: string, types: readonly RequestClass[]) {
+  const byName = new Map(types.map((t) => [typeOf(t), t]));
+  return async ({ message }: Delivery): Promise<Disposition> => {
+    const type = byName.get(message.type);
+    if (!type) return { action: 'dead', reason: `${consumer} takes no "${message.type}" — add its class to the consumer's types` };
+    const { actor, actorRoles, tenant, requestId } = message.headers;
+    const result = await mediator.send(type.from(message.payload), {
+      message: { id: message.id, consumer }, tenant, requestId,
+      actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
+    });
+    return dispositionOf(result);
+  };
+}
+
+/**
+ * Calls `store.reap()` every `intervalMs` (unref'd, so it never keeps the process alive); returns a stop function.
+ * @example const stop = reapEvery(container.get(TOKENS.IdempotencyStore), 60_000);
+ */
+export function reapEvery(store: { reap(): Promise<number> }, intervalMs: number, onError: (error: unknown) => void = () => undefined): () => void {
+  const timer = setInterval(() => void store.reap().catch(onError), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,17 @@
+// Consumer-side dedupe: a delivered message takes effect once, recorded in the handler's transaction.
+import { withRules, type Middleware } from '../lib/middleware.js';
+
+/**
+ * For sends made by a consumer (`meta.message` set), records the message id for the consumer in the transaction;
+ * a message already recorded is a duplicate delivery and resolves to `{ ok: true, replayed: true }` without running.
+ * Because the record commits with the handler's writes, a crash before commit lets the redelivery run again.
+ * @example middleware: [validation(), audit(), idempotency(), unitOfWork(), inbox(), policy(rules), publish()]
+ */
+export function inbox(): Middleware {
+  return withRules(async function inbox(ctx, next) {
+    const message = ctx.meta.message;
+    if (message === undefined) return next();
+    if (!(await ctx.ports.inbox!.record(message.consumer, message.id))) return { ok: true, value: undefined, replayed: true };
+    return next();
+  }, { inside: ['unitOfWork'], before: ['policy', 'transition', 'publish'], ports: ['inbox'] });
+}
