@@ -12,11 +12,6 @@ export interface ConsumerOptions {
   readonly maxAttempts?: number;
 }
 
-/** The queue every worker of a job type shares (so workers compete and jobs wait for one). */
-export function jobQueue(type: RequestClass | string): string {
-  return `usecasecore.jobs.${typeof type === 'string' ? type : typeOf(type)}`;
-}
-
 /**
  * Consumes events into the queue `queue` and sends each through the mediator (add `inbox()` to the stack).
  * @example await consume(mediator, source, 'billing', [OrderPaid]);   // @handles(OrderPaid) class ... in the mediator
@@ -30,8 +25,10 @@ export function consume(mediator: Mediator, source: MessageSource, queue: string
  * @example const workers = await work(mediator, source, [SendReceipt]); ...; await Promise.all(workers.map((w) => w.close()));
  */
 export function work(mediator: Mediator, source: MessageSource, jobs: readonly RequestClass[], options: ConsumerOptions = {}) {
-  return Promise.all(jobs.map((job) =>
-    source.consume(queueOptions(jobQueue(job), [{ kind: 'job', type: typeOf(job) }], options), dispatcher(mediator, jobQueue(job), [job]))));
+  return Promise.all(jobs.map((job) => {
+    const queue = source.jobQueue(typeOf(job));
+    return source.consume(queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], options), dispatcher(mediator, queue, [job]));
+  }));
 }
 
 /**

@@ -17,4 +17,4 @@ export { TOKENS } from './tokens.js';
 export { chainAfter, chainHash, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
-export { consume, dispositionOf, jobQueue, reapEvery, work, type ConsumerOptions } from './consumer.js';
+export { consume, dispositionOf, reapEvery, work, type ConsumerOptions } from './consumer.js';

@@ -145,6 +145,8 @@ export interface MessageSource {
   consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }>;
   /** Resolves when no delivery is in flight or waiting (retries included) in the queues consumed here. */
   idle(): Promise<void>;
+  /** The queue every worker of a job type shares (the bus routes that type's jobs there, so they wait for a worker). */
+  jobQueue(type: string): string;
 }
 
 /** Something that moves committed outbox rows to the bus; woken after every commit that wrote some. */

@@ -12,5 +12,6 @@ export const TOKENS = {
   Outbox: Symbol.for('usecasecore.Outbox'),
   Inbox: Symbol.for('usecasecore.Inbox'),
   MessageBus: Symbol.for('usecasecore.MessageBus'),
+  MessageSource: Symbol.for('usecasecore.MessageSource'),
   Relay: Symbol.for('usecasecore.Relay'),
 } as const;

@@ -1,7 +1,7 @@
 // Consumers on the memory bus: jobs and events through the pipeline, once per message, retries and dead letters.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, Event, consume, fail, handles, jobQueue, ok, reapEvery, work, type Context, type Handler, type OutboxMessage } from '../lib/index.js';
+import { Command, Event, consume, fail, handles, ok, reapEvery, work, type Context, type Handler, type OutboxMessage } from '../lib/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { ACCOUNT_HANDLERS, Deposit, Deposited, alice, expect, wire } from './helpers.js';
 
@@ -114,7 +114,7 @@ describe('work() and consume() on the memory bus', () => {
   });
 
   it('should name the job queue after the command type', () => {
-    expect(jobQueue(Deposit)).to.equal('usecasecore.jobs.Deposit');
+    expect(setup().bus.jobQueue('Deposit')).to.equal('jobs.Deposit');
   });
 });
 

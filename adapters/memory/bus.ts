@@ -1,5 +1,4 @@
 // An in-process bus with a broker's semantics: topic-routed events, durable job queues, prefetch, retries, dead letters.
-import { jobQueue } from '../../lib/consumer.js';
 import type { Delivery, Disposition, MessageBus, MessageSource, OutboxMessage, PublishReport, QueueOptions } from '../../lib/ports.js';
 
 /** A raw listener: sees every published message of a type (no acks, no retries). */
@@ -52,7 +51,7 @@ export class MemoryBus implements MessageBus, MessageSource {
       this.published.push(message);
       if (this.published.length > (this.options.keep ?? 10_000)) this.published.shift();
       for (const subscriber of this.#subscribers.get(message.type) ?? []) this.#listen(subscriber, message);
-      if (message.kind === 'job') this.#queue(jobQueue(message.type)).bindings.add(`job:${message.type}`);
+      if (message.kind === 'job') this.#queue(this.jobQueue(message.type)).bindings.add(`job:${message.type}`);
       for (const queue of this.#queues.values()) {
         if (queue.bindings.has(`${message.kind}:${message.type}`)) this.#enqueue(queue, { message, attempt: 1, redelivered: false });
       }
@@ -72,6 +71,10 @@ export class MemoryBus implements MessageBus, MessageSource {
         while (queue.inflight > 0) await new Promise((resolve) => setImmediate(resolve));
       },
     };
+  }
+
+  jobQueue(type: string): string {
+    return `jobs.${type}`;
   }
 
   /** Messages a queue dead-lettered, with why and after how many deliveries. */

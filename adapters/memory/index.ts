@@ -21,6 +21,8 @@ export { MemoryTransaction, MemoryUnitOfWork, TransactionalMap } from './unit-of
 export interface MemoryModuleOptions {
   readonly clock?: Clock;
   readonly relay?: RelayOptions;
+  /** Also bind the in-process bus, source and relay. Default true; false when another module (amqpModule) brings them. */
+  readonly bus?: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
       [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.Inbox, new MemoryInbox(uow)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
-    bindBus(bind, options);
+    if (options.bus !== false) bindBus(bind, options);
   });
 }
 
@@ -53,6 +55,7 @@ export function memoryBusModule(options: MemoryModuleOptions = {}): ContainerMod
 function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModuleOptions): void {
   const bus = new MemoryBus();
   bind(TOKENS.MessageBus).toConstantValue(bus);
+  bind(TOKENS.MessageSource).toConstantValue(bus);
   bind(MemoryBus).toConstantValue(bus);
   bind(TOKENS.Relay).toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox]).inSingletonScope();
 }

@@ -1,0 +1,100 @@
+// The relay's bus on RabbitMQ: publisher confirms, mandatory routing, backpressure, and per-message outcomes.
+import { once } from 'node:events';
+import type { ConfirmChannel } from 'amqplib';
+import type { MessageBus, OutboxMessage, PublishReport } from '../../lib/ports.js';
+import { encode } from './codec.js';
+import type { AmqpConnection } from './connection.js';
+import { assertExchanges, assertQueue, jobQueueOf, routeOf, type Exchanges } from './topology.js';
+
+/** Options of the publisher. */
+export interface AmqpBusOptions {
+  readonly exchanges: Exchanges;
+  /** Publish events as `mandatory`, so an event no queue is bound to is returned and parked. Jobs always are. */
+  readonly mandatoryEvents: boolean;
+  /** How long a batch waits for the broker's confirms before its unanswered messages are retried. Default 10 s. */
+  readonly confirmTimeoutMs?: number;
+}
+
+/**
+ * Publishes outbox batches with confirms. A message is `sent` only once the broker confirmed it; a returned
+ * (unroutable) one fails for good; a nacked one fails; one left unanswered (connection lost, broker blocked) is
+ * `unconfirmed` and retried without counting an attempt.
+ */
+export class AmqpBus implements MessageBus {
+  #channel: Promise<ConfirmChannel> | undefined;
+  readonly #jobQueues = new Set<string>();
+  readonly #returned = new Map<string, string>();
+
+  constructor(private readonly connection: AmqpConnection, private readonly options: AmqpBusOptions) {}
+
+  async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
+    const channel = await this.#open();
+    await this.#declareJobQueues(channel, messages);
+    let closed = false;
+    const onClose = () => { closed = true; };
+    channel.once('close', onClose);
+    const outcomes = new Map<string, Error | null>();
+    const confirms: Array<Promise<void>> = [];
+    for (const message of messages) {
+      const { exchange, routingKey } = routeOf(this.options.exchanges, message);
+      const { content, options } = encode(message);
+      const mandatory = message.kind === 'job' || this.options.mandatoryEvents;
+      let writable = true;
+      confirms.push(new Promise((resolve) => {
+        writable = channel.publish(exchange, routingKey, content, { ...options, mandatory }, (error) => {
+          outcomes.set(message.id, error ?? null);
+          resolve();
+        });
+      }));
+      if (!writable) await Promise.race([once(channel, 'drain'), once(channel, 'close')]); // the socket buffer is full
+      if (closed) break;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(confirms), new Promise((resolve) => { timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 10_000); })]);
+    clearTimeout(timer);
+    channel.off('close', onClose);
+    return this.#report(messages, outcomes, closed);
+  }
+
+  #report(messages: readonly OutboxMessage[], outcomes: ReadonlyMap<string, Error | null>, closed: boolean): PublishReport {
+    const sent: string[] = [], unconfirmed: string[] = [];
+    const failed: Array<{ id: string; error: string; permanent: boolean }> = [];
+    for (const { id } of messages) {
+      const returned = this.#returned.get(id), outcome = outcomes.get(id);
+      this.#returned.delete(id);
+      if (returned !== undefined) failed.push({ id, error: returned, permanent: true });
+      else if (outcome === null) sent.push(id);
+      else if (outcome === undefined || closed) unconfirmed.push(id);
+      else failed.push({ id, error: `nacked by the broker: ${outcome.message}`, permanent: false });
+    }
+    return { sent, failed, unconfirmed };
+  }
+
+  #open(): Promise<ConfirmChannel> {
+    this.#channel ??= this.connection.model().then(async (model) => {
+      const channel = await model.createConfirmChannel();
+      channel.on('error', () => undefined); // 'close' follows
+      channel.on('close', () => { this.#channel = undefined; this.#jobQueues.clear(); });
+      // A returned message arrives before its confirm, so the batch sees it when it reports.
+      channel.on('return', (message) => {
+        const { exchange, routingKey, replyText } = message.fields as { exchange: string; routingKey: string; replyText?: string };
+        this.#returned.set(String(message.properties.messageId), `unroutable: no queue bound to ${exchange || '(default)'} with key "${routingKey}" (${replyText ?? 'NO_ROUTE'})`);
+      });
+      await assertExchanges(channel, this.options.exchanges);
+      return channel;
+    });
+    return this.#channel.catch((error: unknown) => {
+      this.#channel = undefined;
+      throw error;
+    });
+  }
+
+  /** Declares the queue of each job type before its first job, so a job waits for a worker instead of being lost. */
+  async #declareJobQueues(channel: ConfirmChannel, messages: readonly OutboxMessage[]): Promise<void> {
+    for (const { kind, type } of messages) {
+      if (kind !== 'job' || this.#jobQueues.has(type)) continue;
+      await assertQueue(channel, this.options.exchanges, jobQueueOf(this.options.exchanges, type), [{ kind: 'job', type }]);
+      this.#jobQueues.add(type);
+    }
+  }
+}

@@ -1,0 +1,161 @@
+// Consumers on RabbitMQ: bounded prefetch, ack after the handler's commit, retry through a delay queue, dead letters.
+import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/ports.js';
+import { ATTEMPT, decode } from './codec.js';
+import type { AmqpConnection } from './connection.js';
+import { assertQueue, jobQueueOf, type Exchanges } from './topology.js';
+
+interface Subscription {
+  readonly options: QueueOptions;
+  readonly handle: (delivery: Delivery) => Promise<Disposition>;
+  channel?: ConfirmChannel | undefined;
+  tag?: string | undefined;
+  inflight: number;
+  closed: boolean;
+}
+
+/** Options of the consumer side. */
+export interface AmqpSourceOptions {
+  readonly exchanges: Exchanges;
+  /** Wait before redelivering attempt n+1. Default 100 ms × 2^(n-1), at most 30 s. */
+  readonly retryDelayMs?: (attempt: number) => number;
+}
+
+/**
+ * The RabbitMQ MessageSource. After a lost connection it reconnects with backoff, declares the topology again and
+ * resumes every consumer; a delivery is acked only on the channel it came on (never "unknown delivery tag"), so a
+ * handler still running across a reconnect leaves its message to be redelivered, and the inbox dedupes it.
+ */
+export class AmqpSource implements MessageSource {
+  readonly #subscriptions = new Set<Subscription>();
+  #reconnecting: Promise<void> | undefined;
+
+  constructor(private readonly connection: AmqpConnection, private readonly options: AmqpSourceOptions) {}
+
+  async consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }> {
+    const subscription: Subscription = { options, handle, inflight: 0, closed: false };
+    this.#subscriptions.add(subscription);
+    await this.#start(subscription);
+    return {
+      close: async () => {
+        subscription.closed = true;
+        this.#subscriptions.delete(subscription);
+        const { channel, tag } = subscription;
+        if (channel && tag) await channel.cancel(tag).catch(() => undefined);
+        while (subscription.inflight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        await channel?.close().catch(() => undefined);
+      },
+    };
+  }
+
+  jobQueue(type: string): string {
+    return jobQueueOf(this.options.exchanges, type);
+  }
+
+  async idle(): Promise<void> {
+    for (;;) {
+      if (!this.#reconnecting && [...this.#subscriptions].every((s) => s.inflight === 0) && (await this.#queuedMessages()) === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the broker's counts are only known by asking
+    }
+  }
+
+  async #queuedMessages(): Promise<number> {
+    const model = await this.connection.model();
+    const channel = await model.createChannel();
+    try {
+      let total = 0;
+      for (const { options } of this.#subscriptions) {
+        for (const queue of [options.queue, `${options.queue}.retry`]) total += (await channel.checkQueue(queue)).messageCount;
+      }
+      return total;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  async #start(subscription: Subscription): Promise<void> {
+    const model = await this.connection.model();
+    const channel = await model.createConfirmChannel();
+    channel.on('error', () => undefined); // 'close' follows
+    channel.on('close', () => {
+      if (subscription.channel !== channel) return;
+      subscription.channel = undefined;
+      if (!subscription.closed) void this.#reconnect(); // connection lost, or the channel alone was closed
+    });
+    const { queue, bindings, prefetch } = subscription.options;
+    await assertQueue(channel, this.options.exchanges, queue, bindings);
+    await channel.prefetch(prefetch);
+    const { consumerTag } = await channel.consume(queue, (message) => {
+      if (message) void this.#deliver(subscription, channel, message);
+    }, { noAck: false });
+    subscription.channel = channel;
+    subscription.tag = consumerTag;
+  }
+
+  async #deliver(subscription: Subscription, channel: ConfirmChannel, raw: ConsumeMessage): Promise<void> {
+    subscription.inflight++;
+    try {
+      let disposition: Disposition, attempt = 1;
+      try {
+        const decoded = decode(raw);
+        attempt = decoded.attempt;
+        disposition = await subscription.handle({ message: decoded.message, attempt, redelivered: raw.fields.redelivered });
+      } catch (error) {
+        disposition = raw.content.length > 0 && isJson(raw.content) ? { action: 'retry', reason: String(error) } : { action: 'dead', reason: `body is not JSON: ${String(error)}` };
+      }
+      if (disposition.action === 'retry' && attempt >= subscription.options.maxAttempts) {
+        disposition = { action: 'dead', reason: `gave up after ${attempt} attempts: ${disposition.reason ?? 'retry'}` };
+      }
+      if (disposition.action === 'retry') await this.#retry(channel, subscription.options.queue, raw, attempt, disposition.reason);
+      if (disposition.action === 'dead') await this.#deadLetter(channel, subscription.options.queue, raw, attempt, disposition.reason);
+      channel.ack(raw);
+    } catch {
+      // The channel closed under us: the broker redelivers the message, and the inbox dedupes it.
+    } finally {
+      subscription.inflight--;
+    }
+  }
+
+  /** Republishes to `<queue>.retry`, which hands it back after the delay; acked only once the copy is confirmed. */
+  #retry(channel: ConfirmChannel, queue: string, raw: ConsumeMessage, attempt: number, reason = 'retry'): Promise<void> {
+    const delay = this.options.retryDelayMs?.(attempt) ?? Math.min(100 * 2 ** (attempt - 1), 30_000);
+    return confirmed(channel, '', `${queue}.retry`, raw, { [ATTEMPT]: attempt + 1, 'x-usecasecore-last-error': reason.slice(0, 500) }, { expiration: String(delay) });
+  }
+
+  #deadLetter(channel: ConfirmChannel, queue: string, raw: ConsumeMessage, attempt: number, reason = 'dead'): Promise<void> {
+    return confirmed(channel, this.options.exchanges.dead, queue, raw, { [ATTEMPT]: attempt, 'x-usecasecore-dead-reason': reason.slice(0, 500) });
+  }
+
+  /** Restarts every consumer that lost its channel, backing off while the broker is unreachable. */
+  #reconnect(): Promise<void> {
+    const orphans = () => [...this.#subscriptions].filter((s) => !s.closed && !s.channel);
+    this.#reconnecting ??= (async () => {
+      for (let delay = 100; orphans().length > 0; delay = Math.min(delay * 2, 5_000)) {
+        try {
+          for (const subscription of orphans()) await this.#start(subscription);
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    })().finally(() => { this.#reconnecting = undefined; });
+    return this.#reconnecting;
+  }
+}
+
+function confirmed(channel: ConfirmChannel, exchange: string, routingKey: string, raw: ConsumeMessage, headers: Record<string, unknown>, extra: Options.Publish = {}): Promise<void> {
+  const { messageId, type, contentType, timestamp } = raw.properties;
+  return new Promise((resolve, reject) => {
+    channel.publish(exchange, routingKey, raw.content, {
+      persistent: true, messageId, type, contentType, timestamp, headers: { ...raw.properties.headers, ...headers }, ...extra,
+    }, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+function isJson(content: Buffer): boolean {
+  try {
+    JSON.parse(content.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,44 @@
+// RabbitMQ for specs: the machine's broker (AMQP_URL), with exchange and queue names of the spec's own.
+import { randomUUID } from 'node:crypto';
+import { connect } from 'amqplib';
+import type { Exchanges } from '../adapters/amqp/index.js';
+
+/**
+ * The broker URL, or `undefined` with a message when it is not set or not reachable. Under CI=true a missing
+ * broker throws, so a spec that needs it fails instead of skipping.
+ */
+export async function rabbit(): Promise<string | undefined> {
+  const url = process.env.AMQP_URL;
+  const missing = (why: string) => {
+    if (process.env.CI === 'true') throw new Error(`RabbitMQ is required under CI=true: ${why}`);
+    console.warn(`    (skipping RabbitMQ specs: ${why} — start it with: rabbitmq-server -detached; export AMQP_URL=amqp://guest:guest@127.0.0.1:5672)`);
+    return undefined;
+  };
+  if (!url) return missing('AMQP_URL is not set');
+  try {
+    const model = await connect(url);
+    await model.close();
+  } catch (error) {
+    return missing(`cannot reach ${url.replace(/\/\/[^@]*@/, '//')}: ${(error as Error).message}`);
+  }
+  return url;
+}
+
+/** Exchange names no other run uses, and a queue-name maker with the same prefix. */
+export function isolatedTopology(): { exchanges: Exchanges; queue(name: string): string; prefix: string } {
+  const prefix = `ucc-spec-${randomUUID().slice(0, 8)}`;
+  return {
+    prefix,
+    exchanges: { events: `${prefix}.events`, jobs: `${prefix}.jobs`, dead: `${prefix}.dead` },
+    queue: (name) => `${prefix}.${name}`,
+  };
+}
+
+/** Deletes the exchanges and the given queues (with their .retry and .dead queues). */
+export async function deleteTopology(url: string, exchanges: Exchanges, queues: readonly string[]): Promise<void> {
+  const model = await connect(url);
+  const channel = await model.createChannel();
+  for (const queue of queues) for (const name of [queue, `${queue}.retry`, `${queue}.dead`]) await channel.deleteQueue(name).catch(() => undefined);
+  for (const exchange of Object.values(exchanges)) await channel.deleteExchange(exchange).catch(() => undefined);
+  await model.close().catch(() => undefined);
+}
