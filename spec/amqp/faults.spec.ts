@@ -1,0 +1,102 @@
+// Faults on the real broker: a process killed before publishing, the broker stopped mid-load, connections closed.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Knex } from 'knex';
+import { AmqpSource } from '../../adapters/amqp/index.js';
+import { TOKENS, consume, type Mediator, type RunningRelay } from '../../lib/index.js';
+import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
+import { postgres } from '../db.js';
+import { expect } from '../helpers.js';
+import { createSchema, scopedKnex } from '../postgres/sample-db.js';
+import { Emit, Emitted, faultApp, received } from './app.js';
+
+const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
+const rabbitmqctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 120_000 }).toString();
+
+describe('RabbitMQ faults', function () {
+  this.timeout(180_000);
+  let amqpUrl: string, pgUrl: string, schema: string, db: Knex, admin: Knex;
+  const topology = isolatedTopology();
+  const queue = topology.queue('emitted');
+  let app: ReturnType<typeof faultApp>;
+  let relay: RunningRelay;
+
+  before(async function () {
+    const [broker, pg] = [await rabbit(), await postgres()];
+    if (!broker || !pg) return this.skip();
+    [amqpUrl, admin, pgUrl] = [broker, pg, process.env.DATABASE_URL!];
+    schema = `amqpspec_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    await createSchema(pgUrl, schema);
+    db = scopedKnex(pgUrl, schema, 10);
+    app = faultApp(db, amqpUrl, topology.exchanges);
+    relay = app.container.get<RunningRelay>(TOKENS.Relay);
+    await consume(app.mediator, app.container.get(AmqpSource), queue, [Emitted], { prefetch: 32 });
+  });
+
+  after(async () => {
+    if (!db) return;
+    await relay.stop();
+    await app.connection.close();
+    await deleteTopology(amqpUrl, topology.exchanges, [queue]);
+    await db.destroy();
+    await admin.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+  });
+
+  const settled = async (timeoutMs = 30_000) => { await relay.drain(timeoutMs); await app.container.get(AmqpSource).idle(); };
+  const sendAll = (mediator: Mediator, ids: readonly string[], pad = 0) =>
+    Promise.all(ids.map((id) => mediator.send(Emit.from({ id, pad }))));
+
+  it('should deliver, through another process\'s relay, what a process committed before it was SIGKILLed', async () => {
+    const prefix = `killed-${randomUUID().slice(0, 8)}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+      env: { ...process.env, DATABASE_URL: pgUrl, SCHEMA: schema, AMQP_URL: amqpUrl, EXCHANGES: JSON.stringify(topology.exchanges), COUNT: '20', PREFIX: prefix },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk; });
+    while (!out.includes('COMMITTED')) await once(child.stdout, 'data');
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    relay.wake(); // the surviving process's relay (it also polls: relay.start())
+    await settled();
+    expect(received.filter((id) => id.startsWith(prefix))).to.have.length(20);
+  });
+
+  it('should accept 1,000 sends while the broker is stopped, keep the backlog in the database, and deliver all after it is back', async () => {
+    const ids = Array.from({ length: 1_000 }, (_, i) => `outage-${i}-${randomUUID().slice(0, 6)}`);
+    rabbitmqctl('stop_app');
+    try {
+      global.gc?.();
+      const heapBefore = process.memoryUsage().heapUsed;
+      const results = await sendAll(app.mediator, ids, 10_000); // 10 kB each: ~10 MB if anything buffered them
+      expect(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok))).to.equal(true);
+      for (let i = 0; i < 5; i++) await relay.drain(300).catch(() => undefined); // let the relay fail a few passes
+      global.gc?.();
+      const grown = process.memoryUsage().heapUsed - heapBefore;
+      expect(grown, `heap grew ${(grown / 1e6).toFixed(1)} MB`).to.be.below(5e6);
+      const [{ n }] = (await db.raw(`SELECT count(*) n FROM ucc_outbox WHERE sent_at IS NULL AND parked_at IS NULL`)).rows;
+      expect(Number(n)).to.equal(1_000);
+    } finally {
+      rabbitmqctl('start_app');
+      rabbitmqctl('await_startup');
+    }
+    await settled(120_000);
+    const delivered = new Set(received.filter((id) => id.startsWith('outage-')));
+    expect(delivered.size).to.equal(1_000);
+    const [{ parked }] = (await db.raw(`SELECT count(*) parked FROM ucc_outbox WHERE parked_at IS NOT NULL`)).rows;
+    expect(Number(parked), 'an outage parks nothing').to.equal(0);
+  });
+
+  it('should reconnect the publisher and resume consumers after the broker closes every connection', async () => {
+    const before = [`drop-a-${randomUUID()}`];
+    await sendAll(app.mediator, before);
+    await settled();
+    rabbitmqctl('close_all_connections', 'spec: connection drop');
+    const after = [`drop-b-${randomUUID()}`, `drop-c-${randomUUID()}`];
+    await sendAll(app.mediator, after);
+    await settled();
+    expect(received).to.include.members([...before, ...after]);
+  });
+});
