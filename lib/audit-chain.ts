@@ -11,6 +11,19 @@ export function chainHash(prevHash: string, seq: number, entry: AuditEntry): str
   return sha256(prevHash + canonicalJson({ seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload }));
 }
 
+/**
+ * `chainHash` split around the sequence number, for a store that numbers and hashes in SQL (one statement):
+ * `chainHash(prev, seq, entry) === sha256(prev + before + String(seq) + after)`.
+ */
+export function chainParts(entry: AuditEntry): readonly [before: string, after: string] {
+  const { id, at, tenant, actor, type, requestId, outcome, code, replayed, payload } = entry;
+  const json = canonicalJson({ seq: 0, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload });
+  // Keys are sorted, so the top-level "seq" follows "payload", "replayed" and "requestId", and "tenant" (always a
+  // string) follows it: the last occurrence is the top-level one even if the payload nests the same text.
+  const at0 = json.lastIndexOf('"seq":0,"tenant":');
+  return [json.slice(0, at0 + 6), json.slice(at0 + 7)];
+}
+
 /** Chains an entry after the tenant's head (`undefined` or seq 0 starts the chain). */
 export function chainAfter(previous: { readonly seq: number; readonly hash: string } | undefined, entry: AuditEntry): AuditRecord {
   const seq = (previous?.seq ?? 0) + 1;

@@ -25,6 +25,8 @@ export interface Meta extends SendOptions { readonly requestId: string; readonly
 /** Any result, as middleware pass it along. */
 export type AnyResult = Result<unknown, string>;
 type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
+/** Where hooks are kept: the phases, plus the beforeCommit hooks that asked to run last. */
+type Slot = Phase | 'beforeCommitLast';
 /** A commit hook; it gets the result being committed (none after a rollback caused by an exception). */
 type Hook = (result: AnyResult | undefined) => unknown;
 type Dispatch = <N extends AnyRequest>(request: N, options: SendOptions, parent: Context) =>
@@ -47,7 +49,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   outbox: OutboxMessage[] | undefined;
   #loading: Promise<S> | undefined;
   #state: { value: S } | undefined;
-  #hooks: Record<Phase, Hook[]> | undefined;
+  #hooks: Record<Slot, Hook[]> | undefined;
 
   constructor(
     request: C,
@@ -96,8 +98,11 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     return this.dispatch(request, options, this);
   }
 
-  /** Runs `fn(result)` inside the transaction just before it commits a successful result. */
-  beforeCommit(fn: Hook): void { this.#hooksFor('beforeCommit').push(fn); }
+  /**
+   * Runs `fn(result)` inside the transaction just before it commits a successful result. `last` hooks run after
+   * all others (the audit append takes a per-tenant lock it holds until commit: taking it last keeps that short).
+   */
+  beforeCommit(fn: Hook, options: { readonly last?: boolean } = {}): void { this.#hooksFor(options.last ? 'beforeCommitLast' : 'beforeCommit').push(fn); }
   /** Runs `fn(result)` after the commit (for a nested send: after the outermost commit). */
   afterCommit(fn: Hook): void { this.#hooksFor('afterCommit').push(fn); }
   /** Runs `fn(result)` after a rollback. */
@@ -105,31 +110,39 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
 
   /** Runs the hooks of a phase in order (used by the unit of work). */
   async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
-    const hooks = this.#hooks?.[phase];
+    const hooks = this.#hooks;
     if (!hooks) return;
-    for (const hook of hooks) {
+    for (const hook of hooks[phase]) {
       const done = hook(result);
       if (done !== undefined) await done; // a hook that returned nothing costs no microtask turn
+    }
+    if (phase !== 'beforeCommit') return;
+    for (const hook of hooks.beforeCommitLast) {
+      const done = hook(result);
+      if (done !== undefined) await done;
     }
   }
 
   /** A mark of what this attempt has registered so far, for `rewind`. */
-  mark(): Record<Phase, number> {
+  mark(): Record<Slot, number> {
     const h = this.#hooks;
-    return { beforeCommit: h?.beforeCommit.length ?? 0, afterCommit: h?.afterCommit.length ?? 0, afterRollback: h?.afterRollback.length ?? 0 };
+    return {
+      beforeCommit: h?.beforeCommit.length ?? 0, beforeCommitLast: h?.beforeCommitLast.length ?? 0,
+      afterCommit: h?.afterCommit.length ?? 0, afterRollback: h?.afterRollback.length ?? 0,
+    };
   }
 
   /** Forgets state, staged messages and hooks registered since `mark` (a retried attempt starts clean). */
-  rewind(mark: Record<Phase, number>): void {
+  rewind(mark: Record<Slot, number>): void {
     this.#loading = undefined;
     this.#state = undefined;
     if (this.outbox) this.outbox = [];
-    if (this.#hooks) for (const phase of Object.keys(mark) as Phase[]) this.#hooks[phase].length = mark[phase];
+    if (this.#hooks) for (const slot of Object.keys(mark) as Slot[]) this.#hooks[slot].length = mark[slot];
   }
 
-  #hooksFor(phase: Phase): Hook[] {
-    this.#hooks ??= { beforeCommit: [], afterCommit: [], afterRollback: [] };
-    return this.#hooks[phase];
+  #hooksFor(slot: Slot): Hook[] {
+    this.#hooks ??= { beforeCommit: [], beforeCommitLast: [], afterCommit: [], afterRollback: [] };
+    return this.#hooks[slot];
   }
 
   #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {

@@ -14,7 +14,7 @@ export {
 export { fail, failure, notFound, ok, type Fail, type Failure, type FailureKind, type Issue, type Ok, type Result } from './result.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
 export { TOKENS } from './tokens.js';
-export { chainAfter, chainHash, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
+export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
 export { consume, dispositionOf, reapEvery, work, type ConsumerOptions } from './consumer.js';

@@ -21,10 +21,11 @@ export function audit(options: AuditOptions = {}): Middleware {
   return withRules(async function audit(ctx, next) {
     const store = options.store ?? ctx.ports.audit!;
     let committed: unknown;
+    // Last before commit: a chained store locks the tenant's chain head from the append until the commit.
     ctx.beforeCommit(async (result) => {
       await store.append(entry(ctx, result));
       committed = result;
-    });
+    }, { last: true });
     let result: AnyResult;
     try {
       result = await next();

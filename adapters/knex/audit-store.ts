@@ -1,5 +1,5 @@
 // The audit log in Postgres: each append locks its tenant's head row, so the chain never forks.
-import { chainAfter } from '../../lib/audit-chain.js';
+import { chainParts, GENESIS_HASH } from '../../lib/audit-chain.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
 import type { Knex } from 'knex';
 import type { KnexUnitOfWork } from './unit-of-work.js';
@@ -15,7 +15,8 @@ export class KnexAuditStore implements AuditStore {
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
     // Success records ride in the business transaction; failure records (no unit of work active) get their own.
-    return this.uow.active() ? this.#append(await this.uow.db(), entry) : this.uow.knex.transaction((trx) => this.#append(trx, entry));
+    // One statement either way, so outside a unit of work it needs no transaction of its own.
+    return this.#append(await this.uow.db(), entry);
   }
 
   async list(query: { tenant?: string; limit?: number; order?: 'asc' | 'desc' } = {}): Promise<AuditRecord[]> {
@@ -27,20 +28,23 @@ export class KnexAuditStore implements AuditStore {
   }
 
   async #append(db: Knex | Knex.Transaction, entry: AuditEntry): Promise<AuditRecord> {
-    // Two round trips: bumping the head locks it until commit and returns the previous hash (unchanged by the bump);
-    // then one statement inserts the record and moves the head's hash on.
-    const { rows: [head] } = await db.raw(
-      `INSERT INTO ?? AS h (tenant, seq, hash) VALUES (?, 1, '') ON CONFLICT (tenant) DO UPDATE SET seq = h.seq + 1 RETURNING seq, hash`,
-      [this.heads, entry.tenant]);
-    const record = chainAfter({ seq: Number(head.seq) - 1, hash: head.hash }, entry);
-    await db.raw(
-      `WITH record AS (INSERT INTO ?? (tenant, seq, id, at, actor, type, request_id, outcome, code, replayed, payload, prev_hash, hash)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?))
-       UPDATE ?? SET hash = ? WHERE tenant = ?`,
-      [this.table, record.tenant, record.seq, record.id, record.at, record.actor, record.type, record.requestId, record.outcome,
-        record.code ?? null, record.replayed ?? null, JSON.stringify(record.payload ?? null), record.prevHash, record.hash,
-        this.heads, record.hash, record.tenant]);
-    return record;
+    // One round trip: the head bump numbers the record and computes its hash in SQL (sha256 over the previous hash
+    // and the canonical JSON split around seq, see chainParts), keeping the previous hash in the head row so the
+    // insert can read it; the bump locks the head until commit, so the chain never forks.
+    const [before, after] = chainParts(entry);
+    const { rows: [row] } = await db.raw(
+      `WITH head AS (
+         INSERT INTO ?? AS h (tenant, seq, prev_hash, hash) VALUES (?, 1, ?, encode(sha256(convert_to(? || ? || '1' || ?, 'UTF8')), 'hex'))
+         ON CONFLICT (tenant) DO UPDATE SET seq = h.seq + 1, prev_hash = h.hash,
+           hash = encode(sha256(convert_to(h.hash || ? || (h.seq + 1)::text || ?, 'UTF8')), 'hex')
+         RETURNING seq, prev_hash, hash)
+       INSERT INTO ?? (tenant, seq, id, at, actor, type, request_id, outcome, code, replayed, payload, prev_hash, hash)
+       SELECT ?, head.seq, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, head.prev_hash, head.hash FROM head
+       RETURNING seq, prev_hash, hash`,
+      [this.heads, entry.tenant, GENESIS_HASH, GENESIS_HASH, before, after, before, after,
+        this.table, entry.tenant, entry.id, entry.at, entry.actor, entry.type, entry.requestId, entry.outcome,
+        entry.code ?? null, entry.replayed ?? null, JSON.stringify(entry.payload ?? null)]);
+    return Object.assign({}, entry, { seq: Number(row.seq), prevHash: row.prev_hash as string, hash: row.hash as string });
   }
 }
 

@@ -90,6 +90,10 @@ function source(t: Tables, schemaName: string | undefined): Knex.MigrationSource
         table.primary(['consumer', 'message_id']);
       });
     },
+    // The audit store numbers and hashes records in one statement, and reads the previous hash from the head.
+    '002_audit_head_prev_hash': async (knex) => {
+      await knex.raw('ALTER TABLE ?? ADD COLUMN prev_hash text', [t.auditHeads]);
+    },
   };
   return {
     getMigrations: async () => Object.keys(steps),
