@@ -18,3 +18,4 @@ export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } fro
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
 export { consume, dispositionOf, reapEvery, work, type ConsumerOptions } from './consumer.js';
+export { settled } from './testing.js';

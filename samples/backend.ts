@@ -1,6 +1,7 @@
 // Chooses the sample's adapters from the environment: Postgres when DATABASE_URL is set, else embedded PGlite.
 import { Container } from 'inversify';
 import knex, { type Knex } from 'knex';
+import { AmqpConnection, amqpModule } from '../adapters/amqp/index.js';
 import { knexModule, migrate, pgliteKnex } from '../adapters/knex/index.js';
 import { memoryBusModule } from '../adapters/memory/index.js';
 import { createSampleTables, sqlRepositories } from './sql.js';
@@ -14,7 +15,8 @@ export interface Backend {
 
 /**
  * The sample's backend for these variables: `DATABASE_URL` (Postgres; else PGlite, in memory unless `PGLITE_DIR`
- * names a folder to keep it in). The bus is in-process. The library's and the sample's tables are created if missing.
+ * names a folder to keep it in) and `AMQP_URL` (RabbitMQ; else the in-process bus). The library's and the
+ * sample's tables are created if missing.
  * @example const { container, description } = await backendFromEnv(process.env);
  */
 export async function backendFromEnv(env: Readonly<Record<string, string | undefined>>): Promise<Backend> {
@@ -25,9 +27,18 @@ export async function backendFromEnv(env: Readonly<Record<string, string | undef
   await migrate(db);
   await createSampleTables(db);
   const container = new Container();
-  container.load(knexModule({ knex: db }), memoryBusModule(), sqlRepositories());
+  const amqpUrl = env.AMQP_URL;
+  container.load(knexModule({ knex: db }), amqpUrl ? amqpModule({ url: amqpUrl }) : memoryBusModule(), sqlRepositories());
+  const bus = amqpUrl ? `RabbitMQ at ${amqpUrl.replace(/\/\/[^@/]*@/, '//')}` : 'memory (in-process)';
   const database = url
     ? `Postgres at ${url.replace(/\/\/[^@/]*@/, '//')}`
     : `PGlite (embedded, ${env.PGLITE_DIR ? `files in ${env.PGLITE_DIR}` : 'in memory — set PGLITE_DIR to keep data'})`;
-  return { container, description: `database: ${database}, bus: memory (in-process)`, close: () => db.destroy() };
+  return {
+    container,
+    description: `database: ${database}, bus: ${bus}`,
+    close: async () => {
+      if (amqpUrl) await container.get(AmqpConnection).close();
+      await db.destroy();
+    },
+  };
 }

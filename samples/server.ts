@@ -1,7 +1,7 @@
 // `npm start`: serves the sample on PORT (default 3000) and shuts down cleanly on SIGINT/SIGTERM.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TOKENS, type Relay } from '../lib/index.js';
+import { TOKENS, type RunningRelay } from '../lib/index.js';
 import { createApp } from './app.js';
 import { backendFromEnv } from './backend.js';
 
@@ -15,6 +15,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
 
 const backend = await backendFromEnv(process.env);
 const { app, container } = createApp(backend.container);
+const relay = container.get<RunningRelay>(TOKENS.Relay);
+relay.start(1_000); // woken after every commit; the poll also picks up rows an earlier run left unsent
 const server = createServer(app);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
@@ -28,7 +30,8 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await closed;
-  await container.get<Relay>(TOKENS.Relay).drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
+  await relay.drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
+  await relay.stop();
   await backend.close();
 }
 

@@ -13,6 +13,13 @@ import { createSchema, scopedKnex } from '../postgres/sample-db.js';
 import { Emit, Emitted, faultApp, received } from './app.js';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
+
+/** Polls `done` (a process we do not control is doing the work) until it holds or `timeoutMs` passes. */
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !done(); await new Promise((resolve) => setTimeout(resolve, 25))) {
+    if (Date.now() > deadline) throw new Error(`not done within ${timeoutMs} ms`);
+  }
+}
 const rabbitmqctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 120_000 }).toString();
 
 describe('RabbitMQ faults', function () {
@@ -62,6 +69,24 @@ describe('RabbitMQ faults', function () {
     relay.wake(); // the surviving process's relay (it also polls: relay.start())
     await settled();
     expect(received.filter((id) => id.startsWith(prefix))).to.have.length(20);
+  });
+
+  it('should publish from a relay running as its own process (npm run relay)', async () => {
+    const { mediator } = faultApp(db, amqpUrl, topology.exchanges, { relay: false }); // this process never publishes
+    const cli = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../adapters/amqp/relay-cli.ts', import.meta.url))], {
+      env: { ...process.env, DATABASE_URL: pgUrl, AMQP_URL: amqpUrl, UCC_SCHEMA: schema, UCC_EXCHANGES: topology.prefix, RELAY_POLL_MS: '50' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await once(cli.stdout, 'data'); // its start-up line
+      const ids = Array.from({ length: 10 }, (_, i) => `cli-${i}-${randomUUID().slice(0, 6)}`);
+      await sendAll(mediator, ids);
+      await waitUntil(() => ids.every((id) => received.includes(id)), 20_000);
+      expect(received).to.include.members(ids);
+    } finally {
+      cli.kill('SIGTERM');
+      await once(cli, 'exit');
+    }
   });
 
   it('should accept 1,000 sends while the broker is stopped, keep the backlog in the database, and deliver all after it is back', async () => {

@@ -1,0 +1,14 @@
+// Test helpers: wait for everything committed so far to be published and consumed.
+import type { Container } from 'inversify';
+import type { MessageSource, Relay } from './ports.js';
+import { TOKENS } from './tokens.js';
+
+/**
+ * Resolves once the relay has published every message committed so far and this process's consumers have
+ * handled what they received (retries included); rejects when the relay cannot drain within `timeoutMs`.
+ * @example await mediator.send(PlaceOrder.from(body)); await settled(container); expect(shipped).to.have.length(1);
+ */
+export async function settled(container: Container, timeoutMs = 10_000): Promise<void> {
+  await container.get<Relay>(TOKENS.Relay).drain(timeoutMs);
+  await container.get<MessageSource>(TOKENS.MessageSource, { optional: true })?.idle();
+}
