@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { UseCaseError } from './errors.js';
 import type { Handler } from './handler.js';
+import { CommitHooks, type Hook, type Phase } from './hooks.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -24,11 +25,6 @@ export interface Meta extends SendOptions { readonly requestId: string; readonly
 
 /** Any result, as middleware pass it along. */
 export type AnyResult = Result<unknown, string>;
-type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
-/** Where hooks are kept: the phases, plus the beforeCommit hooks that asked to run last. */
-type Slot = Phase | 'beforeCommitLast';
-/** A commit hook; it gets the result being committed (none after a rollback caused by an exception). */
-type Hook = (result: AnyResult | undefined) => unknown;
 type Dispatch = <N extends AnyRequest>(request: N, options: SendOptions, parent: Context) =>
   Promise<Result<ResultOf<N>, FailureOf<N>>>;
 
@@ -49,7 +45,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   outbox: OutboxMessage[] | undefined;
   #loading: Promise<S> | undefined;
   #state: { value: S } | undefined;
-  #hooks: Record<Slot, Hook[]> | undefined;
+  #hooks: CommitHooks | undefined;
 
   constructor(
     request: C,
@@ -102,47 +98,32 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
    * Runs `fn(result)` inside the transaction just before it commits a successful result. `last` hooks run after
    * all others (the audit append takes a per-tenant lock it holds until commit: taking it last keeps that short).
    */
-  beforeCommit(fn: Hook, options: { readonly last?: boolean } = {}): void { this.#hooksFor(options.last ? 'beforeCommitLast' : 'beforeCommit').push(fn); }
+  beforeCommit(fn: Hook, options: { readonly last?: boolean } = {}): void { this.#commitHooks().add('beforeCommit', fn, options.last); }
   /** Runs `fn(result)` after the commit (for a nested send: after the outermost commit). */
-  afterCommit(fn: Hook): void { this.#hooksFor('afterCommit').push(fn); }
+  afterCommit(fn: Hook): void { this.#commitHooks().add('afterCommit', fn); }
   /** Runs `fn(result)` after a rollback. */
-  afterRollback(fn: Hook): void { this.#hooksFor('afterRollback').push(fn); }
+  afterRollback(fn: Hook): void { this.#commitHooks().add('afterRollback', fn); }
 
   /** Runs the hooks of a phase in order (used by the unit of work). */
-  async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
-    const hooks = this.#hooks;
-    if (!hooks) return;
-    for (const hook of hooks[phase]) {
-      const done = hook(result);
-      if (done !== undefined) await done; // a hook that returned nothing costs no microtask turn
-    }
-    if (phase !== 'beforeCommit') return;
-    for (const hook of hooks.beforeCommitLast) {
-      const done = hook(result);
-      if (done !== undefined) await done;
-    }
+  runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
+    return this.#hooks ? this.#hooks.run(phase, result) : Promise.resolve();
   }
 
   /** A mark of what this attempt has registered so far, for `rewind`. */
-  mark(): Record<Slot, number> {
-    const h = this.#hooks;
-    return {
-      beforeCommit: h?.beforeCommit.length ?? 0, beforeCommitLast: h?.beforeCommitLast.length ?? 0,
-      afterCommit: h?.afterCommit.length ?? 0, afterRollback: h?.afterRollback.length ?? 0,
-    };
+  mark(): ReturnType<CommitHooks['mark']> {
+    return this.#commitHooks().mark();
   }
 
   /** Forgets state, staged messages and hooks registered since `mark` (a retried attempt starts clean). */
-  rewind(mark: Record<Slot, number>): void {
+  rewind(mark: ReturnType<CommitHooks['mark']>): void {
     this.#loading = undefined;
     this.#state = undefined;
     if (this.outbox) this.outbox = [];
-    if (this.#hooks) for (const slot of Object.keys(mark) as Slot[]) this.#hooks[slot].length = mark[slot];
+    this.#hooks?.rewind(mark);
   }
 
-  #hooksFor(slot: Slot): Hook[] {
-    this.#hooks ??= { beforeCommit: [], beforeCommitLast: [], afterCommit: [], afterRollback: [] };
-    return this.#hooks[slot];
+  #commitHooks(): CommitHooks {
+    return (this.#hooks ??= new CommitHooks());
   }
 
   #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {

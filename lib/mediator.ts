@@ -1,11 +1,11 @@
 // createMediator: checks and composes every request type's stack once, then routes each send to its handler.
 import { randomUUID } from 'node:crypto';
 import type { Container } from 'inversify';
-import { compose, type Step } from './compose.js';
 import { Context, type AnyResult, type Meta, type SendOptions } from './context.js';
 import { UseCaseError } from './errors.js';
 import { handledBy, type Handler, type HandlerClass } from './handler.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
+import { build, checkStack, resolveMiddleware } from './stack.js';
 import type { Ports } from './ports.js';
 import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -112,63 +112,4 @@ function resolver(container: Container, handler: HandlerClass): () => Handler<An
   container.bind(handler).toSelf().inSingletonScope();
   let instance: Handler<AnyRequest> | undefined;
   return () => (instance ??= container.get<Handler<AnyRequest>>(handler));
-}
-
-function resolveMiddleware(container: Container, entry: Middleware | MiddlewareClass): Middleware {
-  if (!('prototype' in entry) || typeof entry.prototype?.handle !== 'function') return entry as Middleware;
-  const Class = entry as MiddlewareClass;
-  if (!container.isBound(Class)) container.bind(Class).toSelf().inSingletonScope();
-  const instance = container.get(Class);
-  const fn = (ctx: Context, next: () => Promise<AnyResult>) => instance.handle(ctx, next);
-  Object.defineProperty(fn, 'name', { value: Class.name });
-  return Object.assign(fn, Class.rules ? { rules: Class.rules } : {});
-}
-
-/** Composes one type's stack; a reentrant middleware gets a `next` that runs the inner stack afresh per call. */
-function build(stack: readonly Middleware[]): (ctx: Context) => Promise<AnyResult> {
-  let run = handle;
-  let segment: Array<Step<Context, AnyResult>> = [];
-  for (let i = stack.length - 1; i >= 0; i--) {
-    const m = stack[i]!;
-    if (!m.rules?.reentrant) { segment.unshift(m); continue; }
-    const inner = compose(segment), innerRun = run;
-    run = (ctx) => m(ctx, () => inner(ctx, innerRun));
-    segment = [];
-  }
-  if (segment.length === 0) return run;
-  const outer = compose(segment), outerRun = run;
-  return (ctx) => outer(ctx, outerRun);
-}
-
-async function handle(ctx: Context): Promise<AnyResult> {
-  if (ctx.handler.load) await ctx.load();
-  return ctx.handler.handle(ctx.request, ctx);
-}
-
-/** Checks one type's effective stack against every middleware's rules and bound ports. */
-function checkStack(type: string, stack: readonly Middleware[], ports: Ports): void {
-  const names = stack.map((m) => m.name);
-  const bad = (message: string) => new UseCaseError('bad_stack', `Middleware stack of ${type}: ${message}`);
-  stack.forEach((m, i) => {
-    const rules = m.rules ?? {};
-    if (!m.name) throw bad(`middleware #${i} has no name — return a named function (async function timing(ctx, next) {...})`);
-    if (names.indexOf(m.name) !== i) throw bad(`${m.name} appears twice — keep one`);
-    if (rules.first && i !== 0) throw bad(`${m.name} must be first (it runs before anything reads or writes) — move it to the front`);
-    for (const other of rules.requires ?? []) if (!names.includes(other)) throw bad(`${m.name} needs ${other}() in the stack — add it`);
-    for (const outer of rules.inside ?? []) {
-      const at = names.indexOf(outer);
-      if (at < 0) throw bad(`${m.name} must run inside ${outer}() — add ${outer}() before ${m.name}()`);
-      if (at > i) throw bad(`${m.name} must run inside ${outer}() — move ${outer}() before ${m.name}()`);
-    }
-    for (const other of rules.after ?? []) if (names.indexOf(other) > i) throw bad(`${m.name} must come after ${other} — move ${other}() before ${m.name}()`);
-    for (const other of rules.before ?? []) {
-      const at = names.indexOf(other);
-      if (at >= 0 && at < i) throw bad(`${m.name} must come before ${other} — move ${m.name}() before ${other}()`);
-    }
-    for (const port of rules.ports ?? []) {
-      if (!ports[port]) {
-        throw new UseCaseError('missing_port', `${m.name}() in the stack of ${type} needs a ${port} port — load an adapter module (memoryModule(), knexModule(...)) or bind TOKENS for it`);
-      }
-    }
-  });
 }

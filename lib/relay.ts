@@ -3,7 +3,7 @@ import type { MessageBus, Outbox, Relay } from './ports.js';
 
 /** Relay tuning. */
 export interface RelayOptions {
-  /** Rows claimed per pass. Default 100. */
+  /** Rows claimed per batch. Default 500 (bench:amqp: 0.74x raw amqplib's confirmed rate, against 0.54x at 100). */
   readonly batchSize?: number;
   /** Failed attempts of one message after which it is parked with its error. Default 5. */
   readonly maxAttempts?: number;
@@ -25,7 +25,7 @@ export interface RunningRelay extends Relay {
  * @example const relay = createRelay(outbox, bus); relay.start(1_000); ...; await relay.drain();
  */
 export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptions = {}): RunningRelay {
-  const { batchSize = 100, maxAttempts = 5, backoffMs: [first, max] = [50, 5_000] } = options;
+  const { batchSize = 500, maxAttempts = 5, backoffMs: [first, max] = [50, 5_000] } = options;
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;

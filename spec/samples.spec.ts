@@ -429,7 +429,7 @@ describe(`samples/ HTTP service on ${backendName}`, () => {
       this.timeout(30_000);
       const port = await freePort();
       child = spawn('npx', ['tsx', 'samples/server.ts'], {
-        cwd: REPO_ROOT, env: { ...process.env, PORT: String(port), DATABASE_URL: '', PGLITE_DIR: '' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: REPO_ROOT, env: { ...process.env, PORT: String(port), DATABASE_URL: '', AMQP_URL: '', PGLITE_DIR: '' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
       });
       groupRunning = true;
       const closed = once(child, 'close').then(() => { groupRunning = false; }); // every process let go of stdout

@@ -94,6 +94,11 @@ function source(t: Tables, schemaName: string | undefined): Knex.MigrationSource
     '002_audit_head_prev_hash': async (knex) => {
       await knex.raw('ALTER TABLE ?? ADD COLUMN prev_hash text', [t.auditHeads]);
     },
+    // A claim checks "no earlier unsent row of this aggregate": a lookup with this index, not a scan of the backlog.
+    '003_outbox_unsent_by_aggregate': async (knex) => {
+      await knex.raw('CREATE INDEX ?? ON ?? (aggregate_id, position) WHERE sent_at IS NULL AND parked_at IS NULL AND aggregate_id IS NOT NULL',
+        [`${bare(t.outbox)}_unsent_by_aggregate`, t.outbox]);
+    },
   };
   return {
     getMigrations: async () => Object.keys(steps),

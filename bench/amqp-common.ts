@@ -1,0 +1,162 @@
+// Helpers of the RabbitMQ relay bench (bench/amqp.bench.ts): the run's own broker topology, pass-through wrappers
+// that time the relay's phases, payloads of a fixed size, and small statistics.
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { Exchanges } from '../adapters/amqp/index.js';
+import type { Outbox, OutboxMessage } from '../lib/ports.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { quantile } from './pg-common.js';
+
+const TICK_US = 1e6 / 100; // CLK_TCK on Linux x86-64
+
+/** CPU µs (utime + stime) of every process whose command name is one of `names`, summed (from /proc; 0 without it). */
+export function processCpu(names: readonly string[]): number {
+  let total = 0, pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return 0;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (!names.includes(stat.slice(stat.indexOf('(') + 1, close))) continue;
+      const fields = stat.slice(close + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * TICK_US;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
+/** CPU of this process, Postgres and RabbitMQ (beam.smp), in µs. Postgres backends that exit in between are lost. */
+export function cpuSnapshot(): { node: number; pg: number; rabbit: number } {
+  const { user, system } = process.cpuUsage();
+  return { node: user + system, pg: processCpu(['postgres']), rabbit: processCpu(['beam.smp']) };
+}
+
+/** Exchange and queue names of this run only (`ucc-bench-<random>.*`), like spec/broker.ts `isolatedTopology`. */
+export function benchTopology(): { prefix: string; exchanges: Exchanges; queue(name: string): string } {
+  const prefix = `ucc-bench-${randomUUID().slice(0, 8)}`;
+  return {
+    prefix,
+    exchanges: { events: `${prefix}.events`, jobs: `${prefix}.jobs`, dead: `${prefix}.dead` },
+    queue: (name) => `${prefix}.${name}`,
+  };
+}
+
+/**
+ * Declares the exchanges with the arguments the library uses (so AmqpBus's own declarations agree) and one durable
+ * classic queue per routing key, bound to the events exchange.
+ */
+export async function declareTopology(channel: ConfirmChannel, exchanges: Exchanges, queues: ReadonlyArray<{ queue: string; routingKey: string }>): Promise<void> {
+  await channel.assertExchange(exchanges.events, 'topic', { durable: true });
+  await channel.assertExchange(exchanges.jobs, 'direct', { durable: true });
+  await channel.assertExchange(exchanges.dead, 'direct', { durable: true });
+  for (const { queue, routingKey } of queues) {
+    await channel.assertQueue(queue, { durable: true });
+    await channel.bindQueue(queue, exchanges.events, routingKey);
+  }
+}
+
+/** Deletes the queues and exchanges (on a connection of its own, so a broken channel does not stop the cleanup). */
+export async function deleteTopology(url: string, exchanges: Exchanges, queues: readonly string[]): Promise<string[]> {
+  const model: ChannelModel = await connect(url);
+  const done: string[] = [];
+  try {
+    const channel = await model.createChannel();
+    for (const queue of queues) {
+      const { messageCount } = await channel.deleteQueue(queue);
+      done.push(`queue ${queue} (${messageCount} messages)`);
+    }
+    for (const exchange of Object.values(exchanges)) {
+      await channel.deleteExchange(exchange);
+      done.push(`exchange ${exchange}`);
+    }
+  } finally {
+    await model.close().catch(() => undefined);
+  }
+  return done;
+}
+
+/** A JSON payload whose serialized body is exactly `bytes` long (seq + padding), as the relay and raw rows send. */
+export function payloadOf(seq: number, bytes = 200): { seq: number; pad: string } {
+  const bare = JSON.stringify({ seq, pad: '' }).length;
+  return { seq, pad: 'x'.repeat(Math.max(0, bytes - bare)) };
+}
+
+/** Outbox messages as `ctx.publish` makes them: random UUID, an event type, no aggregate id, the usual headers. */
+export function makeMessages(n: number, type: string, bytes = 200): OutboxMessage[] {
+  const occurredAt = new Date().toISOString();
+  return Array.from({ length: n }, (_, seq) => ({
+    id: randomUUID(), kind: 'event' as const, type, payload: payloadOf(seq, bytes), occurredAt, aggregateId: undefined,
+    headers: { requestId: randomUUID(), tenant: 'default', causationType: 'BenchEmit' },
+  }));
+}
+
+/** Time (ms) and calls spent in each relay phase, summed over a run. `bus` = from a non-empty claim's return to the
+ * `markSent` call that follows it: encoding, publishing and waiting for every confirm of the batch (AmqpBus.publish). */
+export interface PhaseTimes { claim: number; claims: number; emptyClaims: number; emptyClaim: number; bus: number; markSent: number; marks: number; claimed: number }
+export const zeroPhases = (): PhaseTimes => ({ claim: 0, claims: 0, emptyClaims: 0, emptyClaim: 0, bus: 0, markSent: 0, marks: 0, claimed: 0 });
+
+/**
+ * A pass-through Outbox that times `claim` and `markSent` and reports `add`ed messages and `markSent` calls
+ * (a `markSent(ids)` call happens right after the bus resolved with those ids confirmed).
+ */
+export class TimedOutbox implements Outbox {
+  phases = zeroPhases();
+  #claimedAt: number | undefined;
+  constructor(
+    private readonly inner: Outbox,
+    private readonly hooks: { added?(messages: readonly OutboxMessage[]): void; confirmed?(ids: readonly string[], at: number): void; marked?(ids: readonly string[], at: number): void } = {},
+  ) {}
+  async add(messages: readonly OutboxMessage[]): Promise<void> {
+    this.hooks.added?.(messages);
+    return this.inner.add(messages);
+  }
+  async claim(limit: number): Promise<OutboxMessage[]> {
+    const t = performance.now();
+    const rows = await this.inner.claim(limit);
+    const end = performance.now();
+    this.phases.claim += end - t;
+    this.phases.claims++;
+    this.phases.claimed += rows.length;
+    if (rows.length === 0) { this.phases.emptyClaims++; this.phases.emptyClaim += end - t; }
+    this.#claimedAt = rows.length > 0 ? end : undefined;
+    return rows;
+  }
+  async markSent(ids: readonly string[]): Promise<void> {
+    const t = performance.now();
+    if (this.#claimedAt !== undefined) this.phases.bus += t - this.#claimedAt;
+    this.#claimedAt = undefined;
+    this.hooks.confirmed?.(ids, t);
+    await this.inner.markSent(ids);
+    const end = performance.now();
+    this.hooks.marked?.(ids, end);
+    this.phases.markSent += end - t;
+    this.phases.marks++;
+  }
+  markFailed(id: string, error: string, park: boolean): Promise<void> { return this.inner.markFailed(id, error, park); }
+  release(ids: readonly string[]): Promise<void> { return this.inner.release(ids); }
+  pending(): Promise<number> { return this.inner.pending(); }
+}
+
+/** Publishes on a confirm channel, waiting for 'drain' when amqplib asks to (returns false). */
+export async function publishOrWait(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Parameters<ConfirmChannel['publish']>[3]): Promise<void> {
+  if (!channel.publish(exchange, routingKey, content, options)) await once(channel, 'drain');
+}
+
+export interface Summary { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
+export function summarize(values: readonly number[]): Summary {
+  const sorted = Float64Array.from(values).sort();
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return { n: sorted.length, p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, mean: sum / sorted.length };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const ms = (v: number, digits = 1) => `${v.toFixed(digits)} ms`;
+export const rate = (v: number) => Math.round(v).toLocaleString('en-US');

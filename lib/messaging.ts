@@ -1,0 +1,90 @@
+// The messaging ports: the outbox and inbox stores, the bus the relay publishes to, and where consumers read from.
+
+/** An event or job on its way out, with a stable id that consumers dedupe on. */
+export interface OutboxMessage {
+  readonly id: string;
+  readonly kind: 'event' | 'job';
+  readonly type: string;
+  readonly payload: unknown;
+  readonly occurredAt: string;
+  readonly aggregateId?: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Failed publish attempts so far (set by the outbox when it hands the message out). */
+  readonly attempts?: number | undefined;
+}
+
+/** The transactional outbox. */
+export interface Outbox {
+  /** Writes messages in the ambient transaction. */
+  add(messages: readonly OutboxMessage[]): Promise<void>;
+  /** Claims up to `limit` committed, unsent messages in order; claimed rows are invisible to other relays. */
+  claim(limit: number): Promise<OutboxMessage[]>;
+  markSent(ids: readonly string[]): Promise<void>;
+  /** Returns a claimed message with one more failed attempt; `park` sets it aside with its error for good. */
+  markFailed(id: string, error: string, park: boolean): Promise<void>;
+  /** Returns claimed messages untouched (the bus was unreachable: that is no fault of theirs, no attempt counted). */
+  release(ids: readonly string[]): Promise<void>;
+  /** Committed messages not yet sent (parked ones excluded). */
+  pending(): Promise<number>;
+}
+
+/** Remembers which messages each consumer processed, so a redelivered message takes effect once. */
+export interface Inbox {
+  /** Records the message for the consumer in the ambient transaction; `false` when it was already recorded. */
+  record(consumer: string, messageId: string): Promise<boolean>;
+}
+
+/**
+ * What a broker did with a batch: confirmed ids, failures of a message (nacked; unroutable ones are `permanent` and
+ * parked at once), and `unconfirmed` ids the broker never answered for (connection lost): retried, no attempt counted.
+ */
+export interface PublishReport {
+  readonly sent: readonly string[];
+  readonly failed: ReadonlyArray<{ readonly id: string; readonly error: string; readonly permanent: boolean }>;
+  readonly unconfirmed?: readonly string[];
+}
+
+/** A broker the relay publishes to. Throwing means "unreachable": the batch is released and retried later. */
+export interface MessageBus {
+  publish(messages: readonly OutboxMessage[]): Promise<PublishReport>;
+}
+
+/** One delivery of a message to a consumer queue; `attempt` counts from 1. */
+export interface Delivery {
+  readonly message: OutboxMessage;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+}
+
+/** What to do with a delivery: done, try again later (with backoff), or move it to the dead-letter queue. */
+export interface Disposition {
+  readonly action: 'ack' | 'retry' | 'dead';
+  readonly reason?: string;
+}
+
+/** Which messages a consumer queue takes: events by type (topic) and jobs by command type. */
+export interface QueueOptions {
+  readonly queue: string;
+  readonly bindings: ReadonlyArray<{ readonly kind: OutboxMessage['kind']; readonly type: string }>;
+  /** Deliveries in flight at once. */
+  readonly prefetch: number;
+  /** Deliveries before a message that keeps asking for retries is dead-lettered. */
+  readonly maxAttempts: number;
+}
+
+/** Where consumers get messages from (the broker, or the in-memory bus). A handler that throws asks for a retry. */
+export interface MessageSource {
+  consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }>;
+  /** Resolves when no delivery is in flight or waiting (retries included) in the queues consumed here. */
+  idle(): Promise<void>;
+  /** The queue every worker of a job type shares (the bus routes that type's jobs there, so they wait for a worker). */
+  jobQueue(type: string): string;
+}
+
+/** Something that moves committed outbox rows to the bus; woken after every commit that wrote some. */
+export interface Relay {
+  /** Asks for a pass soon (cheap; passes never overlap). */
+  wake(): void;
+  /** Resolves once every message committed so far was handed to the bus (or parked); rejects after `timeoutMs`. */
+  drain(timeoutMs?: number): Promise<void>;
+}
