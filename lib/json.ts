@@ -33,8 +33,9 @@ export function boundedCopy(input: unknown, limits: InputLimits = DEFAULT_LIMITS
   while (stack.length > 0) {
     const [source, target, key, depth] = stack.pop()!;
     if (++nodes > limits.maxNodes) return { ok: false, message: `Input has more than ${limits.maxNodes} values` };
-    if (typeof source === 'string' && (chars += source.length) > limits.maxChars) {
-      return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
+    if (typeof source === 'string') {
+      if ((chars += source.length) > limits.maxChars) return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
+      if (!storable(source)) return { ok: false, message: 'Input has a NUL character or a lone surrogate, which no JSON store keeps' };
     }
     if (typeof source !== 'object' || source === null || !(Array.isArray(source) || isPlainObject(source))) {
       (target as Record<string | number, unknown>)[key] = source;
@@ -51,12 +52,19 @@ export function boundedCopy(input: unknown, limits: InputLimits = DEFAULT_LIMITS
       (target as Record<string | number, unknown>)[key] = copy;
       for (const k of Object.keys(source)) {
         if (UNSAFE_KEYS.has(k)) continue;
+        if (!storable(k)) return { ok: false, message: 'Input has a key with a NUL character or a lone surrogate' };
         if ((chars += k.length) > limits.maxChars) return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
         stack.push([(source as Record<string, unknown>)[k], copy, k, depth + 1]);
       }
     }
   }
   return { ok: true, value: root.value };
+}
+
+// Postgres jsonb (and text) refuse U+0000 and unpaired surrogates; refusing them up front keeps them from failing a
+// send after its effects were applied (its audit record and outbox rows could then not be written).
+function storable(text: string): boolean {
+  return !text.includes('\0') && (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /**

@@ -66,7 +66,10 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   function wake(): Promise<void> {
     if (stopped) return Promise.resolve();
     if (running) { again = true; return running; }
-    running = pass().finally(() => { running = undefined; });
+    running = pass().finally(() => {
+      running = undefined;
+      if (again && !stopped) void wake().catch(() => undefined); // a wake that came as the pass was ending
+    });
     return running;
   }
 

@@ -33,7 +33,12 @@ export function audit(options: AuditOptions = {}): Middleware {
       await store.append(entry(ctx, undefined));
       throw error;
     }
-    if (result !== committed) await store.append(entry(ctx, result));
+    if (result !== committed) {
+      const record = entry(ctx, result);
+      await store.append(record);
+      // A nested send's failure was written in the outer transaction; if that rolls back, write it on its own.
+      if (ctx.parent && !result.ok) ctx.parent.afterRollback(() => store.append(record));
+    }
     return result;
   }, { requires: ['unitOfWork'], before: ['idempotency', 'unitOfWork'], after: ['validation'], ports: ['audit'] });
 }

@@ -46,7 +46,7 @@ export class AmqpBus implements MessageBus {
           resolve();
         });
       }));
-      if (!writable) await Promise.race([once(channel, 'drain'), once(channel, 'close')]); // the socket buffer is full
+      if (!writable) await drainedOrClosed(channel); // the socket buffer is full
       if (closed) break;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -96,5 +96,15 @@ export class AmqpBus implements MessageBus {
       await assertQueue(channel, this.options.exchanges, jobQueueOf(this.options.exchanges, type), [{ kind: 'job', type }]);
       this.#jobQueues.add(type);
     }
+  }
+}
+
+/** Waits for 'drain' or 'close', leaving no listener behind (this channel lives long and waits often under load). */
+async function drainedOrClosed(channel: ConfirmChannel): Promise<void> {
+  const abort = new AbortController();
+  try {
+    await Promise.race([once(channel, 'drain', { signal: abort.signal }), once(channel, 'close', { signal: abort.signal })]);
+  } finally {
+    abort.abort();
   }
 }

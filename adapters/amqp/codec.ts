@@ -23,6 +23,9 @@ export function encode(message: OutboxMessage, extra: Record<string, unknown> = 
 
 /** The outbox message a delivery carries, and which attempt this is; throws on a body that is not JSON. */
 export function decode(delivery: ConsumeMessage): { message: OutboxMessage; attempt: number } {
+  if (typeof delivery.properties.messageId !== 'string' || delivery.properties.messageId === '') {
+    throw new TypeError('message has no messageId: the inbox could not tell it from other messages');
+  }
   const { [KIND]: kind, [AGGREGATE]: aggregateId, [OCCURRED]: occurredAt, [ATTEMPT]: attempt, ...rest } = (delivery.properties.headers ?? {}) as Record<string, unknown>;
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(rest)) if (typeof value === 'string' && !key.startsWith('x-')) headers[key] = value;

@@ -37,6 +37,11 @@ export class AmqpConnection extends EventEmitter {
     return opening;
   }
 
+  /** True once `close()` was called: nothing reconnects any more. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
   /** Closes the connection for good. */
   async close(): Promise<void> {
     this.#closing = true;

@@ -35,7 +35,12 @@ export class AmqpSource implements MessageSource {
   async consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }> {
     const subscription: Subscription = { options, handle, inflight: 0, closed: false };
     this.#subscriptions.add(subscription);
-    await this.#start(subscription);
+    try {
+      await this.#start(subscription);
+    } catch (error) {
+      this.#subscriptions.delete(subscription);
+      throw error;
+    }
     return {
       close: async () => {
         subscription.closed = true;
@@ -61,21 +66,24 @@ export class AmqpSource implements MessageSource {
 
   async #queuedMessages(): Promise<number> {
     const model = await this.connection.model();
-    const channel = await model.createChannel();
-    try {
-      let total = 0;
-      for (const { options } of this.#subscriptions) {
-        for (const queue of [options.queue, `${options.queue}.retry`]) total += (await channel.checkQueue(queue)).messageCount;
+    let total = 0;
+    for (const { options } of this.#subscriptions) {
+      for (const queue of [options.queue, `${options.queue}.retry`]) {
+        // A channel per check: a missing queue closes its channel (404), and without an 'error' listener amqplib
+        // would close the whole connection.
+        const channel = await model.createChannel();
+        channel.on('error', () => undefined);
+        total += await channel.checkQueue(queue).then((q) => q.messageCount, () => 0);
+        await channel.close().catch(() => undefined);
       }
-      return total;
-    } finally {
-      await channel.close().catch(() => undefined);
     }
+    return total;
   }
 
   async #start(subscription: Subscription): Promise<void> {
     const model = await this.connection.model();
     const channel = await model.createConfirmChannel();
+    subscription.channel = channel; // before any await: a close arriving meanwhile must see it is this one's
     channel.on('error', () => undefined); // 'close' follows
     channel.on('close', () => {
       if (subscription.channel !== channel) return;
@@ -88,7 +96,6 @@ export class AmqpSource implements MessageSource {
     const { consumerTag } = await channel.consume(queue, (message) => {
       if (message) void this.#deliver(subscription, channel, message);
     }, { noAck: false });
-    subscription.channel = channel;
     subscription.tag = consumerTag;
   }
 
@@ -128,7 +135,8 @@ export class AmqpSource implements MessageSource {
 
   /** Restarts every consumer that lost its channel, backing off while the broker is unreachable. */
   #reconnect(): Promise<void> {
-    const orphans = () => [...this.#subscriptions].filter((s) => !s.closed && !s.channel);
+    // Stops when the connection was closed on purpose (shutdown), else keeps trying: a worker waits for its broker.
+    const orphans = () => (this.connection.closed ? [] : [...this.#subscriptions].filter((s) => !s.closed && !s.channel));
     this.#reconnecting ??= (async () => {
       for (let delay = 100; orphans().length > 0; delay = Math.min(delay * 2, 5_000)) {
         try {
