@@ -14,7 +14,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import knex, { type Knex } from 'knex';
+import knex from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, migrate, tables } from '../adapters/knex/index.js';
 import { verifyAuditChain } from '../lib/index.js';
 import { check } from './harness.js';

@@ -103,7 +103,7 @@ export function typeOf(type: RequestClass | (abstract new (...args: any) => unkn
 
 /** The untrusted input of a request made by `from()`, or its own fields when it was constructed directly. */
 export function rawInput(request: object): unknown {
-  return RAW in request ? (request as Record<typeof RAW, unknown>)[RAW] : { ...request };
+  return RAW in request ? (request as Record<typeof RAW, unknown>)[RAW] : payloadOf(request);
 }
 
 /** The parsed fields of a request, as plain data (for hashing, audit and the outbox). */

@@ -2,8 +2,8 @@
 import 'reflect-metadata';
 import express, { type Express } from 'express';
 import { Container } from 'inversify';
-import { MemoryBus, MemoryUnitOfWork, memoryModule } from '../adapters/memory/index.js';
-import { createMediator, TOKENS, type Mediator } from '../lib/index.js';
+import { memoryModule } from '../adapters/memory/index.js';
+import { createMediator, type Mediator } from '../lib/index.js';
 import { recommendedStack } from '../middleware/index.js';
 import { auditLog } from './audit/index.js';
 import { problemErrorHandler, unknownRoute } from './http/errors.js';
@@ -62,16 +62,4 @@ export function createApp(container: Container = createMemoryContainer(), option
   app.use(unknownRoute);
   app.use(problemErrorHandler(options.logError ?? console.error));
   return { app, mediator, container };
-}
-
-/**
- * Names the adapters a container binds, for the start-up line.
- * @example describeAdapters(container) // 'database: memory, bus: memory (in-process)'
- */
-export function describeAdapters(container: Container): string {
-  const uow = container.get<object>(TOKENS.UnitOfWork);
-  const bus = container.get<object>(TOKENS.MessageBus);
-  const database = uow instanceof MemoryUnitOfWork ? 'memory' : uow.constructor.name;
-  const broker = bus instanceof MemoryBus ? 'memory (in-process)' : bus.constructor.name;
-  return `database: ${database}, bus: ${broker}`;
 }

@@ -1,7 +1,6 @@
 // The audit log in Postgres: each append locks its tenant's head row, so the chain never forks.
 import { chainParts, GENESIS_HASH } from '../../lib/audit-chain.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
-import type { Knex } from 'knex';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
@@ -13,12 +12,6 @@ interface Row {
 export class KnexAuditStore implements AuditStore {
   constructor(private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly heads: string) {}
 
-  async append(entry: AuditEntry): Promise<AuditRecord> {
-    // Success records ride in the business transaction; failure records (no unit of work active) get their own.
-    // One statement either way, so outside a unit of work it needs no transaction of its own.
-    return this.#append(await this.uow.db(), entry);
-  }
-
   async list(query: { tenant?: string; limit?: number; order?: 'asc' | 'desc' } = {}): Promise<AuditRecord[]> {
     const db = await this.uow.db();
     const q = db<Row>(this.table).orderBy('position', query.order ?? 'asc');
@@ -27,7 +20,10 @@ export class KnexAuditStore implements AuditStore {
     return (await q).map(toRecord);
   }
 
-  async #append(db: Knex | Knex.Transaction, entry: AuditEntry): Promise<AuditRecord> {
+  async append(entry: AuditEntry): Promise<AuditRecord> {
+    // Success records ride in the business transaction (uow.db() is it); failure records are written with no unit
+    // of work active, and being one statement they need no transaction of their own.
+    const db = await this.uow.db();
     // One round trip: the head bump numbers the record and computes its hash in SQL (sha256 over the previous hash
     // and the canonical JSON split around seq, see chainParts), keeping the previous hash in the head row so the
     // insert can read it; the bump locks the head until commit, so the chain never forks.
