@@ -58,8 +58,11 @@ export class AmqpSource implements MessageSource {
   }
 
   async idle(): Promise<void> {
+    // Counting takes round trips, during which a retried message can leave `.retry` and be delivered: it is then
+    // in neither count, only in flight. So counts go `.retry` first, then the queue, and in-flight is read again after.
+    const quiet = () => !this.#reconnecting && [...this.#subscriptions].every((s) => s.inflight === 0);
     for (;;) {
-      if (!this.#reconnecting && [...this.#subscriptions].every((s) => s.inflight === 0) && (await this.#queuedMessages()) === 0) return;
+      if (quiet() && (await this.#queuedMessages()) === 0 && quiet()) return;
       await new Promise((resolve) => setTimeout(resolve, 20)); // the broker's counts are only known by asking
     }
   }
@@ -68,7 +71,7 @@ export class AmqpSource implements MessageSource {
     const model = await this.connection.model();
     let total = 0;
     for (const { options } of this.#subscriptions) {
-      for (const queue of [options.queue, `${options.queue}.retry`]) {
+      for (const queue of [`${options.queue}.retry`, options.queue]) {
         // A channel per check: a missing queue closes its channel (404), and without an 'error' listener amqplib
         // would close the whole connection.
         const channel = await model.createChannel();
