@@ -7,6 +7,7 @@ import * as v from 'valibot';
 import {
   MemoryAuditStore, MemoryBus, MemoryOutbox, MemoryUnitOfWork, TransactionalMap, memoryModule, type MemoryModuleOptions,
 } from '../adapters/memory/index.js';
+import { ManualClock, type Instant } from '../adapters/testing/index.js';
 import {
   Command, Event, Query, TOKENS, createMediator, fail, handles, ok,
   type Context, type Handler, type HandlerClass, type IdempotencyStore, type Middleware, type MiddlewareClass, type Relay,
@@ -31,11 +32,9 @@ export function recorder() {
   return { log, step };
 }
 
-/** A clock tests move by hand. */
-export class FakeClock {
-  constructor(public time = Date.parse('2026-01-01T00:00:00Z')) {}
-  now(): number { return this.time; }
-  advance(ms: number): void { this.time += ms; }
+/** The testing kit's settable clock, starting at 2026-01-01 unless told otherwise (specs compare against that date). */
+export class FakeClock extends ManualClock {
+  constructor(start: Instant = '2026-01-01T00:00:00Z') { super(start); }
 }
 
 export const ACCOUNTS = Symbol.for('spec.Accounts');

@@ -1,31 +1,41 @@
-// The memory adapters against every port contract.
-import { MemoryAuditStore, MemoryIdempotencyStore, MemoryInbox, MemoryOutbox, MemoryUnitOfWork, TransactionalMap } from '../../adapters/memory/index.js';
-import { auditStoreContract } from './audit-store.contract.js';
-import { idempotencyStoreContract } from './idempotency-store.contract.js';
-import { inboxContract } from './inbox.contract.js';
-import { outboxContract } from './outbox.contract.js';
-import { unitOfWorkContract } from './unit-of-work.contract.js';
+// The memory adapters against every port contract, through usecasecore/testing.
+import {
+  MemoryAuditStore, MemoryBus, MemoryIdempotencyStore, MemoryInbox, MemoryOutbox, MemoryUnitOfWork, TransactionalMap,
+} from '../../adapters/memory/index.js';
+import {
+  runAuditStoreContract, runIdempotencyStoreContract, runInboxContract, runMessagingContract, runOutboxContract,
+  runUnitOfWorkContract,
+} from '../../adapters/testing/index.js';
 
+const mocha = { describe, it };
 const closed = async () => undefined;
 
-unitOfWorkContract('memory', async () => {
+runUnitOfWorkContract(mocha, 'memory', async () => {
   const uow = new MemoryUnitOfWork();
   const table = new TransactionalMap<string, number>(uow);
   return { uow, close: closed, probe: { read: async (k) => table.get(k), write: async (k, v) => table.set(k, v) } };
 });
-idempotencyStoreContract('memory', async (clock) => {
+runIdempotencyStoreContract(mocha, 'memory', async (clock) => {
   const uow = new MemoryUnitOfWork();
   return { uow, store: new MemoryIdempotencyStore(uow, clock), close: closed };
 });
-auditStoreContract('memory', async () => {
+runAuditStoreContract(mocha, 'memory', async () => {
   const uow = new MemoryUnitOfWork();
   return { uow, store: new MemoryAuditStore(uow), close: closed };
 });
-outboxContract('memory', async () => {
+runOutboxContract(mocha, 'memory', async () => {
   const uow = new MemoryUnitOfWork();
   return { uow, outbox: new MemoryOutbox(uow), close: closed };
 });
-inboxContract('memory', async () => {
+runInboxContract(mocha, 'memory', async () => {
   const uow = new MemoryUnitOfWork();
   return { uow, inbox: new MemoryInbox(uow), close: closed };
+});
+runMessagingContract(mocha, 'memory', async () => {
+  const bus = new MemoryBus();
+  return {
+    bus, source: bus, close: closed,
+    deadLetters: async (queue) =>
+      bus.deadLetters(queue).map((d) => ({ id: d.message.id, attempt: d.attempts, reason: d.reason })),
+  };
 });
