@@ -15,6 +15,15 @@ export interface ValidationOptions {
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
 /**
+ * What is wrong with an idempotency key, or undefined when it is well-formed (1–255 printable characters, no spaces).
+ * @example idempotencyKeyIssue('a b') // { path: 'idempotencyKey', message: 'Idempotency key must be …' }
+ */
+export function idempotencyKeyIssue(key: string): Issue | undefined {
+  if (KEY_FORMAT.test(key)) return undefined;
+  return { path: 'idempotencyKey', message: 'Idempotency key must be 1–255 printable characters without spaces' };
+}
+
+/**
  * Validates every request with its Standard Schema (valibot by default) and replaces `ctx.request` with the parsed
  * copy: unknown keys stripped, `__proto__`/`constructor` dropped, size and depth bounded first.
  * @example createMediator(container, { handlers, middleware: [validation({ limits: { maxDepth: 16 } }), ...] })
@@ -22,10 +31,8 @@ const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 export function validation(options: ValidationOptions = {}): Middleware {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   return withRules(async function validation(ctx, next) {
-    const key = ctx.meta.idempotencyKey;
-    if (key !== undefined && !KEY_FORMAT.test(key)) {
-      return invalid([{ path: 'idempotencyKey', message: 'Idempotency key must be 1–255 printable characters without spaces' }]);
-    }
+    const keyIssue = ctx.meta.idempotencyKey === undefined ? undefined : idempotencyKeyIssue(ctx.meta.idempotencyKey);
+    if (keyIssue) return invalid([keyIssue]);
     const copy = boundedCopy(rawInput(ctx.request), limits);
     if (!copy.ok) return invalid([{ path: '', message: copy.message }]);
     const parsed = await ctx.requestClass.schema['~standard'].validate(copy.value);
@@ -36,7 +43,12 @@ export function validation(options: ValidationOptions = {}): Middleware {
 }
 
 function invalid(issues: Issue[]) {
-  return failure({ kind: 'validation', message: `Invalid request: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, issues });
+  return failure({ kind: 'validation', message: invalidMessage(issues), issues });
+}
+
+/** The message of a validation failure: every issue with its path. */
+export function invalidMessage(issues: readonly Issue[]): string {
+  return `Invalid request: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`;
 }
 
 function toIssue(issue: StandardIssue): Issue {

@@ -1,26 +1,22 @@
 // Who is calling: the actor comes from the X-Actor and X-Roles headers (a stand-in for real authentication).
 import type { NextFunction, Request, Response } from 'express';
-import type { Actor, SendOptions } from '../../lib/index.js';
-import { problem, sendProblem } from './problem.js';
+import type { Actor } from '../../lib/index.js';
+import { problem, type SendOptionsReader } from '../../adapters/http/index.js';
+import { sendReply } from './reply.js';
 
 /** The actor named by `X-Actor` (id) and `X-Roles` (comma-separated), or undefined without a usable `X-Actor`. */
-export function actorFrom(req: Request): Actor | undefined {
-  const id = req.get('X-Actor')?.trim();
+export function actorFrom(get: (name: string) => string | undefined): Actor | undefined {
+  const id = get('X-Actor')?.trim();
   if (!id) return undefined;
-  const roles = (req.get('X-Roles') ?? '').split(',').map((role) => role.trim()).filter((role) => role !== '');
+  const roles = (get('X-Roles') ?? '').split(',').map((role) => role.trim()).filter((role) => role !== '');
   return { id, roles };
 }
 
+/** How the sample reads send options from headers (see `readSendOptions`). */
+export const SAMPLE_HEADERS: SendOptionsReader = { actor: actorFrom };
+
 /** Express middleware for writes: answers 401 problem+json when the request names no actor. */
 export function requireActor(req: Request, res: Response, next: NextFunction): void {
-  if (actorFrom(req)) return next();
-  sendProblem(res, problem('unauthenticated', 'Send the X-Actor header to say who is acting'));
-}
-
-/**
- * The mediator options of an HTTP request: its actor and its `Idempotency-Key`.
- * @example await mediator.send(MoveInventory.from(req.body), sendOptionsOf(req))
- */
-export function sendOptionsOf(req: Request): SendOptions {
-  return { actor: actorFrom(req), idempotencyKey: req.get('Idempotency-Key') };
+  if (actorFrom((name) => req.get(name))) return next();
+  sendReply(res, problem('unauthenticated', 'Send the X-Actor header to say who is acting'));
 }

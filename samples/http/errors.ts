@@ -1,10 +1,11 @@
 // Errors outside the mediator's Results (bad JSON, huge bodies, unknown routes, exceptions) as problem+json.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { problem, sendProblem, type HttpErrorKind } from './problem.js';
+import { problem, type HttpErrorKind } from '../../adapters/http/index.js';
+import { sendReply } from './reply.js';
 
 /** Answers requests no route matched with a 404 problem. */
 export const unknownRoute: RequestHandler = (req, res) => {
-  sendProblem(res, problem('route_not_found', `No route for ${req.method} ${req.path}`));
+  sendReply(res, problem('route_not_found', `No route for ${req.method} ${req.path}`));
 };
 
 /**
@@ -16,7 +17,7 @@ export function problemErrorHandler(logError: (error: unknown) => void): ErrorRe
     if (res.headersSent) return next(error);
     const kind = clientErrorKind(error);
     if (kind === 'internal') logError(error);
-    sendProblem(res, problem(kind, kind === 'internal' ? 'Something went wrong; nothing was committed' : (error as Error).message));
+    sendReply(res, problem(kind, kind === 'internal' ? 'Something went wrong; nothing was committed' : (error as Error).message));
   };
 }
 

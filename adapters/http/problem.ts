@@ -1,0 +1,93 @@
+// RFC 9457 problem+json: the one table that maps every failure kind (and HTTP-level error) to a status and title.
+import type { Failure, FailureKind, Issue } from '../../lib/index.js';
+
+/** Errors raised by the HTTP layer itself, before or around the mediator. */
+export type HttpErrorKind =
+  | 'unauthenticated' | 'malformed_json' | 'payload_too_large' | 'bad_request' | 'route_not_found' | 'internal';
+
+/** Every `kind` a problem body can carry. */
+export type ProblemKind = FailureKind | HttpErrorKind;
+
+const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly title: string }>> = {
+  validation: { status: 422, title: 'Invalid request' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  invalid_transition: { status: 409, title: 'Invalid transition' },
+  conflict: { status: 409, title: 'Conflict' },
+  idempotency_mismatch: { status: 422, title: 'Idempotency key reused with another request' },
+  in_progress: { status: 409, title: 'Request in progress' },
+  domain: { status: 422, title: 'Business rule violated' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+  unauthenticated: { status: 401, title: 'Unauthenticated' },
+  malformed_json: { status: 400, title: 'Malformed JSON' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  bad_request: { status: 400, title: 'Bad request' },
+  route_not_found: { status: 404, title: 'Not found' },
+  internal: { status: 500, title: 'Internal server error' },
+};
+
+/** A problem+json body. `code`, `issues`, `from`/`to`/`allowed` and `details` appear where they apply. */
+export interface Problem {
+  readonly type: 'about:blank';
+  readonly status: number;
+  readonly title: string;
+  readonly kind: ProblemKind;
+  readonly detail: string;
+  readonly code?: string;
+  readonly details?: unknown;
+  readonly issues?: readonly Issue[];
+  readonly from?: string;
+  readonly to?: string;
+  readonly allowed?: readonly string[];
+}
+
+/** The fields a problem carries beyond kind and detail. */
+export type ProblemExtra = Partial<Pick<Problem, 'code' | 'details' | 'issues' | 'from' | 'to' | 'allowed'>>;
+
+/** What an HTTP response is made of, for any framework: `body` is JSON-serializable (or undefined: no body). */
+export interface HttpReply<B = unknown> {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: B;
+}
+
+/** How statuses are chosen beyond the table. */
+export interface ProblemOptions {
+  /**
+   * The status of a `domain` failure by its code; codes not listed get 422. A code that means "the current state
+   * does not allow it" (rather than "the request is wrong") usually maps to 409.
+   */
+  readonly domainStatus?: Readonly<Record<string, number>>;
+}
+
+const PROBLEM_HEADERS = Object.freeze({ 'Content-Type': 'application/problem+json' });
+
+/**
+ * A problem reply from a kind, a human message and the kind's extra fields.
+ * @example problem('unauthenticated', 'Send the X-Actor header to say who is acting') // status 401
+ */
+export function problem(kind: ProblemKind, detail: string, extra: ProblemExtra = {}, options: ProblemOptions = {}):
+  HttpReply<Problem> {
+  const domainStatus = kind === 'domain' && extra.code !== undefined ? options.domainStatus?.[extra.code] : undefined;
+  const status = domainStatus ?? PROBLEMS[kind].status;
+  return { status, headers: PROBLEM_HEADERS, body: { type: 'about:blank', status, title: PROBLEMS[kind].title, kind, detail, ...extra } };
+}
+
+/**
+ * The problem reply of a mediator failure, carrying the fields its kind defines.
+ * @example const { status, headers, body } = toProblem(result.failure, { domainStatus: { insufficient_stock: 409 } });
+ */
+export function toProblem(failure: Failure, options: ProblemOptions = {}): HttpReply<Problem> {
+  switch (failure.kind) {
+    case 'validation':
+      return problem(failure.kind, failure.message, { issues: failure.issues }, options);
+    case 'invalid_transition':
+      return problem(failure.kind, failure.message, { from: failure.from, to: failure.to, allowed: failure.allowed }, options);
+    case 'domain': {
+      const extra = failure.details === undefined ? { code: failure.code } : { code: failure.code, details: failure.details };
+      return problem(failure.kind, failure.message, extra, options);
+    }
+    default:
+      return problem(failure.kind, failure.message, {}, options);
+  }
+}
