@@ -61,13 +61,3 @@ function dispatcher(mediator: Mediator, consumer: string, types: readonly Reques
     return dispositionOf(result);
   };
 }
-
-/**
- * Calls `store.reap()` every `intervalMs` (unref'd, so it never keeps the process alive); returns a stop function.
- * @example const stop = reapEvery(container.get(TOKENS.IdempotencyStore), 60_000);
- */
-export function reapEvery(store: { reap(): Promise<number> }, intervalMs: number, onError: (error: unknown) => void = () => undefined): () => void {
-  const timer = setInterval(() => void store.reap().catch(onError), intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
-}

@@ -11,11 +11,16 @@ export {
   Command, Event, Query, Request, payloadOf, rawInput, typeOf,
   type AnyRequest, type FailureOf, type RequestClass, type RequestKind, type ResultOf, type TypedRequestClass,
 } from './request.js';
-export { fail, failure, notFound, ok, type Fail, type Failure, type FailureKind, type Issue, type Ok, type Result } from './result.js';
+export {
+  fail, failure, notFound, ok, type Fail, type Failure, type FailureKind, type Issue, type Ok, type Result,
+} from './result.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
 export { TOKENS } from './tokens.js';
 export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
-export { consume, dispositionOf, reapEvery, work, type ConsumerOptions } from './consumer.js';
+export { consume, dispositionOf, work, type ConsumerOptions } from './consumer.js';
+export {
+  retention, type Retention, type RetentionCounts, type RetentionOptions, type RetentionPorts,
+} from './retention.js';
 export { settled } from './testing.js';

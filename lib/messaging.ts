@@ -26,12 +26,22 @@ export interface Outbox {
   release(ids: readonly string[]): Promise<void>;
   /** Committed messages not yet sent (parked ones excluded). */
   pending(): Promise<number>;
+  /**
+   * Maintenance (optional; `retention()` needs it for `outboxSentMs`): deletes sent messages sent more than
+   * `olderThanMs` ago and returns how many. Unsent, claimed and parked messages are never deleted.
+   */
+  purgeSent?(olderThanMs: number): Promise<number>;
 }
 
 /** Remembers which messages each consumer processed, so a redelivered message takes effect once. */
 export interface Inbox {
   /** Records the message for the consumer in the ambient transaction; `false` when it was already recorded. */
   record(consumer: string, messageId: string): Promise<boolean>;
+  /**
+   * Maintenance (optional; `retention()` needs it for `inboxMs`): forgets records made more than `olderThanMs` ago
+   * and returns how many. Keep them longer than a message can be redelivered, or a late duplicate takes effect again.
+   */
+  purge?(olderThanMs: number): Promise<number>;
 }
 
 /**
@@ -74,7 +84,9 @@ export interface QueueOptions {
 
 /** Where consumers get messages from (the broker, or the in-memory bus). A handler that throws asks for a retry. */
 export interface MessageSource {
-  consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }>;
+  consume(
+    options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>,
+  ): Promise<{ close(): Promise<void> }>;
   /** Resolves when no delivery is in flight or waiting (retries included) in the queues consumed here. */
   idle(): Promise<void>;
   /** The queue every worker of a job type shares (the bus routes that type's jobs there, so they wait for a worker). */

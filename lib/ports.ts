@@ -34,11 +34,14 @@ export type Claim =
 export interface IdempotencyStore {
   /** Claims a key for `leaseMs`; an expired claim or an expired record is taken over. Commits on its own. */
   claim(id: IdempotencyKey, fingerprint: string, leaseMs: number): Promise<Claim>;
-  /** Stores the result in the ambient transaction; throws `UseCaseError('claim_lost')` if `token` no longer owns the key. */
+  /**
+   * Stores the result in the ambient transaction; throws `UseCaseError('claim_lost')` if `token` no longer owns
+   * the key.
+   */
   complete(id: IdempotencyKey, token: string, response: Result<unknown, string>, ttlMs: number): Promise<void>;
   /** Gives the key back so a retry runs (after an unexpected error). */
   release(id: IdempotencyKey, token: string): Promise<void>;
-  /** Deletes expired records; returns how many. */
+  /** Deletes expired records and expired claims; returns how many (`retention({ idempotency: true })` calls it). */
   reap(): Promise<number>;
 }
 
@@ -81,7 +84,9 @@ export interface Policy {
 
 /** A lifecycle engine: which state an action leads to from `from`, or which actions were allowed. */
 export interface StateMachine {
-  check(from: string, action: string): { readonly ok: true; readonly to: string } | { readonly ok: false; readonly to: string; readonly allowed: readonly string[] };
+  check(from: string, action: string):
+    | { readonly ok: true; readonly to: string }
+    | { readonly ok: false; readonly to: string; readonly allowed: readonly string[] };
 }
 
 /** The ports a mediator resolved from its container (those not bound stay undefined). */

@@ -1,11 +1,12 @@
 // `npm start`: serves the sample on PORT (default 3000) and shuts down cleanly on SIGINT/SIGTERM.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TOKENS, type RunningRelay } from '../lib/index.js';
+import { TOKENS, retention, type RunningRelay } from '../lib/index.js';
 import { createApp } from './app.js';
 import { backendFromEnv } from './backend.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
+const HOUR = 3_600_000, DAY = 24 * HOUR;
 
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65_535) {
@@ -17,6 +18,8 @@ const backend = await backendFromEnv(process.env);
 const { app, container } = createApp(backend.container);
 const relay = container.get<RunningRelay>(TOKENS.Relay);
 relay.start(1_000); // woken after every commit; the poll also picks up rows an earlier run left unsent
+// Sent events kept a week (to look into), inbox records a month (longer than any redelivery), hourly.
+const cleanup = retention(container, { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true, everyMs: HOUR });
 const server = createServer(app);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
@@ -31,6 +34,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   server.closeIdleConnections();
   await closed;
   await relay.drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
+  cleanup.stop();
   await relay.stop();
   await backend.close();
 }

@@ -1,7 +1,7 @@
 // Consumers on the memory bus: jobs and events through the pipeline, once per message, retries and dead letters.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, Event, consume, fail, handles, ok, reapEvery, work, type Context, type Handler, type OutboxMessage } from '../lib/index.js';
+import { Command, Event, consume, fail, handles, ok, work, type Context, type Handler, type OutboxMessage } from '../lib/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { ACCOUNT_HANDLERS, Deposit, Deposited, alice, expect, wire } from './helpers.js';
 
@@ -115,19 +115,5 @@ describe('work() and consume() on the memory bus', () => {
 
   it('should name the job queue after the command type', () => {
     expect(setup().bus.jobQueue('Deposit')).to.equal('jobs.Deposit');
-  });
-});
-
-describe('reapEvery()', () => {
-  it('should call reap on an interval until stopped', async () => {
-    let calls = 0;
-    let reached!: () => void;
-    const twice = new Promise<void>((resolve) => { reached = resolve; });
-    const stop = reapEvery({ reap: async () => { if (++calls === 2) reached(); return 0; } }, 1);
-    await twice;
-    stop();
-    const stoppedAt = calls;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(calls).to.equal(stoppedAt);
   });
 });

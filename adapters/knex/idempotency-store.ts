@@ -5,15 +5,21 @@ import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/p
 import type { Result } from '../../lib/result.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
-interface Row { fingerprint: string; token: string; response: string | null; lease_until: string | number; expires_at: string | number | null }
+interface Row {
+  fingerprint: string; token: string; response: string | null; lease_until: string | number;
+  expires_at: string | number | null;
+}
 
 /** The knex IdempotencyStore. Times come from the Clock port, so leases and TTLs are testable. */
 export class KnexIdempotencyStore implements IdempotencyStore {
-  constructor(private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date) {}
+  constructor(
+    private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date,
+  ) {}
 
   async claim(id: IdempotencyKey, fingerprint: string, leaseMs: number): Promise<Claim> {
     const db = await this.uow.db();
-    // A row can vanish between the upsert and the read (the reaper); then claim again, never answer "fresh" without a row.
+    // A row can vanish between the upsert and the read (the reaper); then claim again, never answer "fresh" without
+    // a row.
     for (let attempt = 0; attempt < 5; attempt++) {
       const now = this.clock.now(), token = randomUUID();
       const taken = await db.raw(
@@ -26,8 +32,12 @@ export class KnexIdempotencyStore implements IdempotencyStore {
       if (taken.rows.length > 0) return { status: 'claimed', token };
       const row: Row | undefined = await db(this.table).where({ scope: id.scope, key: id.key }).first();
       if (!row) continue;
-      if (row.response !== null && Number(row.expires_at) > now) return { status: 'completed', fingerprint: row.fingerprint, response: JSON.parse(row.response) };
-      if (row.response === null && Number(row.lease_until) > now) return { status: 'in_progress', fingerprint: row.fingerprint };
+      if (row.response !== null && Number(row.expires_at) > now) {
+        return { status: 'completed', fingerprint: row.fingerprint, response: JSON.parse(row.response) };
+      }
+      if (row.response === null && Number(row.lease_until) > now) {
+        return { status: 'in_progress', fingerprint: row.fingerprint };
+      }
     }
     throw new Error(`Could not claim idempotency key "${id.key}" after 5 attempts (it keeps changing hands)`);
   }
@@ -38,7 +48,9 @@ export class KnexIdempotencyStore implements IdempotencyStore {
       .where({ scope: id.scope, key: id.key, token }).whereNull('response')
       .update({ response: JSON.stringify(response), expires_at: this.clock.now() + ttlMs });
     if (updated === 0) {
-      throw new UseCaseError('claim_lost', `Idempotency claim on "${id.key}" was taken over after its lease expired — raise leaseMs above the slowest handler`);
+      throw new UseCaseError('claim_lost',
+        `Idempotency claim on "${id.key}" was taken over after its lease expired — raise leaseMs above the slowest `
+        + 'handler');
     }
   }
 
@@ -50,7 +62,8 @@ export class KnexIdempotencyStore implements IdempotencyStore {
   async reap(): Promise<number> {
     const db = await this.uow.db(), now = this.clock.now();
     const { rows } = await db.raw(
-      `DELETE FROM ?? WHERE (response IS NOT NULL AND expires_at <= ?) OR (response IS NULL AND lease_until <= ?) RETURNING 1`,
+      `DELETE FROM ?? WHERE (response IS NOT NULL AND expires_at <= ?) OR (response IS NULL AND lease_until <= ?)
+       RETURNING 1`,
       [this.table, now, now]);
     return rows.length; // counted from RETURNING: knex-pglite's delete() does not report a row count
   }

@@ -10,12 +10,14 @@ import { KnexOutbox, type KnexOutboxOptions } from './outbox.js';
 import { tables, type TableOptions } from './tables.js';
 import { KnexUnitOfWork } from './unit-of-work.js';
 
-export { KnexAuditStore } from './audit-store.js';
+export { KnexAuditStore, type AuditProblem, type AuditVerification } from './audit-store.js';
 export { KnexIdempotencyStore } from './idempotency-store.js';
 export { KnexInbox } from './inbox.js';
-export { KnexOutbox, type KnexOutboxOptions } from './outbox.js';
+export {
+  KnexOutbox, type KnexOutboxOptions, type OutboxStatus, type OutboxTypeStatus, type ParkedRow,
+} from './outbox.js';
 export { pgliteKnex } from './pglite.js';
-export { migrate, tables, type TableOptions, type Tables } from './tables.js';
+export { migrate, pendingMigrations, tables, type PendingMigration, type TableOptions, type Tables } from './tables.js';
 export { KnexUnitOfWork } from './unit-of-work.js';
 
 /** The Inversify token of the module's knex instance (destroy it on shutdown). */
@@ -40,9 +42,12 @@ export interface KnexModuleOptions extends TableOptions, KnexOutboxOptions {
  */
 export function knexModule(options: KnexModuleOptions): ContainerModule {
   return new ContainerModule(({ bind }) => {
-    if (!options.knex && !options.connection) throw new Error('knexModule needs { connection } (a Postgres URL) or { knex } (e.g. await pgliteKnex())');
+    if (!options.knex && !options.connection) {
+      throw new Error('knexModule needs { connection } (a Postgres URL) or { knex } (e.g. await pgliteKnex())');
+    }
     const db = options.knex ?? knex({
-      client: 'pg', connection: options.connection!, pool: { min: options.pool?.min ?? 2, max: options.pool?.max ?? 10 },
+      client: 'pg', connection: options.connection!,
+      pool: { min: options.pool?.min ?? 2, max: options.pool?.max ?? 10 },
       acquireConnectionTimeout: 10_000,
     });
     const t = tables(options);
@@ -52,7 +57,8 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
     const constants: Array<[symbol | Function, unknown]> = [
       [KNEX, db], [TOKENS.UnitOfWork, uow], [KnexUnitOfWork, uow], [TOKENS.Outbox, outbox], [KnexOutbox, outbox],
       [TOKENS.IdempotencyStore, new KnexIdempotencyStore(uow, t.idempotency, clock)],
-      [TOKENS.AuditStore, new KnexAuditStore(uow, t.audit, t.auditHeads)], [TOKENS.Inbox, new KnexInbox(uow, t.inbox)],
+      [TOKENS.AuditStore, new KnexAuditStore(uow, t.audit, t.auditHeads)],
+      [TOKENS.Inbox, new KnexInbox(uow, t.inbox, clock)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
   });

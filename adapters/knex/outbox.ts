@@ -4,7 +4,8 @@ import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
-  id: string; kind: 'event' | 'job'; type: string; payload: unknown; occurred_at: Date | string; aggregate_id: string | null;
+  id: string; kind: 'event' | 'job'; type: string; payload: unknown; occurred_at: Date | string;
+  aggregate_id: string | null;
   headers: Record<string, string>; attempts: number;
 }
 
@@ -17,7 +18,10 @@ export interface KnexOutboxOptions {
 /** The knex Outbox. Sent rows keep `sent_at` (see `purgeSent`); parked rows keep their last error. */
 export class KnexOutbox implements Outbox {
   readonly #leaseMs: number;
-  constructor(private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date, options: KnexOutboxOptions = {}) {
+  constructor(
+    private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date,
+    options: KnexOutboxOptions = {},
+  ) {
     this.#leaseMs = options.claimLeaseMs ?? 30_000;
   }
 
@@ -51,19 +55,23 @@ export class KnexOutbox implements Outbox {
            ORDER BY c.position LIMIT ? FOR UPDATE SKIP LOCKED)
          RETURNING o.*`,
         [this.table, now + this.#leaseMs, this.table, now, this.table, limit]);
-      return (rows as Array<Row & { position: string }>).sort((a, b) => Number(a.position) - Number(b.position)).map(toMessage);
+      return (rows as Array<Row & { position: string }>)
+        .sort((a, b) => Number(a.position) - Number(b.position)).map(toMessage);
     });
   }
 
   async markSent(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.uow.knex(this.table).whereIn('id', ids).update({ sent_at: this.uow.knex.fn.now(), claimed_until: null });
+    // The Clock's time, not the server's: `purgeSent` judges ages by the same clock.
+    await this.uow.knex(this.table).whereIn('id', ids)
+      .update({ sent_at: new Date(this.clock.now()), claimed_until: null });
   }
 
   async markFailed(id: string, error: string, park: boolean): Promise<void> {
     const knex = this.uow.knex;
     await knex(this.table).where({ id }).update({
-      attempts: knex.raw('attempts + 1'), last_error: error.slice(0, 2_000), claimed_until: null, parked_at: park ? knex.fn.now() : null,
+      attempts: knex.raw('attempts + 1'), last_error: error.slice(0, 2_000), claimed_until: null,
+      parked_at: park ? knex.fn.now() : null,
     });
   }
 
@@ -78,16 +86,138 @@ export class KnexOutbox implements Outbox {
     return Number(row?.n ?? 0);
   }
 
-  /** Deletes sent rows older than `olderThanMs`; returns how many. */
+  /** Deletes sent rows whose `sent_at` is more than `olderThanMs` ago; unsent and parked rows are never touched. */
   async purgeSent(olderThanMs: number): Promise<number> {
-    const { rows } = await this.uow.knex.raw(`DELETE FROM ?? WHERE sent_at < ? RETURNING 1`, [this.table, new Date(this.clock.now() - olderThanMs)]);
+    const cutoff = new Date(this.clock.now() - olderThanMs);
+    const { rows } = await this.uow.knex.raw(`DELETE FROM ?? WHERE sent_at < ? RETURNING 1`, [this.table, cutoff]);
+    return rows.length; // counted from RETURNING: knex-pglite's delete() does not report a row count
+  }
+
+  /**
+   * Counts per message type: `unsent` (not sent, not parked: the backlog, in flight included), `inFlight` (of those,
+   * claimed by a relay right now), `parked`, `sent` (kept until purged), and when the oldest unsent row occurred.
+   * @example const { totals } = await outbox.status(); if (totals.parked > 0) alert();
+   */
+  async status(): Promise<OutboxStatus> {
+    const now = this.clock.now();
+    const { rows } = await this.uow.knex.raw(
+      `SELECT kind, type,
+         count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) AS unsent,
+         count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL AND claimed_until >= ?) AS in_flight,
+         count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NOT NULL) AS parked,
+         count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
+         min(occurred_at) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) AS oldest_unsent
+       FROM ?? GROUP BY kind, type ORDER BY kind, type`, [now, this.table]);
+    const types = (rows as StatusRow[]).map((row): OutboxTypeStatus => {
+      const oldest = row.oldest_unsent === null ? null : new Date(row.oldest_unsent);
+      return {
+        kind: row.kind, type: row.type, unsent: Number(row.unsent), inFlight: Number(row.in_flight),
+        parked: Number(row.parked), sent: Number(row.sent),
+        oldestUnsentAt: oldest?.toISOString() ?? null,
+        oldestUnsentAgeMs: oldest ? Math.max(0, now - oldest.getTime()) : null,
+      };
+    });
+    const sum = (key: 'unsent' | 'inFlight' | 'parked' | 'sent') => types.reduce((n, t) => n + t[key], 0);
+    const ages = types.flatMap((t) => (t.oldestUnsentAgeMs === null ? [] : [t.oldestUnsentAgeMs]));
+    return {
+      types,
+      totals: {
+        unsent: sum('unsent'), inFlight: sum('inFlight'), parked: sum('parked'), sent: sum('sent'),
+        oldestUnsentAgeMs: ages.length > 0 ? Math.max(...ages) : null,
+      },
+    };
+  }
+
+  /**
+   * The oldest parked rows (up to `limit`) with their last error, so an operator can pick what to retry.
+   * @example for (const row of await outbox.parked(20)) console.log(row.id, row.lastError);
+   */
+  async parked(limit = 20): Promise<ParkedRow[]> {
+    const found = await this.uow.knex(this.table).whereNotNull('parked_at').whereNull('sent_at').orderBy('position')
+      .limit(limit).select('id', 'kind', 'type', 'attempts', 'last_error', 'parked_at');
+    return found.map((row) => ({
+      id: row.id, kind: row.kind, type: row.type, attempts: Number(row.attempts), lastError: row.last_error ?? null,
+      parkedAt: new Date(row.parked_at).toISOString(),
+    }));
+  }
+
+  /**
+   * Puts parked rows back in line: attempts back to 0, `parked_at` cleared. `last_error` is kept, so the reason it
+   * was parked stays visible until the next failure overwrites it. Ids that are not parked (sent, still in line)
+   * or do not exist are reported, not changed.
+   * @example const { retried, notParked, missing } = await outbox.retry(['0b8f…']);
+   */
+  async retry(ids: readonly string[]): Promise<{ retried: string[]; notParked: string[]; missing: string[] }> {
+    if (ids.length === 0) return { retried: [], notParked: [], missing: [] };
+    const knex = this.uow.knex;
+    const { rows } = await knex.raw(
+      `UPDATE ?? SET parked_at = NULL, attempts = 0, claimed_until = NULL
+       WHERE id IN (${ids.map(() => '?').join(', ')}) AND parked_at IS NOT NULL AND sent_at IS NULL RETURNING id`,
+      [this.table, ...ids]);
+    const retried = new Set((rows as Array<{ id: string }>).map((r) => r.id));
+    const rest = ids.filter((id) => !retried.has(id));
+    const existing = rest.length === 0 ? [] : await knex(this.table).whereIn('id', rest).select('id');
+    const found = new Set(existing.map((r) => r.id as string));
+    return {
+      retried: ids.filter((id) => retried.has(id)),
+      notParked: rest.filter((id) => found.has(id)), missing: rest.filter((id) => !found.has(id)),
+    };
+  }
+
+  /** Puts every parked row back in line (see `retry`); returns how many. */
+  async retryParked(): Promise<number> {
+    const { rows } = await this.uow.knex.raw(
+      `UPDATE ?? SET parked_at = NULL, attempts = 0, claimed_until = NULL
+       WHERE parked_at IS NOT NULL AND sent_at IS NULL RETURNING 1`,
+      [this.table]);
     return rows.length;
   }
 }
 
+interface StatusRow {
+  kind: 'event' | 'job'; type: string; unsent: string | number; in_flight: string | number; parked: string | number;
+  sent: string | number; oldest_unsent: Date | string | null;
+}
+
+/** One message type's line of `KnexOutbox.status()`. */
+export interface OutboxTypeStatus {
+  readonly kind: 'event' | 'job';
+  readonly type: string;
+  /** Not sent and not parked (in flight included). */
+  readonly unsent: number;
+  /** Unsent rows a relay holds a claim on right now. */
+  readonly inFlight: number;
+  /** Set aside after their last failed attempt: `usecasecore outbox retry` puts them back. */
+  readonly parked: number;
+  /** Sent rows not yet purged. */
+  readonly sent: number;
+  readonly oldestUnsentAt: string | null;
+  readonly oldestUnsentAgeMs: number | null;
+}
+
+/** A parked row, as `KnexOutbox.parked()` lists it. */
+export interface ParkedRow {
+  readonly id: string;
+  readonly kind: 'event' | 'job';
+  readonly type: string;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly parkedAt: string;
+}
+
+/** What `KnexOutbox.status()` found: per type, and in total. */
+export interface OutboxStatus {
+  readonly types: readonly OutboxTypeStatus[];
+  readonly totals: {
+    readonly unsent: number; readonly inFlight: number; readonly parked: number; readonly sent: number;
+    readonly oldestUnsentAgeMs: number | null;
+  };
+}
+
 function toMessage(row: Row): OutboxMessage {
   return {
-    id: row.id, kind: row.kind, type: row.type, payload: row.payload, occurredAt: new Date(row.occurred_at).toISOString(),
+    id: row.id, kind: row.kind, type: row.type, payload: row.payload,
+    occurredAt: new Date(row.occurred_at).toISOString(),
     aggregateId: row.aggregate_id ?? undefined, headers: row.headers, attempts: Number(row.attempts),
   };
 }

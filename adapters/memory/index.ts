@@ -21,7 +21,7 @@ export { MemoryTransaction, MemoryUnitOfWork, TransactionalMap } from './unit-of
 export interface MemoryModuleOptions {
   readonly clock?: Clock;
   readonly relay?: RelayOptions;
-  /** Also bind the in-process bus, source and relay. Default true; false when another module (amqpModule) brings them. */
+  /** Also bind the in-process bus, source and relay. Default true; false when another module (amqpModule) does. */
   readonly bus?: boolean;
 }
 
@@ -33,11 +33,11 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
   return new ContainerModule(({ bind }) => {
     const clock = options.clock ?? Date;
     const uow = new MemoryUnitOfWork();
-    const outbox = new MemoryOutbox(uow);
+    const outbox = new MemoryOutbox(uow, clock);
     const constants: Array<[symbol | Function, unknown]> = [
       [TOKENS.Clock, clock], [TOKENS.UnitOfWork, uow], [MemoryUnitOfWork, uow],
       [TOKENS.IdempotencyStore, new MemoryIdempotencyStore(uow, clock)], [TOKENS.AuditStore, new MemoryAuditStore(uow)],
-      [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.Inbox, new MemoryInbox(uow)],
+      [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.Inbox, new MemoryInbox(uow, clock)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
     if (options.bus !== false) bindBus(bind, options);
@@ -57,5 +57,6 @@ function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModule
   bind(TOKENS.MessageBus).toConstantValue(bus);
   bind(TOKENS.MessageSource).toConstantValue(bus);
   bind(MemoryBus).toConstantValue(bus);
-  bind(TOKENS.Relay).toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox]).inSingletonScope();
+  bind(TOKENS.Relay).toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox])
+    .inSingletonScope();
 }

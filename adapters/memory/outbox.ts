@@ -1,19 +1,33 @@
 // The outbox in memory: rows added in a transaction vanish on rollback; claims keep per-aggregate order.
-import type { Outbox, OutboxMessage } from '../../lib/ports.js';
+import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
-interface Row { message: OutboxMessage; status: 'staged' | 'pending' | 'claimed' | 'parked'; attempts: number; error?: string }
+interface Row {
+  message: OutboxMessage; status: 'staged' | 'pending' | 'claimed' | 'parked'; attempts: number; error?: string;
+}
 
-/** The memory Outbox. Sent rows are dropped, so memory stays bounded by the backlog. */
+/**
+ * The memory Outbox. A sent message leaves the backlog at once; only its id and send time stay behind until
+ * `purgeSent` (as the knex outbox keeps its sent rows), so claims never walk past sent messages.
+ */
 export class MemoryOutbox implements Outbox {
   readonly #rows = new Map<string, Row>();
-  constructor(private readonly uow: MemoryUnitOfWork) {}
+  /** Sent ids and when they were sent, oldest first (insertion order). */
+  readonly #sent = new Map<string, number>();
+  constructor(private readonly uow: MemoryUnitOfWork, private readonly clock: Clock = Date) {}
 
   async add(messages: readonly OutboxMessage[]): Promise<void> {
     const tx = this.uow.current();
-    for (const message of messages) this.#rows.set(message.id, { message, status: tx ? 'staged' : 'pending', attempts: 0 });
+    for (const message of messages) {
+      this.#rows.set(message.id, { message, status: tx ? 'staged' : 'pending', attempts: 0 });
+    }
     tx?.onRollback(() => { for (const m of messages) this.#rows.delete(m.id); });
-    tx?.onCommit(() => { for (const m of messages) { const row = this.#rows.get(m.id); if (row?.status === 'staged') row.status = 'pending'; } });
+    tx?.onCommit(() => {
+      for (const m of messages) {
+        const row = this.#rows.get(m.id);
+        if (row?.status === 'staged') row.status = 'pending';
+      }
+    });
   }
 
   async claim(limit: number): Promise<OutboxMessage[]> {
@@ -37,7 +51,8 @@ export class MemoryOutbox implements Outbox {
   }
 
   async markSent(ids: readonly string[]): Promise<void> {
-    for (const id of ids) this.#rows.delete(id);
+    const now = this.clock.now();
+    for (const id of ids) if (this.#rows.delete(id)) this.#sent.set(id, now);
   }
 
   async markFailed(id: string, error: string, park: boolean): Promise<void> {
@@ -61,8 +76,26 @@ export class MemoryOutbox implements Outbox {
     return count;
   }
 
+  /** Forgets messages sent more than `olderThanMs` ago; returns how many. Unsent and parked ones stay. */
+  async purgeSent(olderThanMs: number): Promise<number> {
+    const cutoff = this.clock.now() - olderThanMs;
+    let removed = 0;
+    for (const [id, sentAt] of this.#sent) {
+      if (sentAt >= cutoff) break; // oldest first: the rest are younger (a clock that went back merely waits)
+      this.#sent.delete(id);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** How many sent messages are remembered (not yet purged). */
+  sent(): number {
+    return this.#sent.size;
+  }
+
   /** Parked rows with their errors (for tests and operators). */
   parked(): Array<{ message: OutboxMessage; error: string; attempts: number }> {
-    return [...this.#rows.values()].filter((r) => r.status === 'parked').map((r) => ({ message: r.message, error: r.error ?? '', attempts: r.attempts }));
+    return [...this.#rows.values()].filter((r) => r.status === 'parked')
+      .map((r) => ({ message: r.message, error: r.error ?? '', attempts: r.attempts }));
   }
 }

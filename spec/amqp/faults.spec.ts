@@ -71,9 +71,9 @@ describe('RabbitMQ faults', function () {
     expect(received.filter((id) => id.startsWith(prefix))).to.have.length(20);
   });
 
-  it('should publish from a relay running as its own process (npm run relay)', async () => {
+  it('should publish from a relay running as its own process (usecasecore relay)', async () => {
     const { mediator } = faultApp(db, amqpUrl, topology.exchanges, { relay: false }); // this process never publishes
-    const cli = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../adapters/amqp/relay-cli.ts', import.meta.url))], {
+    const cli = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../adapters/cli/main.ts', import.meta.url)), 'relay'], {
       env: { ...process.env, DATABASE_URL: pgUrl, AMQP_URL: amqpUrl, UCC_SCHEMA: schema, UCC_EXCHANGES: topology.prefix, RELAY_POLL_MS: '50' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -1,0 +1,23 @@
+// `usecasecore idempotency reap`: deletes expired idempotency records and abandoned claims.
+import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
+import { KnexUnitOfWork } from '../knex/unit-of-work.js';
+import { EXIT, type Command } from './common.js';
+
+/**
+ * The `idempotency reap` command.
+ * @example usecasecore idempotency reap --json
+ */
+export const idempotencyReapCommand: Command = {
+  name: 'idempotency reap',
+  summary: 'delete expired idempotency records and abandoned claims',
+  usage: '[options]',
+  help: `Deletes idempotency records whose TTL has passed and claims whose lease ran out without a result (their
+request died). Live records and claims are kept.
+
+Exit codes: 0 done, 1 the database failed, 2 bad usage.`,
+  async run(cli) {
+    const deleted = await new KnexIdempotencyStore(new KnexUnitOfWork(cli.db()), cli.tables.idempotency).reap();
+    cli.print(`Deleted ${deleted} expired idempotency record${deleted === 1 ? '' : 's'}`, { deleted });
+    return EXIT.ok;
+  },
+};
