@@ -35,6 +35,7 @@ export class CommitHooks {
 async function runAll(hooks: readonly Hook[], result: AnyResult | undefined): Promise<void> {
   for (const hook of hooks) {
     const done = hook(result);
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- a hook may return a promise or nothing
     if (done !== undefined) await done; // a hook that returned nothing costs no microtask turn
   }
 }

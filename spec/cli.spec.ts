@@ -142,7 +142,7 @@ describe('usecasecore CLI', function () {
         claimed_until: state === 'inFlight' ? Date.now() + 60_000 : null,
         parked_at: state === 'parked' ? ago(HOUR) : null, sent_at: typeof state === 'number' ? ago(state) : null,
       });
-      const outboxIds = async () => (await db(t.outbox).orderBy('id').pluck('id'));
+      const outboxIds = async (): Promise<string[]> => db(t.outbox).orderBy('id').pluck('id');
 
       it('should count outbox rows per type, aligned and in --json, and exit 1 while a row is parked', async () => {
         await db(t.outbox).insert([

@@ -18,6 +18,7 @@ describe('type inference', () => {
     expectTypeOf<Mediator['send']>().toBeFunction();
     type Sent = Awaited<ReturnType<typeof sendMove>>;
     expectTypeOf<Sent>().toEqualTypeOf<Result<{ sourceQtyAfter: number; destQtyAfter: number }, 'insufficient_stock' | 'same_bin'>>();
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only its type is checked
     async function sendMove(m: Mediator) { return m.send(Move.from({})); }
     async function narrow(m: Mediator) {
       const r = await m.send(new Move({ productId: 'p', qty: 1 }));

@@ -332,7 +332,7 @@ describe('publish()', () => {
         expect(bus.delivered).to.have.length(0);
         expect(await outbox.pending()).to.equal(1); // nothing lost: the row waits in the outbox
       } finally {
-        relay.stop();
+        await relay.stop();
       }
     });
 
