@@ -12,7 +12,8 @@ const TICK_US = 1e6 / 100; // CLK_TCK on Linux x86-64
 
 /** CPU µs (utime + stime) of every process whose command name is one of `names`, summed (from /proc; 0 without it). */
 export function processCpu(names: readonly string[]): number {
-  let total = 0, pids: string[];
+  let total = 0,
+    pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
@@ -52,7 +53,11 @@ export function benchTopology(): { prefix: string; exchanges: Exchanges; queue(n
  * Declares the exchanges with the arguments the library uses (so AmqpBus's own declarations agree) and one durable
  * classic queue per routing key, bound to the events exchange.
  */
-export async function declareTopology(channel: ConfirmChannel, exchanges: Exchanges, queues: ReadonlyArray<{ queue: string; routingKey: string }>): Promise<void> {
+export async function declareTopology(
+  channel: ConfirmChannel,
+  exchanges: Exchanges,
+  queues: ReadonlyArray<{ queue: string; routingKey: string }>,
+): Promise<void> {
   await channel.assertExchange(exchanges.events, 'topic', { durable: true });
   await channel.assertExchange(exchanges.jobs, 'direct', { durable: true });
   await channel.assertExchange(exchanges.dead, 'direct', { durable: true });
@@ -92,15 +97,38 @@ export function payloadOf(seq: number, bytes = 200): { seq: number; pad: string 
 export function makeMessages(n: number, type: string, bytes = 200): OutboxMessage[] {
   const occurredAt = new Date().toISOString();
   return Array.from({ length: n }, (_, seq) => ({
-    id: randomUUID(), kind: 'event' as const, type, payload: payloadOf(seq, bytes), occurredAt, aggregateId: undefined,
+    id: randomUUID(),
+    kind: 'event' as const,
+    type,
+    payload: payloadOf(seq, bytes),
+    occurredAt,
+    aggregateId: undefined,
     headers: { requestId: randomUUID(), tenant: 'default', causationType: 'BenchEmit' },
   }));
 }
 
 /** Time (ms) and calls spent in each relay phase, summed over a run. `bus` = from a non-empty claim's return to the
  * `markSent` call that follows it: encoding, publishing and waiting for every confirm of the batch (AmqpBus.publish). */
-export interface PhaseTimes { claim: number; claims: number; emptyClaims: number; emptyClaim: number; bus: number; markSent: number; marks: number; claimed: number }
-export const zeroPhases = (): PhaseTimes => ({ claim: 0, claims: 0, emptyClaims: 0, emptyClaim: 0, bus: 0, markSent: 0, marks: 0, claimed: 0 });
+export interface PhaseTimes {
+  claim: number;
+  claims: number;
+  emptyClaims: number;
+  emptyClaim: number;
+  bus: number;
+  markSent: number;
+  marks: number;
+  claimed: number;
+}
+export const zeroPhases = (): PhaseTimes => ({
+  claim: 0,
+  claims: 0,
+  emptyClaims: 0,
+  emptyClaim: 0,
+  bus: 0,
+  markSent: 0,
+  marks: 0,
+  claimed: 0,
+});
 
 /**
  * A pass-through Outbox that times `claim` and `markSent` and reports `add`ed messages and `markSent` calls
@@ -111,7 +139,11 @@ export class TimedOutbox implements Outbox {
   #claimedAt: number | undefined;
   constructor(
     private readonly inner: Outbox,
-    private readonly hooks: { added?(messages: readonly OutboxMessage[]): void; confirmed?(ids: readonly string[], at: number): void; marked?(ids: readonly string[], at: number): void } = {},
+    private readonly hooks: {
+      added?(messages: readonly OutboxMessage[]): void;
+      confirmed?(ids: readonly string[], at: number): void;
+      marked?(ids: readonly string[], at: number): void;
+    } = {},
   ) {}
   async add(messages: readonly OutboxMessage[]): Promise<void> {
     this.hooks.added?.(messages);
@@ -124,7 +156,10 @@ export class TimedOutbox implements Outbox {
     this.phases.claim += end - t;
     this.phases.claims++;
     this.phases.claimed += rows.length;
-    if (rows.length === 0) { this.phases.emptyClaims++; this.phases.emptyClaim += end - t; }
+    if (rows.length === 0) {
+      this.phases.emptyClaims++;
+      this.phases.emptyClaim += end - t;
+    }
     this.#claimedAt = rows.length > 0 ? end : undefined;
     return rows;
   }
@@ -139,22 +174,48 @@ export class TimedOutbox implements Outbox {
     this.phases.markSent += end - t;
     this.phases.marks++;
   }
-  markFailed(id: string, error: string, park: boolean): Promise<void> { return this.inner.markFailed(id, error, park); }
-  release(ids: readonly string[]): Promise<void> { return this.inner.release(ids); }
-  pending(): Promise<number> { return this.inner.pending(); }
+  markFailed(id: string, error: string, park: boolean): Promise<void> {
+    return this.inner.markFailed(id, error, park);
+  }
+  release(ids: readonly string[]): Promise<void> {
+    return this.inner.release(ids);
+  }
+  pending(): Promise<number> {
+    return this.inner.pending();
+  }
 }
 
 /** Publishes on a confirm channel, waiting for 'drain' when amqplib asks to (returns false). */
-export async function publishOrWait(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Parameters<ConfirmChannel['publish']>[3]): Promise<void> {
+export async function publishOrWait(
+  channel: ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  content: Buffer,
+  options: Parameters<ConfirmChannel['publish']>[3],
+): Promise<void> {
   if (!channel.publish(exchange, routingKey, content, options)) await once(channel, 'drain');
 }
 
-export interface Summary { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
+export interface Summary {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
 export function summarize(values: readonly number[]): Summary {
   const sorted = Float64Array.from(values).sort();
   let sum = 0;
   for (const v of sorted) sum += v;
-  return { n: sorted.length, p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, mean: sum / sorted.length };
+  return {
+    n: sorted.length,
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    p99: quantile(sorted, 0.99),
+    max: sorted[sorted.length - 1] ?? NaN,
+    mean: sum / sorted.length,
+  };
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -23,13 +23,34 @@ import { AmqpBus, AmqpConnection, amqpModule } from '../adapters/amqp/index.js';
 import { encode } from '../adapters/amqp/codec.js';
 import { KnexOutbox, KnexUnitOfWork, knexModule, migrate, tables } from '../adapters/knex/index.js';
 import {
-  Command, Event, TOKENS, createMediator, createRelay, handles, ok, type Context, type Handler, type Middleware, type Outbox,
+  Command,
+  Event,
+  TOKENS,
+  createMediator,
+  createRelay,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+  type Middleware,
+  type Outbox,
   type RunningRelay,
 } from '../lib/index.js';
 import { everyone, publish, recommendedStack, unitOfWork, validation } from '../middleware/index.js';
 import {
-  TimedOutbox, benchTopology, cpuSnapshot, declareTopology, deleteTopology, makeMessages, ms, payloadOf, rate, sleep, summarize,
-  type PhaseTimes, type Summary,
+  TimedOutbox,
+  benchTopology,
+  cpuSnapshot,
+  declareTopology,
+  deleteTopology,
+  makeMessages,
+  ms,
+  payloadOf,
+  rate,
+  sleep,
+  summarize,
+  type PhaseTimes,
+  type Summary,
 } from './amqp-common.js';
 import { check } from './harness.js';
 import { median } from './pg-common.js';
@@ -70,16 +91,40 @@ const Q_LATENCY = topology.queue('latency');
 // ---- throughput ------------------------------------------------------------------------------------------------
 
 type ThroughputId = 'raw-100' | 'relay-100' | 'relay-500' | 'raw-500';
-interface ThroughputRow { readonly id: ThroughputId; readonly label: string; readonly batch: number; readonly relay: boolean }
+interface ThroughputRow {
+  readonly id: ThroughputId;
+  readonly label: string;
+  readonly batch: number;
+  readonly relay: boolean;
+}
 const ROWS: readonly ThroughputRow[] = [
-  { id: 'raw-100', label: 'raw amqplib: confirm channel, publish 100 → `await waitForConfirms()`, repeat', batch: RAW_BATCH, relay: false },
-  { id: 'relay-100', label: '`createRelay(new KnexOutbox(…), new AmqpBus(…), { batchSize: 100 })`', batch: 100, relay: true },
+  {
+    id: 'raw-100',
+    label: 'raw amqplib: confirm channel, publish 100 → `await waitForConfirms()`, repeat',
+    batch: RAW_BATCH,
+    relay: false,
+  },
+  {
+    id: 'relay-100',
+    label: '`createRelay(new KnexOutbox(…), new AmqpBus(…), { batchSize: 100 })`',
+    batch: 100,
+    relay: true,
+  },
   { id: 'relay-500', label: '`createRelay(…, { batchSize: 500 })`', batch: 500, relay: true },
   { id: 'raw-500', label: 'raw amqplib, batches of 500 (reference for the 500 row)', batch: 500, relay: false },
 ];
-check(RELAY_BATCHES.every((b) => ROWS.some((r) => r.relay && r.batch === b)), 'relay rows');
+check(
+  RELAY_BATCHES.every((b) => ROWS.some((r) => r.relay && r.batch === b)),
+  'relay rows',
+);
 
-interface Trial { readonly msgPerSec: number; readonly elapsedMs: number; readonly phases?: PhaseTimes; readonly checks: string; readonly cpu: string }
+interface Trial {
+  readonly msgPerSec: number;
+  readonly elapsedMs: number;
+  readonly phases?: PhaseTimes;
+  readonly checks: string;
+  readonly cpu: string;
+}
 
 interface Env {
   readonly db: Knex;
@@ -97,15 +142,18 @@ async function queueDepth(channel: ConfirmChannel, queue: string): Promise<numbe
 async function rawTrial(e: Env, n: number, batch: number): Promise<Trial> {
   const messages = makeMessages(n, THROUGHPUT_TYPE, PAYLOAD_BYTES);
   await e.control.purgeQueue(Q_THROUGHPUT);
-  const cpu0 = cpuSnapshot(), t = performance.now();
+  const cpu0 = cpuSnapshot(),
+    t = performance.now();
   for (let i = 0; i < n; i += batch) {
     for (const message of messages.slice(i, i + batch)) {
       const { content, options } = encode(message);
-      if (!e.raw.publish(topology.exchanges.events, message.type, content, { ...options, mandatory: false })) await new Promise((resolve) => e.raw.once('drain', resolve));
+      if (!e.raw.publish(topology.exchanges.events, message.type, content, { ...options, mandatory: false }))
+        await new Promise((resolve) => e.raw.once('drain', resolve));
     }
     await e.raw.waitForConfirms();
   }
-  const elapsedMs = performance.now() - t, cpu = coresSince(cpu0, elapsedMs);
+  const elapsedMs = performance.now() - t,
+    cpu = coresSince(cpu0, elapsedMs);
   const depth = await queueDepth(e.control, Q_THROUGHPUT);
   check(depth === n, `raw: queue holds ${depth} messages, expected ${n}`);
   await e.control.purgeQueue(Q_THROUGHPUT);
@@ -116,7 +164,9 @@ async function rawTrial(e: Env, n: number, batch: number): Promise<Trial> {
 async function outboxCounts(db: Knex): Promise<{ unsent: number; sent: number; parked: number; total: number }> {
   const { rows } = await db.raw(
     `SELECT count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) unsent, count(*) FILTER (WHERE sent_at IS NOT NULL) sent,
-            count(*) FILTER (WHERE parked_at IS NOT NULL) parked, count(*) total FROM ??`, [T.outbox]);
+            count(*) FILTER (WHERE parked_at IS NOT NULL) parked, count(*) total FROM ??`,
+    [T.outbox],
+  );
   const r = rows[0] as Record<string, string>;
   return { unsent: Number(r.unsent), sent: Number(r.sent), parked: Number(r.parked), total: Number(r.total) };
 }
@@ -130,16 +180,27 @@ async function relayTrial(e: Env, n: number, batchSize: number): Promise<Trial> 
   await e.control.purgeQueue(Q_THROUGHPUT);
   const timed = new TimedOutbox(e.outbox);
   const relay = createRelay(timed, e.bus, { batchSize });
-  const cpu0 = cpuSnapshot(), t = performance.now();
+  const cpu0 = cpuSnapshot(),
+    t = performance.now();
   await relay.drain(120_000);
-  const elapsedMs = performance.now() - t, cpu = coresSince(cpu0, elapsedMs);
+  const elapsedMs = performance.now() - t,
+    cpu = coresSince(cpu0, elapsedMs);
   await relay.stop();
   const counts = await outboxCounts(e.db);
   const depth = await queueDepth(e.control, Q_THROUGHPUT);
-  check(counts.unsent === 0 && counts.parked === 0 && counts.sent === n, `relay: outbox ${JSON.stringify(counts)}, expected ${n} sent`);
+  check(
+    counts.unsent === 0 && counts.parked === 0 && counts.sent === n,
+    `relay: outbox ${JSON.stringify(counts)}, expected ${n} sent`,
+  );
   check(depth === n, `relay: queue holds ${depth} messages, expected ${n}`);
   await e.control.purgeQueue(Q_THROUGHPUT);
-  return { msgPerSec: (n / elapsedMs) * 1000, elapsedMs, phases: timed.phases, cpu, checks: `queue ${depth}/${n}; outbox sent ${counts.sent}, unsent ${counts.unsent}` };
+  return {
+    msgPerSec: (n / elapsedMs) * 1000,
+    elapsedMs,
+    phases: timed.phases,
+    cpu,
+    checks: `queue ${depth}/${n}; outbox sent ${counts.sent}, unsent ${counts.unsent}`,
+  };
 }
 
 function runRow(e: Env, row: ThroughputRow, n: number): Promise<Trial> {
@@ -148,7 +209,8 @@ function runRow(e: Env, row: ThroughputRow, n: number): Promise<Trial> {
 
 /** Cores busy (node + postgres + rabbitmq) since `before`, over `elapsedMs` of wall time. */
 function coresSince(before: ReturnType<typeof cpuSnapshot>, elapsedMs: number): string {
-  const after = cpuSnapshot(), wallUs = elapsedMs * 1000;
+  const after = cpuSnapshot(),
+    wallUs = elapsedMs * 1000;
   const cores = (k: 'node' | 'pg' | 'rabbit') => ((after[k] - before[k]) / wallUs).toFixed(2);
   return `${cores('node')} + ${cores('pg')} + ${cores('rabbit')}`;
 }
@@ -156,26 +218,40 @@ function coresSince(before: ReturnType<typeof cpuSnapshot>, elapsedMs: number): 
 // ---- latency through the real pipeline -----------------------------------------------------------------------
 
 class BenchEmit extends Command(v.object({ seq: v.number() }))<{ seq: number }> {}
-class BenchEmitted extends Event(v.object({ seq: v.number(), pad: v.string() })) { static readonly type = LATENCY_TYPE; }
+class BenchEmitted extends Event(v.object({ seq: v.number(), pad: v.string() })) {
+  static readonly type = LATENCY_TYPE;
+}
 
 /** Commit times (afterCommit hook) by seq, in performance.now() ms. */
 const commitAt: number[] = [];
 
-@handles(BenchEmit) @injectable()
+@handles(BenchEmit)
+@injectable()
 class BenchEmitHandler implements Handler<BenchEmit> {
   handle(cmd: BenchEmit, ctx: Context<BenchEmit>) {
     const { seq } = cmd;
     ctx.publish(new BenchEmitted(payloadOf(seq, PAYLOAD_BYTES)));
-    ctx.afterCommit(() => { commitAt[seq] = performance.now(); });
+    ctx.afterCommit(() => {
+      commitAt[seq] = performance.now();
+    });
     return ok({ seq });
   }
 }
 
 interface LatencyResult {
-  readonly fromCommit: Summary; readonly fromCommitToMarked: Summary; readonly fromCommitToDelivered: Summary; readonly fromResolved: Summary;
+  readonly fromCommit: Summary;
+  readonly fromCommitToMarked: Summary;
+  readonly fromCommitToDelivered: Summary;
+  readonly fromResolved: Summary;
   readonly sendDuration: Summary;
-  readonly scheduledRate: number; readonly achievedRate: number; readonly confirmedRate: number; readonly measured: number; readonly total: number;
-  readonly phases: PhaseTimes; readonly checks: string; readonly over: number;
+  readonly scheduledRate: number;
+  readonly achievedRate: number;
+  readonly confirmedRate: number;
+  readonly measured: number;
+  readonly total: number;
+  readonly phases: PhaseTimes;
+  readonly checks: string;
+  readonly over: number;
 }
 
 async function latencyRun(db: Knex, control: ConfirmChannel): Promise<LatencyResult> {
@@ -189,13 +265,20 @@ async function latencyRun(db: Knex, control: ConfirmChannel): Promise<LatencyRes
   const container = new Container();
   container.load(knexModule({ knex: db, schema }), amqpModule({ url: AMQP_URL, exchanges: topology.exchanges }));
   const timed = new TimedOutbox(container.get(KnexOutbox), {
-    added: (messages) => { for (const m of messages) seqOf.set(m.id, (m.payload as { seq: number }).seq); },
-    confirmed: (ids, at) => { for (const id of ids) confirmedAt.set(id, at); },
-    marked: (ids, at) => { for (const id of ids) markedAt.set(id, at); },
+    added: (messages) => {
+      for (const m of messages) seqOf.set(m.id, (m.payload as { seq: number }).seq);
+    },
+    confirmed: (ids, at) => {
+      for (const id of ids) confirmedAt.set(id, at);
+    },
+    marked: (ids, at) => {
+      for (const id of ids) markedAt.set(id, at);
+    },
   });
   // The module's relay resolves TOKENS.Outbox lazily, so it (and the publish middleware) get the timed pass-through.
   container.rebind<Outbox>(TOKENS.Outbox).toConstantValue(timed);
-  const middleware: Middleware[] = STACK === 'full' ? recommendedStack({ rules: [everyone(BenchEmit)] }) : [validation(), unitOfWork(), publish()];
+  const middleware: Middleware[] =
+    STACK === 'full' ? recommendedStack({ rules: [everyone(BenchEmit)] }) : [validation(), unitOfWork(), publish()];
   const mediator = createMediator(container, { handlers: [BenchEmitHandler], middleware });
   const relay = container.get<RunningRelay>(TOKENS.Relay);
   relay.start(1_000); // as a deployment would: woken after each commit, polling as a fallback
@@ -213,9 +296,11 @@ async function latencyRun(db: Knex, control: ConfirmChannel): Promise<LatencyRes
   const total = Math.round(RATE * (WARM_SECONDS + SECONDS));
   const warm = Math.round(RATE * WARM_SECONDS);
   const interval = 1_000 / RATE;
-  const resolvedAt: number[] = [], sentAt: number[] = [];
+  const resolvedAt: number[] = [],
+    sentAt: number[] = [];
   const sends: Array<Promise<void>> = [];
-  let failures = 0, firstFailure = '';
+  let failures = 0,
+    firstFailure = '';
   const t0 = performance.now();
   // Open loop: message i is due at t0 + i·interval; each tick fires every message that is due (never waits for a send).
   for (let i = 0; i < total;) {
@@ -223,49 +308,83 @@ async function latencyRun(db: Knex, control: ConfirmChannel): Promise<LatencyRes
     for (; i < due; i++) {
       const seq = i;
       sentAt[seq] = performance.now();
-      sends.push(mediator.send(BenchEmit.from({ seq })).then((result) => {
-        resolvedAt[seq] = performance.now();
-        if (!result.ok) { failures++; firstFailure ||= JSON.stringify(result); }
-      }));
+      sends.push(
+        mediator.send(BenchEmit.from({ seq })).then((result) => {
+          resolvedAt[seq] = performance.now();
+          if (!result.ok) {
+            failures++;
+            firstFailure ||= JSON.stringify(result);
+          }
+        }),
+      );
     }
     if (i < total) await sleep(Math.max(1, t0 + i * interval - performance.now()));
   }
   const producedIn = performance.now() - t0;
   await Promise.all(sends);
   await relay.drain(30_000);
-  for (const deadline = performance.now() + 10_000; deliveredAt.size < total && performance.now() < deadline;) await sleep(20);
+  for (const deadline = performance.now() + 10_000; deliveredAt.size < total && performance.now() < deadline;)
+    await sleep(20);
   await relay.stop();
   await consumerModel.close();
   await container.get(AmqpConnection).close();
 
   check(failures === 0, `latency: ${failures} sends failed, first ${firstFailure}`);
   const counts = await outboxCounts(db);
-  check(counts.total === total && counts.sent === total && counts.unsent === 0 && counts.parked === 0, `latency: outbox ${JSON.stringify(counts)}, expected ${total} sent`);
-  check(seqOf.size === total && confirmedAt.size === total, `latency: ${seqOf.size} added, ${confirmedAt.size} confirmed, expected ${total}`);
+  check(
+    counts.total === total && counts.sent === total && counts.unsent === 0 && counts.parked === 0,
+    `latency: outbox ${JSON.stringify(counts)}, expected ${total} sent`,
+  );
+  check(
+    seqOf.size === total && confirmedAt.size === total,
+    `latency: ${seqOf.size} added, ${confirmedAt.size} confirmed, expected ${total}`,
+  );
   check(deliveredAt.size === total, `latency: ${deliveredAt.size} delivered, expected ${total}`);
-  check([...deliveredAt.keys()].every((id) => seqOf.has(id)), 'latency: a delivered message id the outbox never saw');
+  check(
+    [...deliveredAt.keys()].every((id) => seqOf.has(id)),
+    'latency: a delivered message id the outbox never saw',
+  );
 
-  const fromCommit: number[] = [], toMarked: number[] = [], toDelivered: number[] = [], fromResolved: number[] = [], sendDuration: number[] = [];
-  let first = Infinity, last = -Infinity, firstConfirm = Infinity, lastConfirm = -Infinity;
+  const fromCommit: number[] = [],
+    toMarked: number[] = [],
+    toDelivered: number[] = [],
+    fromResolved: number[] = [],
+    sendDuration: number[] = [];
+  let first = Infinity,
+    last = -Infinity,
+    firstConfirm = Infinity,
+    lastConfirm = -Infinity;
   for (const [id, seq] of seqOf) {
     if (seq < warm) continue;
-    const committed = commitAt[seq]!, confirmed = confirmedAt.get(id)!;
+    const committed = commitAt[seq]!,
+      confirmed = confirmedAt.get(id)!;
     fromCommit.push(confirmed - committed);
     toMarked.push(markedAt.get(id)! - committed);
     toDelivered.push(deliveredAt.get(id)! - committed);
     fromResolved.push(confirmed - resolvedAt[seq]!);
     sendDuration.push(resolvedAt[seq]! - sentAt[seq]!);
-    first = Math.min(first, committed); last = Math.max(last, committed);
-    firstConfirm = Math.min(firstConfirm, confirmed); lastConfirm = Math.max(lastConfirm, confirmed);
+    first = Math.min(first, committed);
+    last = Math.max(last, committed);
+    firstConfirm = Math.min(firstConfirm, confirmed);
+    lastConfirm = Math.max(lastConfirm, confirmed);
   }
   const measured = total - warm;
   return {
-    fromCommit: summarize(fromCommit), fromCommitToMarked: summarize(toMarked), fromCommitToDelivered: summarize(toDelivered),
-    fromResolved: summarize(fromResolved), sendDuration: summarize(sendDuration),
-    scheduledRate: RATE, achievedRate: ((measured - 1) / (last - first)) * 1000, confirmedRate: ((measured - 1) / (lastConfirm - firstConfirm)) * 1000,
-    measured, total, phases: timed.phases, over: fromCommit.filter((x) => x >= TARGET_P99_MS).length,
-    checks: `${total} sends ok (${warm} warm-up + ${measured} measured); outbox ${counts.sent} sent, ${counts.unsent} unsent, ${counts.parked} parked; `
-      + `${deliveredAt.size} distinct ids delivered to the bound queue; produced in ${(producedIn / 1000).toFixed(2)} s`,
+    fromCommit: summarize(fromCommit),
+    fromCommitToMarked: summarize(toMarked),
+    fromCommitToDelivered: summarize(toDelivered),
+    fromResolved: summarize(fromResolved),
+    sendDuration: summarize(sendDuration),
+    scheduledRate: RATE,
+    achievedRate: ((measured - 1) / (last - first)) * 1000,
+    confirmedRate: ((measured - 1) / (lastConfirm - firstConfirm)) * 1000,
+    measured,
+    total,
+    phases: timed.phases,
+    over: fromCommit.filter((x) => x >= TARGET_P99_MS).length,
+    checks:
+      `${total} sends ok (${warm} warm-up + ${measured} measured); outbox ${counts.sent} sent, ${counts.unsent} unsent, ${counts.parked} parked; ` +
+      `${deliveredAt.size} distinct ids delivered to the bound queue; produced in ${(producedIn / 1000).toFixed(2)} s`,
   };
 }
 
@@ -280,7 +399,9 @@ function phaseCells(p: PhaseTimes | undefined): string {
 
 function cpuModel(): string {
   try {
-    return /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? '?';
+    return (
+      /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? '?'
+    );
   } catch {
     return os.cpus()[0]?.model ?? '?';
   }
@@ -293,15 +414,25 @@ async function main(): Promise<void> {
   const out: string[] = [];
   let failed: unknown;
   try {
-    const { rows: [{ version: pgVersion }] } = await db.raw('SELECT version()');
-    const { rows: [{ synchronous_commit: syncCommit }] } = await db.raw('SHOW synchronous_commit');
+    const {
+      rows: [{ version: pgVersion }],
+    } = await db.raw('SELECT version()');
+    const {
+      rows: [{ synchronous_commit: syncCommit }],
+    } = await db.raw('SHOW synchronous_commit');
     await migrate(db, { schema });
     log(`schema ${schema}, broker prefix ${topology.prefix}`);
 
     controlModel = await connect(AMQP_URL);
-    const rabbitVersion = String((controlModel.connection as unknown as { serverProperties?: { version?: string } }).serverProperties?.version ?? '?');
+    const rabbitVersion = String(
+      (controlModel.connection as unknown as { serverProperties?: { version?: string } }).serverProperties?.version ??
+        '?',
+    );
     const control = await controlModel.createConfirmChannel();
-    await declareTopology(control, topology.exchanges, [{ queue: Q_THROUGHPUT, routingKey: THROUGHPUT_TYPE }, { queue: Q_LATENCY, routingKey: LATENCY_TYPE }]);
+    await declareTopology(control, topology.exchanges, [
+      { queue: Q_THROUGHPUT, routingKey: THROUGHPUT_TYPE },
+      { queue: Q_LATENCY, routingKey: LATENCY_TYPE },
+    ]);
     rawModel = await connect(AMQP_URL);
     const raw = await rawModel.createConfirmChannel();
     busConnection = new AmqpConnection(AMQP_URL);
@@ -320,7 +451,9 @@ async function main(): Promise<void> {
         const row = ROWS[(k + rep) % ROWS.length]!;
         const trial = await runRow(e, row, N);
         trials.get(row.id)!.push(trial);
-        log(`rep ${rep + 1} ${row.id}: ${rate(trial.msgPerSec)} msg/s (${(trial.elapsedMs / 1000).toFixed(2)} s; ${trial.checks})`);
+        log(
+          `rep ${rep + 1} ${row.id}: ${rate(trial.msgPerSec)} msg/s (${(trial.elapsedMs / 1000).toFixed(2)} s; ${trial.checks})`,
+        );
       }
     }
     await busConnection.close();
@@ -328,34 +461,57 @@ async function main(): Promise<void> {
 
     log(`latency: ${RATE} msg/s for ${WARM_SECONDS} s warm-up + ${SECONDS} s (${STACK} stack)`);
     const lat = await latencyRun(db, control);
-    log(`latency: p50 ${ms(lat.fromCommit.p50)} p99 ${ms(lat.fromCommit.p99)}, achieved ${lat.achievedRate.toFixed(0)} msg/s`);
+    log(
+      `latency: p50 ${ms(lat.fromCommit.p50)} p99 ${ms(lat.fromCommit.p99)}, achieved ${lat.achievedRate.toFixed(0)} msg/s`,
+    );
 
     // ---- Markdown --------------------------------------------------------------------------------------------
     const med = (id: ThroughputId) => median(trials.get(id)!.map((t) => t.msgPerSec));
     const raw100 = med('raw-100');
-    out.push(`Run ${new Date().toISOString()} · Node ${process.version} · ${os.availableParallelism()} CPUs (nproc) · ${cpuModel()} · linux ${os.release()}`);
-    out.push(`RabbitMQ ${rabbitVersion} and ${String(pgVersion).split(' on ')[0]} (synchronous_commit=${syncCommit}) on the same machine, over loopback.`);
+    out.push(
+      `Run ${new Date().toISOString()} · Node ${process.version} · ${os.availableParallelism()} CPUs (nproc) · ${cpuModel()} · linux ${os.release()}`,
+    );
+    out.push(
+      `RabbitMQ ${rabbitVersion} and ${String(pgVersion).split(' on ')[0]} (synchronous_commit=${syncCommit}) on the same machine, over loopback.`,
+    );
     out.push('');
-    out.push(`### Throughput: ${N.toLocaleString('en-US')} messages (${PAYLOAD_BYTES}-byte JSON bodies, persistent, one durable classic queue bound), ${REPS} repetitions, median`);
+    out.push(
+      `### Throughput: ${N.toLocaleString('en-US')} messages (${PAYLOAD_BYTES}-byte JSON bodies, persistent, one durable classic queue bound), ${REPS} repetitions, median`,
+    );
     out.push('');
-    out.push('| row | what | msg/s (median; per rep) | ÷ raw amqplib (100) | relay batches × rows | claim / batch | bus publish + confirms / batch | markSent / batch | CPU cores busy: node + pg + rabbit |');
-    out.push('|-----|------|------------------------:|--------------------:|---------------------:|--------------:|-------------------------------:|-----------------:|-----------:|');
+    out.push(
+      '| row | what | msg/s (median; per rep) | ÷ raw amqplib (100) | relay batches × rows | claim / batch | bus publish + confirms / batch | markSent / batch | CPU cores busy: node + pg + rabbit |',
+    );
+    out.push(
+      '|-----|------|------------------------:|--------------------:|---------------------:|--------------:|-------------------------------:|-----------------:|-----------:|',
+    );
     for (const row of ROWS) {
       const ts = trials.get(row.id)!;
       const m = med(row.id);
       const mid = ts.reduce((best, t) => (Math.abs(t.msgPerSec - m) < Math.abs(best.msgPerSec - m) ? t : best), ts[0]!);
-      out.push(`| \`${row.id}\` | ${row.label} | **${rate(m)}** (${ts.map((t) => rate(t.msgPerSec)).join(' / ')}) | ${(m / raw100).toFixed(2)}× | ${phaseCells(mid.phases)} | ${mid.cpu} |`);
+      out.push(
+        `| \`${row.id}\` | ${row.label} | **${rate(m)}** (${ts.map((t) => rate(t.msgPerSec)).join(' / ')}) | ${(m / raw100).toFixed(2)}× | ${phaseCells(mid.phases)} | ${mid.cpu} |`,
+      );
     }
     out.push('');
-    out.push('Relay phase columns are from the repetition nearest the median, per non-empty batch (pass-through \`TimedOutbox\` around the \`KnexOutbox\`): `claim` = `KnexOutbox.claim` (transaction: advisory lock + `UPDATE … RETURNING`), `bus` = from the claim returning to `markSent` being called (encode, publish, wait for every confirm: `AmqpBus.publish`), `markSent` = the `UPDATE … WHERE id IN (…)`. CPU: cores busy over the timed part of that repetition, from `process.cpuUsage()` and /proc for the postgres and beam.smp processes; the machine has 2.');
+    out.push(
+      'Relay phase columns are from the repetition nearest the median, per non-empty batch (pass-through \`TimedOutbox\` around the \`KnexOutbox\`): `claim` = `KnexOutbox.claim` (transaction: advisory lock + `UPDATE … RETURNING`), `bus` = from the claim returning to `markSent` being called (encode, publish, wait for every confirm: `AmqpBus.publish`), `markSent` = the `UPDATE … WHERE id IN (…)`. CPU: cores busy over the timed part of that repetition, from `process.cpuUsage()` and /proc for the postgres and beam.smp processes; the machine has 2.',
+    );
     out.push('');
-    out.push(`Checks: every run (warm-up included) ended with the bound queue holding exactly its N messages (checkQueue), and every relay run with the outbox at N sent, 0 unsent, 0 parked; a mismatch aborts the bench. Queue purged and outbox truncated between runs.`);
+    out.push(
+      `Checks: every run (warm-up included) ended with the bound queue holding exactly its N messages (checkQueue), and every relay run with the outbox at N sent, 0 unsent, 0 parked; a mismatch aborts the bench. Queue purged and outbox truncated between runs.`,
+    );
     out.push('');
-    out.push(`### Commit → confirm latency at ${RATE} msg/s (${STACK === 'full' ? '`recommendedStack`' : '`validation()`, `unitOfWork()`, `publish()`'} on \`knexModule\` + \`amqpModule\`, ${SECONDS} s after ${WARM_SECONDS} s warm-up)`);
+    out.push(
+      `### Commit → confirm latency at ${RATE} msg/s (${STACK === 'full' ? '`recommendedStack`' : '`validation()`, `unitOfWork()`, `publish()`'} on \`knexModule\` + \`amqpModule\`, ${SECONDS} s after ${WARM_SECONDS} s warm-up)`,
+    );
     out.push('');
     out.push('| measure (ms) | p50 | p90 | p99 | max | mean | n |');
     out.push('|--------------|----:|----:|----:|----:|-----:|--:|');
-    const line = (label: string, s: Summary) => out.push(`| ${label} | ${s.p50.toFixed(1)} | ${s.p90.toFixed(1)} | **${s.p99.toFixed(1)}** | ${s.max.toFixed(1)} | ${s.mean.toFixed(1)} | ${s.n} |`);
+    const line = (label: string, s: Summary) =>
+      out.push(
+        `| ${label} | ${s.p50.toFixed(1)} | ${s.p90.toFixed(1)} | **${s.p99.toFixed(1)}** | ${s.max.toFixed(1)} | ${s.mean.toFixed(1)} | ${s.n} |`,
+      );
     line('commit (afterCommit hook) → batch confirmed (relay calls `markSent`)', lat.fromCommit);
     line('send resolved → batch confirmed', lat.fromResolved);
     line('commit → marked sent (`markSent` resolved)', lat.fromCommitToMarked);
@@ -363,20 +519,27 @@ async function main(): Promise<void> {
     line('send duration (due time → send resolved)', lat.sendDuration);
     out.push('');
     const lp = lat.phases;
-    out.push(`Rate: scheduled ${lat.scheduledRate} msg/s, committed **${lat.achievedRate.toFixed(0)} msg/s**, confirmed ${lat.confirmedRate.toFixed(0)} msg/s over the measured window. `
-      + `${lat.over} of ${lat.measured} messages (${((lat.over / lat.measured) * 100).toFixed(2)} %) took ≥ ${TARGET_P99_MS} ms. `
-      + `Relay (whole run): ${lp.marks} batches, ${(lp.claimed / Math.max(1, lp.marks)).toFixed(1)} rows per batch, ${lp.emptyClaims} empty claims; per batch claim ${ms((lp.claim - lp.emptyClaim) / Math.max(1, lp.marks), 2)}, `
-      + `bus ${ms(lp.bus / Math.max(1, lp.marks), 2)}, markSent ${ms(lp.markSent / Math.max(1, lp.marks), 2)}; empty claim ${ms(lp.emptyClaim / Math.max(1, lp.emptyClaims), 2)}.`);
+    out.push(
+      `Rate: scheduled ${lat.scheduledRate} msg/s, committed **${lat.achievedRate.toFixed(0)} msg/s**, confirmed ${lat.confirmedRate.toFixed(0)} msg/s over the measured window. ` +
+        `${lat.over} of ${lat.measured} messages (${((lat.over / lat.measured) * 100).toFixed(2)} %) took ≥ ${TARGET_P99_MS} ms. ` +
+        `Relay (whole run): ${lp.marks} batches, ${(lp.claimed / Math.max(1, lp.marks)).toFixed(1)} rows per batch, ${lp.emptyClaims} empty claims; per batch claim ${ms((lp.claim - lp.emptyClaim) / Math.max(1, lp.marks), 2)}, ` +
+        `bus ${ms(lp.bus / Math.max(1, lp.marks), 2)}, markSent ${ms(lp.markSent / Math.max(1, lp.marks), 2)}; empty claim ${ms(lp.emptyClaim / Math.max(1, lp.emptyClaims), 2)}.`,
+    );
     out.push('');
     out.push(`Checks: ${lat.checks}.`);
     out.push('');
-    const ratio100 = med('relay-100') / raw100, ratio500 = med('relay-500') / raw100;
+    const ratio100 = med('relay-100') / raw100,
+      ratio500 = med('relay-500') / raw100;
     out.push('### Targets');
     out.push('');
     out.push('| target | measured | met? |');
     out.push('|--------|---------:|------|');
-    out.push(`| relay ≥ ${TARGET_RATIO}× raw amqplib (batch 100) | ${ratio100.toFixed(2)}× (batch 100), ${ratio500.toFixed(2)}× (batch 500) | ${ratio100 >= TARGET_RATIO ? 'yes' : '**no**'} (100), ${ratio500 >= TARGET_RATIO ? 'yes' : '**no**'} (500) |`);
-    out.push(`| commit → confirm p99 < ${TARGET_P99_MS} ms at ${RATE} msg/s | ${lat.fromCommit.p99.toFixed(1)} ms at ${lat.achievedRate.toFixed(0)} msg/s | ${lat.fromCommit.p99 < TARGET_P99_MS ? 'yes' : '**no**'} |`);
+    out.push(
+      `| relay ≥ ${TARGET_RATIO}× raw amqplib (batch 100) | ${ratio100.toFixed(2)}× (batch 100), ${ratio500.toFixed(2)}× (batch 500) | ${ratio100 >= TARGET_RATIO ? 'yes' : '**no**'} (100), ${ratio500 >= TARGET_RATIO ? 'yes' : '**no**'} (500) |`,
+    );
+    out.push(
+      `| commit → confirm p99 < ${TARGET_P99_MS} ms at ${RATE} msg/s | ${lat.fromCommit.p99.toFixed(1)} ms at ${lat.achievedRate.toFixed(0)} msg/s | ${lat.fromCommit.p99 < TARGET_P99_MS ? 'yes' : '**no**'} |`,
+    );
   } catch (error) {
     failed = error;
   } finally {
@@ -390,7 +553,10 @@ async function main(): Promise<void> {
       } catch (error) {
         log(`could not delete the broker objects of ${topology.prefix}: ${(error as Error).message}`);
       }
-      await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]).then(() => log(`dropped schema ${schema}`), (error: Error) => log(`could not drop ${schema}: ${error.message}`));
+      await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]).then(
+        () => log(`dropped schema ${schema}`),
+        (error: Error) => log(`could not drop ${schema}: ${error.message}`),
+      );
     } else {
       log(`kept schema ${schema} and broker objects ${topology.prefix}.*`);
     }

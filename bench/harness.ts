@@ -19,10 +19,14 @@ export interface Samples {
   readonly perOpNs: number[];
 }
 
-export interface Stats { readonly median: number; readonly p10: number; readonly p90: number; readonly n: number }
+export interface Stats {
+  readonly median: number;
+  readonly p10: number;
+  readonly p90: number;
+  readonly n: number;
+}
 
 const now = (): bigint => process.hrtime.bigint();
-
 
 /** Runs `n` sequential awaited calls; returns elapsed ns. */
 async function timeBatch(run: () => unknown, n: number): Promise<number> {
@@ -45,7 +49,11 @@ export async function calibrate(c: Case, warmMs: number, batchMs: number): Promi
 }
 
 /** Takes one batch sample of every case, `rounds` times, interleaved so drift and GC hit every case alike. */
-export async function sample(cases: readonly Case[], batches: ReadonlyMap<string, number>, rounds: number): Promise<Samples[]> {
+export async function sample(
+  cases: readonly Case[],
+  batches: ReadonlyMap<string, number>,
+  rounds: number,
+): Promise<Samples[]> {
   const out = cases.map((c) => ({ id: c.id, label: c.label, batch: batches.get(c.id)!, perOpNs: [] as number[] }));
   for (let r = 0; r < rounds; r++) {
     for (const [i, c] of cases.entries()) {
@@ -59,7 +67,8 @@ export async function sample(cases: readonly Case[], batches: ReadonlyMap<string
 
 function quantile(sorted: readonly number[], q: number): number {
   const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at), hi = Math.ceil(at);
+  const lo = Math.floor(at),
+    hi = Math.ceil(at);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
 }
 

@@ -32,9 +32,17 @@ export function rowOf(impl: ImplId, scenario: ScenarioId, caller: number): strin
   return scenario === 'hot' ? `${impl}/hot` : `${impl}/d${caller}`;
 }
 
-export interface WorkerInit { readonly type: 'init'; readonly url: string; readonly schema: string; readonly pool: number }
+export interface WorkerInit {
+  readonly type: 'init';
+  readonly url: string;
+  readonly schema: string;
+  readonly pool: number;
+}
 export interface RunRequest {
-  readonly type: 'run'; readonly impl: ImplId; readonly scenario: ScenarioId; readonly callers: number;
+  readonly type: 'run';
+  readonly impl: ImplId;
+  readonly scenario: ScenarioId;
+  readonly callers: number;
   /** Run for this long … */
   readonly ms?: number;
   /** … or this many ops per caller. */
@@ -51,9 +59,13 @@ export interface RunResult {
   readonly firstError?: string;
   readonly elapsedMs: number;
   /** Latency of every op in ms, sorted (only summary statistics cross the process boundary). */
-  readonly p50: number; readonly p90: number; readonly p99: number; readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly mean: number;
   /** CPU time of the worker process during the run (µs). */
-  readonly cpuUserUs: number; readonly cpuSystemUs: number;
+  readonly cpuUserUs: number;
+  readonly cpuSystemUs: number;
   /** Successful takes per stock row, for the correctness check. */
   readonly perRow: Record<string, number>;
   /** Driver-level queries, when counted: total and per statement shape. */
@@ -79,12 +91,16 @@ export async function createStock(db: Knex, rows: readonly string[]): Promise<vo
 export function quantile(sorted: ArrayLike<number>, q: number): number {
   if (sorted.length === 0) return NaN;
   const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at), hi = Math.ceil(at);
+  const lo = Math.floor(at),
+    hi = Math.ceil(at);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
 }
 
 export function median(values: readonly number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 const TICK_US = 1e6 / 100; // CLK_TCK is 100 on Linux x86-64
@@ -128,10 +144,16 @@ export function postgresCpuDelta(before: Map<number, number>, after: Map<number,
 // here. createRequire loads the same CommonJS module knex's pg dialect loads, so patching pg.Client.prototype
 // (the query counter) sees knex's queries too.
 export interface PgClient {
-  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }>;
   release(): void;
 }
-export interface PgPool { connect(): Promise<PgClient>; end(): Promise<void> }
+export interface PgPool {
+  connect(): Promise<PgClient>;
+  end(): Promise<void>;
+}
 export interface PgModule {
   Pool: new (config: { connectionString: string; max: number; options?: string }) => PgPool;
   Client: { prototype: object };

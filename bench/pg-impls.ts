@@ -8,7 +8,19 @@ import { Container, inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { KnexUnitOfWork, knexModule, tables } from '../adapters/knex/index.js';
-import { Command, Event, chainAfter, createMediator, fail, handles, notFound, ok, type AuditEntry, type Context, type Handler } from '../lib/index.js';
+import {
+  Command,
+  Event,
+  chainAfter,
+  createMediator,
+  fail,
+  handles,
+  notFound,
+  ok,
+  type AuditEntry,
+  type Context,
+  type Handler,
+} from '../lib/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import { STOCK, TAKE, type PgPool } from './pg-common.js';
 
@@ -24,7 +36,10 @@ const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest
 // ---- usecasecore ----------------------------------------------------------------------------------------------
 
 /** The command: take `qty` from counter `id`. */
-export class Take extends Command(v.object({ id: v.string(), qty: v.number() }))<{ qtyAfter: number }, 'insufficient_stock'> {}
+export class Take extends Command(v.object({ id: v.string(), qty: v.number() }))<
+  { qtyAfter: number },
+  'insufficient_stock'
+> {}
 
 /** The event the handler publishes (one outbox row per send). */
 export class Taken extends Event(v.object({ id: v.string(), qty: v.number(), qtyAfter: v.number() })) {
@@ -32,7 +47,8 @@ export class Taken extends Event(v.object({ id: v.string(), qty: v.number(), qty
 }
 
 /** The handler as the README teaches it: `load()` locks the row through the ambient transaction, `handle()` writes. */
-@handles(Take) @injectable()
+@handles(Take)
+@injectable()
 export class TakeHandler implements Handler<Take, number | undefined> {
   constructor(@inject(KnexUnitOfWork) private readonly uow: KnexUnitOfWork) {}
 
@@ -59,7 +75,10 @@ export class TakeHandler implements Handler<Take, number | undefined> {
  * No bus module is loaded, so no relay wakes after commit: outbox rows stay unsent, as in the hand-written rows.
  * `tenantPerCaller` sends each caller in its own tenant, so the audit chain (one head row per tenant) is not shared.
  */
-export function usecasecore(db: Knex, options: { tenantPerCaller: boolean }): { op: Op; middleware: readonly string[] } {
+export function usecasecore(
+  db: Knex,
+  options: { tenantPerCaller: boolean },
+): { op: Op; middleware: readonly string[] } {
   const container = new Container();
   container.load(knexModule({ knex: db }));
   const mediator = createMediator(container, {
@@ -69,7 +88,9 @@ export function usecasecore(db: Knex, options: { tenantPerCaller: boolean }): { 
   const actors = Array.from({ length: 1024 }, (_, i) => ({ id: actorOf(i) }));
   const op: Op = async (caller, row, key) => {
     const result = await mediator.send(Take.from({ id: row, qty: TAKE }), {
-      actor: actors[caller]!, idempotencyKey: key, ...(options.tenantPerCaller ? { tenant: `t${caller}` } : {}),
+      actor: actors[caller]!,
+      idempotencyKey: key,
+      ...(options.tenantPerCaller ? { tenant: `t${caller}` } : {}),
     });
     if (!result.ok) throw new Error(`send failed: ${JSON.stringify(result.failure)}`);
     return result.replayed !== true;
@@ -81,18 +102,41 @@ export function usecasecore(db: Knex, options: { tenantPerCaller: boolean }): { 
 
 /** The rows one op writes, computed in JS (the same for knex and pg). `seq` numbers the tenant's audit rows. */
 function records(tenant: string, seq: number, caller: number, row: string, key: string, qtyAfter: number) {
-  const now = Date.now(), at = new Date(now).toISOString(), actor = actorOf(caller), requestId = randomUUID();
+  const now = Date.now(),
+    at = new Date(now).toISOString(),
+    actor = actorOf(caller),
+    requestId = randomUUID();
   const payload = { id: row, qty: TAKE };
-  const audit = { tenant, seq, id: randomUUID(), at, actor, type: 'Take', request_id: requestId, outcome: 'ok', payload };
+  const audit = {
+    tenant,
+    seq,
+    id: randomUUID(),
+    at,
+    actor,
+    type: 'Take',
+    request_id: requestId,
+    outcome: 'ok',
+    payload,
+  };
   return {
     idempotency: {
-      scope: `${tenant}\u001f${actor}`, key, fingerprint: sha256(`Take\n${JSON.stringify(payload)}`), token: randomUUID(),
-      lease_until: now + LEASE_MS, response: JSON.stringify({ ok: true, value: { qtyAfter } }), expires_at: now + TTL_MS,
+      scope: `${tenant}\u001f${actor}`,
+      key,
+      fingerprint: sha256(`Take\n${JSON.stringify(payload)}`),
+      token: randomUUID(),
+      lease_until: now + LEASE_MS,
+      response: JSON.stringify({ ok: true, value: { qtyAfter } }),
+      expires_at: now + TTL_MS,
     },
     audit: { ...audit, payload: JSON.stringify(payload), prev_hash: '', hash: sha256(JSON.stringify(audit)) },
     outbox: {
-      id: randomUUID(), kind: 'event', type: 'stock.taken', payload: JSON.stringify({ id: row, qty: TAKE, qtyAfter }),
-      occurred_at: at, aggregate_id: row, headers: JSON.stringify({ requestId, tenant, causationType: 'Take', actor }),
+      id: randomUUID(),
+      kind: 'event',
+      type: 'stock.taken',
+      payload: JSON.stringify({ id: row, qty: TAKE, qtyAfter }),
+      occurred_at: at,
+      aggregate_id: row,
+      headers: JSON.stringify({ requestId, tenant, causationType: 'Take', actor }),
     },
   };
 }
@@ -104,17 +148,18 @@ function records(tenant: string, seq: number, caller: number, row: string, key: 
  */
 export function handKnex(db: Knex): Op {
   let seq = 0;
-  return (caller, row, key) => db.transaction(async (trx) => {
-    const found: { qty: number } | undefined = await trx(STOCK).where({ id: row }).forUpdate().first('qty');
-    if (!found || found.qty < TAKE) return false;
-    const qtyAfter = found.qty - TAKE;
-    await trx(STOCK).where({ id: row }).update({ qty: qtyAfter });
-    const r = records('hand-knex', ++seq, caller, row, key, qtyAfter);
-    await trx(T.idempotency).insert(r.idempotency);
-    await trx(T.audit).insert(r.audit);
-    await trx(T.outbox).insert(r.outbox);
-    return true;
-  });
+  return (caller, row, key) =>
+    db.transaction(async (trx) => {
+      const found: { qty: number } | undefined = await trx(STOCK).where({ id: row }).forUpdate().first('qty');
+      if (!found || found.qty < TAKE) return false;
+      const qtyAfter = found.qty - TAKE;
+      await trx(STOCK).where({ id: row }).update({ qty: qtyAfter });
+      const r = records('hand-knex', ++seq, caller, row, key, qtyAfter);
+      await trx(T.idempotency).insert(r.idempotency);
+      await trx(T.audit).insert(r.audit);
+      await trx(T.outbox).insert(r.outbox);
+      return true;
+    });
 }
 
 /** The same five statements as `handKnex`, with pg (extended protocol, hand-written SQL) on a pg.Pool client. */
@@ -126,20 +171,26 @@ export function rawPg(pool: PgPool): Op {
       await client.query('BEGIN');
       const found = await client.query<{ qty: number }>(`SELECT qty FROM ${STOCK} WHERE id = $1 FOR UPDATE`, [row]);
       const qty = found.rows[0]?.qty;
-      if (qty === undefined || qty < TAKE) { await client.query('ROLLBACK'); return false; }
+      if (qty === undefined || qty < TAKE) {
+        await client.query('ROLLBACK');
+        return false;
+      }
       const qtyAfter = qty - TAKE;
       await client.query(`UPDATE ${STOCK} SET qty = $1 WHERE id = $2`, [qtyAfter, row]);
       const { idempotency: i, audit: a, outbox: o } = records('hand-pg', ++seq, caller, row, key, qtyAfter);
       await client.query(
         `INSERT INTO ${T.idempotency} (scope, key, fingerprint, token, lease_until, response, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [i.scope, i.key, i.fingerprint, i.token, i.lease_until, i.response, i.expires_at]);
+        [i.scope, i.key, i.fingerprint, i.token, i.lease_until, i.response, i.expires_at],
+      );
       await client.query(
         `INSERT INTO ${T.audit} (tenant, seq, id, at, actor, type, request_id, outcome, payload, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [a.tenant, a.seq, a.id, a.at, a.actor, a.type, a.request_id, a.outcome, a.payload, a.prev_hash, a.hash]);
+        [a.tenant, a.seq, a.id, a.at, a.actor, a.type, a.request_id, a.outcome, a.payload, a.prev_hash, a.hash],
+      );
       await client.query(
         `INSERT INTO ${T.outbox} (id, kind, type, payload, occurred_at, aggregate_id, headers) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [o.id, o.kind, o.type, o.payload, o.occurred_at, o.aggregate_id, o.headers]);
+        [o.id, o.kind, o.type, o.payload, o.occurred_at, o.aggregate_id, o.headers],
+      );
       await client.query('COMMIT');
       return true;
     } catch (error) {
@@ -161,40 +212,82 @@ export function rawPg(pool: PgPool): Op {
 export function handKnexPipelineSql(db: Knex): Op {
   const tenant = 'hand-chain';
   return async (caller, row, key) => {
-    const actor = actorOf(caller), scope = `${tenant}\u001f${actor}`, payload = { id: row, qty: TAKE };
+    const actor = actorOf(caller),
+      scope = `${tenant}\u001f${actor}`,
+      payload = { id: row, qty: TAKE };
     const fingerprint = sha256(`Take\n${JSON.stringify(payload)}`);
-    const now = Date.now(), token = randomUUID();
+    const now = Date.now(),
+      token = randomUUID();
     const claimed = await db.raw(
       `INSERT INTO ?? AS t (scope, key, fingerprint, token, lease_until) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, token = excluded.token,
          lease_until = excluded.lease_until, response = NULL, expires_at = NULL, created_at = now()
        WHERE (t.response IS NOT NULL AND t.expires_at <= ?) OR (t.response IS NULL AND t.lease_until <= ?)
        RETURNING token`,
-      [T.idempotency, scope, key, fingerprint, token, now + LEASE_MS, now, now]);
+      [T.idempotency, scope, key, fingerprint, token, now + LEASE_MS, now, now],
+    );
     if (claimed.rows.length === 0) return false;
     return db.transaction(async (trx) => {
       const found: { qty: number } | undefined = await trx(STOCK).where({ id: row }).forUpdate().first('qty');
       if (!found || found.qty < TAKE) throw new Error(`counter ${row} is empty`);
       const qtyAfter = found.qty - TAKE;
       await trx(STOCK).where({ id: row }).update({ qty: qtyAfter });
-      const at = new Date().toISOString(), requestId = randomUUID();
-      const entry: AuditEntry = { id: randomUUID(), at, tenant, actor, type: 'Take', requestId, outcome: 'ok', payload };
-      const { rows: [head] } = await trx.raw(
+      const at = new Date().toISOString(),
+        requestId = randomUUID();
+      const entry: AuditEntry = {
+        id: randomUUID(),
+        at,
+        tenant,
+        actor,
+        type: 'Take',
+        requestId,
+        outcome: 'ok',
+        payload,
+      };
+      const {
+        rows: [head],
+      } = await trx.raw(
         `INSERT INTO ?? AS h (tenant, seq, hash) VALUES (?, 1, '') ON CONFLICT (tenant) DO UPDATE SET seq = h.seq + 1 RETURNING seq, hash`,
-        [T.auditHeads, tenant]);
+        [T.auditHeads, tenant],
+      );
       const record = chainAfter({ seq: Number(head.seq) - 1, hash: head.hash }, entry);
       await trx.raw(
         `WITH record AS (INSERT INTO ?? (tenant, seq, id, at, actor, type, request_id, outcome, code, replayed, payload, prev_hash, hash)
                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?))
          UPDATE ?? SET hash = ? WHERE tenant = ?`,
-        [T.audit, tenant, record.seq, record.id, at, actor, 'Take', requestId, 'ok', null, null, JSON.stringify(payload),
-          record.prevHash, record.hash, T.auditHeads, record.hash, tenant]);
-      const updated = await trx(T.idempotency).where({ scope, key, token }).whereNull('response')
+        [
+          T.audit,
+          tenant,
+          record.seq,
+          record.id,
+          at,
+          actor,
+          'Take',
+          requestId,
+          'ok',
+          null,
+          null,
+          JSON.stringify(payload),
+          record.prevHash,
+          record.hash,
+          T.auditHeads,
+          record.hash,
+          tenant,
+        ],
+      );
+      const updated = await trx(T.idempotency)
+        .where({ scope, key, token })
+        .whereNull('response')
         .update({ response: JSON.stringify({ ok: true, value: { qtyAfter } }), expires_at: Date.now() + TTL_MS });
       if (updated === 0) throw new Error('claim lost');
       await trx(T.outbox).insert({
-        id: randomUUID(), kind: 'event', type: 'stock.taken', payload: JSON.stringify({ id: row, qty: TAKE, qtyAfter }), occurred_at: at,
-        aggregate_id: row, headers: JSON.stringify({ requestId, tenant, causationType: 'Take', actor }),
+        id: randomUUID(),
+        kind: 'event',
+        type: 'stock.taken',
+        payload: JSON.stringify({ id: row, qty: TAKE, qtyAfter }),
+        occurred_at: at,
+        aggregate_id: row,
+        headers: JSON.stringify({ requestId, tenant, causationType: 'Take', actor }),
       });
       return true;
     });

@@ -4,7 +4,17 @@
 // is charged to the pipeline only, and so each process's CPU time is that implementation's.
 import { performance } from 'node:perf_hooks';
 import knex, { type Knex } from 'knex';
-import { IMPLS, pg, rowOf, type FromWorker, type ImplId, type RunRequest, type RunResult, type ToWorker, type WorkerKind } from './pg-common.js';
+import {
+  IMPLS,
+  pg,
+  rowOf,
+  type FromWorker,
+  type ImplId,
+  type RunRequest,
+  type RunResult,
+  type ToWorker,
+  type WorkerKind,
+} from './pg-common.js';
 import { handKnex, handKnexPipelineSql, rawPg, usecasecore, type Op } from './pg-impls.js';
 
 const kind = process.argv[2] as WorkerKind;
@@ -28,16 +38,28 @@ async function init(url: string, schema: string, size: number): Promise<void> {
     close = () => pool.end();
     return;
   }
-  const db: Knex = knex({ client: 'pg', connection: url, searchPath: [schema], pool: { min: size, max: size }, acquireConnectionTimeout: 30_000 });
+  const db: Knex = knex({
+    client: 'pg',
+    connection: url,
+    searchPath: [schema],
+    pool: { min: size, max: size },
+    acquireConnectionTimeout: 30_000,
+  });
   await Promise.all(Array.from({ length: size }, () => db.raw('SELECT pg_sleep(0.02)')));
   close = () => db.destroy();
   knexDb = db;
   if (kind === 'ucc') {
     const shared = usecasecore(db, { tenantPerCaller: false });
     middleware = shared.middleware;
-    ops = new Map([['ucc', shared.op], ['ucc-tenants', usecasecore(db, { tenantPerCaller: true }).op]]);
+    ops = new Map([
+      ['ucc', shared.op],
+      ['ucc-tenants', usecasecore(db, { tenantPerCaller: true }).op],
+    ]);
   } else {
-    ops = new Map([['knex', handKnex(db)], ['knex-ucc-sql', handKnexPipelineSql(db)]]);
+    ops = new Map([
+      ['knex', handKnex(db)],
+      ['knex-ucc-sql', handKnexPipelineSql(db)],
+    ]);
   }
 }
 
@@ -49,7 +71,7 @@ function countQueries(): { stop(): { queries: number; byStatement: Record<string
   let queries = 0;
   proto.query = function (this: unknown, ...args: unknown[]) {
     const first = args[0] as string | { text?: string };
-    const text = typeof first === 'string' ? first : first?.text ?? '?';
+    const text = typeof first === 'string' ? first : (first?.text ?? '?');
     queries++;
     const shape = statementShape(text);
     byStatement[shape] = (byStatement[shape] ?? 0) + 1;
@@ -57,10 +79,16 @@ function countQueries(): { stop(): { queries: number; byStatement: Record<string
   };
   // Connection checkouts: pg.Pool#connect for raw pg, the knex client's acquireConnection for knex.
   let checkouts = 0;
-  const pool = (knexDb ? knexDb.client : (pg.Pool as unknown as { prototype: object }).prototype) as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const pool = (knexDb ? knexDb.client : (pg.Pool as unknown as { prototype: object }).prototype) as unknown as Record<
+    string,
+    (...args: unknown[]) => unknown
+  >;
   const method = knexDb ? 'acquireConnection' : 'connect';
   const acquire = pool[method]!;
-  pool[method] = function (this: unknown, ...args: unknown[]) { checkouts++; return acquire.apply(this, args); };
+  pool[method] = function (this: unknown, ...args: unknown[]) {
+    checkouts++;
+    return acquire.apply(this, args);
+  };
   return {
     stop() {
       proto.query = original;
@@ -84,35 +112,56 @@ async function run(request: RunRequest): Promise<RunResult> {
   if (!op) throw new Error(`worker ${kind} does not host ${request.impl}`);
   const latencies: number[] = [];
   const perRow: Record<string, number> = {};
-  let ok = 0, failed = 0, firstError: string | undefined;
+  let ok = 0,
+    failed = 0,
+    firstError: string | undefined;
   const counter = request.countQueries ? countQueries() : undefined;
   const cpu = process.cpuUsage();
   const start = performance.now();
   const deadline = request.ms !== undefined ? start + request.ms : Infinity;
   const perCaller = request.opsPerCaller ?? Infinity;
-  await Promise.all(Array.from({ length: request.callers }, async (_, caller) => {
-    const row = rowOf(request.impl, request.scenario, caller);
-    for (let n = 0; n < perCaller && performance.now() < deadline; n++) {
-      const key = `${request.impl}/${caller}/${process.pid}-${++keys}`;
-      const t0 = performance.now();
-      try {
-        if (await op(caller, row, key)) { ok++; perRow[row] = (perRow[row] ?? 0) + 1; } else failed++;
-      } catch (error) {
-        failed++;
-        firstError ??= (error as Error).message;
+  await Promise.all(
+    Array.from({ length: request.callers }, async (_, caller) => {
+      const row = rowOf(request.impl, request.scenario, caller);
+      for (let n = 0; n < perCaller && performance.now() < deadline; n++) {
+        const key = `${request.impl}/${caller}/${process.pid}-${++keys}`;
+        const t0 = performance.now();
+        try {
+          if (await op(caller, row, key)) {
+            ok++;
+            perRow[row] = (perRow[row] ?? 0) + 1;
+          } else failed++;
+        } catch (error) {
+          failed++;
+          firstError ??= (error as Error).message;
+        }
+        latencies.push(performance.now() - t0);
       }
-      latencies.push(performance.now() - t0);
-    }
-  }));
+    }),
+  );
   const elapsedMs = performance.now() - start;
   const used = process.cpuUsage(cpu);
   const counted = counter?.stop();
   const sorted = Float64Array.from(latencies).sort();
-  const q = (p: number) => { const at = (sorted.length - 1) * p, lo = Math.floor(at), hi = Math.ceil(at); return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo); };
+  const q = (p: number) => {
+    const at = (sorted.length - 1) * p,
+      lo = Math.floor(at),
+      hi = Math.ceil(at);
+    return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+  };
   return {
-    type: 'result', ok, failed, ...(firstError !== undefined ? { firstError } : {}), elapsedMs,
-    p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
-    cpuUserUs: used.user, cpuSystemUs: used.system, perRow,
+    type: 'result',
+    ok,
+    failed,
+    ...(firstError !== undefined ? { firstError } : {}),
+    elapsedMs,
+    p50: q(0.5),
+    p90: q(0.9),
+    p99: q(0.99),
+    mean: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
+    cpuUserUs: used.user,
+    cpuSystemUs: used.system,
+    perRow,
     ...(counted ? { queries: counted.queries, byStatement: counted.byStatement, checkouts: counted.checkouts } : {}),
   };
 }
@@ -122,7 +171,8 @@ process.on('message', (message: ToWorker) => {
     try {
       if (message.type === 'init') {
         await init(message.url, message.schema, message.pool);
-        if (middleware.length > 0) process.stderr.write(`[ucc worker] stack: ${middleware.join(' → ')} → TakeHandler\n`);
+        if (middleware.length > 0)
+          process.stderr.write(`[ucc worker] stack: ${middleware.join(' → ')} → TakeHandler\n`);
         await reply({ type: 'ready' });
       } else if (message.type === 'run') {
         await reply(await run(message));

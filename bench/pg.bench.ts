@@ -19,8 +19,23 @@ import { KnexAuditStore, KnexUnitOfWork, migrate, tables } from '../adapters/kne
 import { verifyAuditChain } from '../lib/index.js';
 import { check } from './harness.js';
 import {
-  IMPLS, INITIAL_QTY, SCENARIOS, STOCK, TAKE, createStock, median, postgresCpu, postgresCpuDelta, rowOf,
-  type FromWorker, type ImplId, type RunRequest, type RunResult, type ScenarioId, type ToWorker, type WorkerKind,
+  IMPLS,
+  INITIAL_QTY,
+  SCENARIOS,
+  STOCK,
+  TAKE,
+  createStock,
+  median,
+  postgresCpu,
+  postgresCpuDelta,
+  rowOf,
+  type FromWorker,
+  type ImplId,
+  type RunRequest,
+  type RunResult,
+  type ScenarioId,
+  type ToWorker,
+  type WorkerKind,
 } from './pg-common.js';
 
 const env = (name: string, fallback: number) => {
@@ -45,15 +60,27 @@ const T = tables();
 
 // ---- workers --------------------------------------------------------------------------------------------------
 
-interface Worker { readonly proc: ChildProcess; request(message: ToWorker): Promise<FromWorker> }
+interface Worker {
+  readonly proc: ChildProcess;
+  request(message: ToWorker): Promise<FromWorker>;
+}
 
 function startWorker(kind: WorkerKind): Worker {
   const proc = fork(fileURLToPath(new URL('./pg-worker.ts', import.meta.url)), [kind], {
-    execArgv: ['--import', 'tsx', ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--import', 'tsx', ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
-  proc.on('message', (m: FromWorker) => { const p = pending; pending = undefined; p?.resolve(m); });
-  proc.on('exit', (code) => { const p = pending; pending = undefined; p?.reject(new Error(`worker ${kind} exited (${code})`)); });
+  proc.on('message', (m: FromWorker) => {
+    const p = pending;
+    pending = undefined;
+    p?.resolve(m);
+  });
+  proc.on('exit', (code) => {
+    const p = pending;
+    pending = undefined;
+    p?.reject(new Error(`worker ${kind} exited (${code})`));
+  });
   return {
     proc,
     request(message) {
@@ -78,7 +105,10 @@ const successes = new Map<string, number>(); // per stock row, over every run (w
 const opsByImpl = new Map<ImplId, number>();
 const failedByImpl = new Map<ImplId, { count: number; first: string | undefined }>();
 
-interface Timed { result: RunResult; pgCpuUs: number }
+interface Timed {
+  result: RunResult;
+  pgCpuUs: number;
+}
 const timed = new Map<string, Timed[]>(); // `${scenario}/${impl}` → one per repetition
 const counted = new Map<string, RunResult>();
 
@@ -96,20 +126,26 @@ function account(impl: ImplId, r: RunResult): void {
 async function runOn(impl: ImplId, request: Omit<RunRequest, 'type' | 'impl' | 'callers'>): Promise<Timed> {
   const worker = workers.get(IMPLS.find((i) => i.id === impl)!.worker)!;
   const before = postgresCpu();
-  const result = await worker.request({ type: 'run', impl, callers: CALLERS, ...request }) as RunResult;
+  const result = (await worker.request({ type: 'run', impl, callers: CALLERS, ...request })) as RunResult;
   const pgCpuUs = postgresCpuDelta(before, postgresCpu());
   account(impl, result);
   return { result, pgCpuUs };
 }
 
 const started = Date.now();
-let serverVersion = '?', syncCommit = '?';
+let serverVersion = '?',
+  syncCommit = '?';
 try {
   await admin.raw('CREATE SCHEMA ??', [schema]);
   serverVersion = (await admin.raw('SHOW server_version')).rows[0].server_version;
   syncCommit = (await admin.raw('SHOW synchronous_commit')).rows[0].synchronous_commit;
   await migrate(db); // the library's tables, in the run's schema (search path)
-  await createStock(db, impls.flatMap((i) => SCENARIOS.flatMap((s) => Array.from({ length: CALLERS }, (_, c) => rowOf(i.id, s.id, c)))).filter((r, k, all) => all.indexOf(r) === k));
+  await createStock(
+    db,
+    impls
+      .flatMap((i) => SCENARIOS.flatMap((s) => Array.from({ length: CALLERS }, (_, c) => rowOf(i.id, s.id, c))))
+      .filter((r, k, all) => all.indexOf(r) === k),
+  );
   log(`schema ${schema} ready; starting workers`);
 
   for (const kind of new Set(impls.map((i) => i.worker))) workers.set(kind, startWorker(kind));
@@ -118,14 +154,19 @@ try {
   // Round trips: a short counted run per (scenario × implementation), before anything is timed.
   for (const scenario of SCENARIOS) {
     for (const impl of impls) {
-      const { result } = await runOn(impl.id, { scenario: scenario.id, opsPerCaller: COUNT_OPS_PER_CALLER, countQueries: true });
+      const { result } = await runOn(impl.id, {
+        scenario: scenario.id,
+        opsPerCaller: COUNT_OPS_PER_CALLER,
+        countQueries: true,
+      });
       check(result.failed === 0, `${impl.id} failed ${result.failed} of its counted ops: ${result.firstError}`);
       counted.set(`${scenario.id}/${impl.id}`, result);
       log(`counted ${scenario.id}/${impl.id}: ${(result.queries! / result.ok).toFixed(2)} queries/op`);
     }
   }
   // Warm-up: every (scenario × implementation) once, untimed.
-  for (const scenario of SCENARIOS) for (const impl of impls) await runOn(impl.id, { scenario: scenario.id, ms: WARM_MS });
+  for (const scenario of SCENARIOS)
+    for (const impl of impls) await runOn(impl.id, { scenario: scenario.id, ms: WARM_MS });
   log('warmed up');
   // Timed: REPS repetitions; within one, every scenario × implementation, the implementation order rotated per rep.
   for (let rep = 0; rep < REPS; rep++) {
@@ -135,7 +176,9 @@ try {
         const t = await runOn(impl.id, { scenario: scenario.id, ms: SECONDS * 1000 });
         const key = `${scenario.id}/${impl.id}`;
         timed.set(key, [...(timed.get(key) ?? []), t]);
-        log(`rep ${rep + 1} ${key}: ${(t.result.ok / (t.result.elapsedMs / 1000)).toFixed(0)} ops/s, p50 ${t.result.p50.toFixed(2)} ms, p99 ${t.result.p99.toFixed(2)} ms`);
+        log(
+          `rep ${rep + 1} ${key}: ${(t.result.ok / (t.result.elapsedMs / 1000)).toFixed(0)} ops/s, p50 ${t.result.p50.toFixed(2)} ms, p99 ${t.result.p99.toFixed(2)} ms`,
+        );
       }
     }
   }
@@ -144,26 +187,46 @@ try {
 
   // ---- correctness ------------------------------------------------------------------------------------------
   const verdicts: string[] = [];
-  const count = async (sql: string, bindings: readonly unknown[]) => Number((await db.raw(sql, bindings as never)).rows[0].n);
+  const count = async (sql: string, bindings: readonly unknown[]) =>
+    Number((await db.raw(sql, bindings as never)).rows[0].n);
   for (const impl of impls) {
     const f = failedByImpl.get(impl.id);
     check(!f, `${impl.id}: ${f?.count} ops failed, first: ${f?.first}`);
     const rows: Array<{ id: string; qty: number }> = await db(STOCK).where('id', 'like', `${impl.id}/%`);
     for (const row of rows) {
       const taken = (successes.get(row.id) ?? 0) * TAKE;
-      check(INITIAL_QTY - row.qty === taken, `${row.id}: qty went down by ${INITIAL_QTY - row.qty}, ${taken} successful takes reported`);
+      check(
+        INITIAL_QTY - row.qty === taken,
+        `${row.id}: qty went down by ${INITIAL_QTY - row.qty}, ${taken} successful takes reported`,
+      );
     }
     const ok = opsByImpl.get(impl.id) ?? 0;
     const prefix = `${impl.id}/%`;
-    const audits = await count(`SELECT count(*) n FROM ?? WHERE type = 'Take' AND outcome = 'ok' AND payload->>'id' LIKE ?`, [T.audit, prefix]);
+    const audits = await count(
+      `SELECT count(*) n FROM ?? WHERE type = 'Take' AND outcome = 'ok' AND payload->>'id' LIKE ?`,
+      [T.audit, prefix],
+    );
     const auditsAll = await count(`SELECT count(*) n FROM ?? WHERE payload->>'id' LIKE ?`, [T.audit, prefix]);
-    const outbox = await count(`SELECT count(*) n FROM ?? WHERE type = 'stock.taken' AND aggregate_id LIKE ?`, [T.outbox, prefix]);
-    const keys = await count(`SELECT count(*) n FROM ?? WHERE key LIKE ? AND response IS NOT NULL`, [T.idempotency, prefix]);
+    const outbox = await count(`SELECT count(*) n FROM ?? WHERE type = 'stock.taken' AND aggregate_id LIKE ?`, [
+      T.outbox,
+      prefix,
+    ]);
+    const keys = await count(`SELECT count(*) n FROM ?? WHERE key LIKE ? AND response IS NOT NULL`, [
+      T.idempotency,
+      prefix,
+    ]);
     check(audits === ok && auditsAll === ok, `${impl.id}: ${audits} ok audit rows (${auditsAll} in all) for ${ok} ops`);
     check(outbox === ok, `${impl.id}: ${outbox} outbox rows for ${ok} ops`);
     check(keys === ok, `${impl.id}: ${keys} completed idempotency rows for ${ok} ops`);
     let chain = '';
-    const tenants = impl.id === 'ucc' ? ['default'] : impl.id === 'ucc-tenants' ? Array.from({ length: CALLERS }, (_, c) => `t${c}`) : impl.id === 'knex-ucc-sql' ? ['hand-chain'] : [];
+    const tenants =
+      impl.id === 'ucc'
+        ? ['default']
+        : impl.id === 'ucc-tenants'
+          ? Array.from({ length: CALLERS }, (_, c) => `t${c}`)
+          : impl.id === 'knex-ucc-sql'
+            ? ['hand-chain']
+            : [];
     if (tenants.length > 0) {
       const store = new KnexAuditStore(new KnexUnitOfWork(db), T.audit, T.auditHeads);
       let records = 0;
@@ -174,45 +237,67 @@ try {
       }
       chain = `; audit hash chain${tenants.length > 1 ? 's' : ''} verified (${records} records in ${tenants.length} tenant${tenants.length > 1 ? 's' : ''})`;
     }
-    verdicts.push(`- \`${impl.id}\`: ${ok} successful ops, 0 failed; every counter went down by exactly its successful takes (${rows.length} rows); ${audits} audit, ${outbox} outbox, ${keys} completed idempotency rows${chain}`);
+    verdicts.push(
+      `- \`${impl.id}\`: ${ok} successful ops, 0 failed; every counter went down by exactly its successful takes (${rows.length} rows); ${audits} audit, ${outbox} outbox, ${keys} completed idempotency rows${chain}`,
+    );
   }
 
   // ---- report -----------------------------------------------------------------------------------------------
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   const out: string[] = [];
-  out.push(`Run ${new Date().toISOString()} · Node ${process.version} · ${os.availableParallelism()} CPUs (nproc) · ${cpu} · ${os.platform()} ${os.release()} · PostgreSQL ${serverVersion} on the same machine (synchronous_commit=${syncCommit})`);
-  out.push(`${CALLERS} concurrent callers (async loops) per implementation on a pool of ${POOL} connections; each (scenario × implementation) timed for ${SECONDS} s, ${REPS} repetitions interleaved (implementation order rotated per repetition), medians shown; warm-up ${WARM_MS} ms each. Took ${seconds} s.`);
+  out.push(
+    `Run ${new Date().toISOString()} · Node ${process.version} · ${os.availableParallelism()} CPUs (nproc) · ${cpu} · ${os.platform()} ${os.release()} · PostgreSQL ${serverVersion} on the same machine (synchronous_commit=${syncCommit})`,
+  );
+  out.push(
+    `${CALLERS} concurrent callers (async loops) per implementation on a pool of ${POOL} connections; each (scenario × implementation) timed for ${SECONDS} s, ${REPS} repetitions interleaved (implementation order rotated per repetition), medians shown; warm-up ${WARM_MS} ms each. Took ${seconds} s.`,
+  );
   out.push('');
-  out.push('| scenario | implementation | ops/s (median; per rep) | p50 | p99 | round trips/op | checkouts/op | node CPU/op | postgres CPU/op | CPU busy (node + pg, of 2) |');
-  out.push('|----------|----------------|------------------------:|----:|----:|---------------:|-------------:|------------:|----------------:|----------:|');
+  out.push(
+    '| scenario | implementation | ops/s (median; per rep) | p50 | p99 | round trips/op | checkouts/op | node CPU/op | postgres CPU/op | CPU busy (node + pg, of 2) |',
+  );
+  out.push(
+    '|----------|----------------|------------------------:|----:|----:|---------------:|-------------:|------------:|----------------:|----------:|',
+  );
   const summary = new Map<string, { opsPerSec: number; p50: number; p99: number }>();
   for (const scenario of SCENARIOS) {
     for (const impl of impls) {
       const key = `${scenario.id}/${impl.id}`;
       const runs = timed.get(key) ?? [];
       const rates = runs.map((t) => t.result.ok / (t.result.elapsedMs / 1000));
-      const s = { opsPerSec: median(rates), p50: median(runs.map((t) => t.result.p50)), p99: median(runs.map((t) => t.result.p99)) };
+      const s = {
+        opsPerSec: median(rates),
+        p50: median(runs.map((t) => t.result.p50)),
+        p99: median(runs.map((t) => t.result.p99)),
+      };
       summary.set(key, s);
       const nodeUs = median(runs.map((t) => (t.result.cpuUserUs + t.result.cpuSystemUs) / t.result.ok));
       const pgUs = median(runs.map((t) => t.pgCpuUs / t.result.ok));
-      const nodeCores = median(runs.map((t) => (t.result.cpuUserUs + t.result.cpuSystemUs) / (t.result.elapsedMs * 1000)));
+      const nodeCores = median(
+        runs.map((t) => (t.result.cpuUserUs + t.result.cpuSystemUs) / (t.result.elapsedMs * 1000)),
+      );
       const pgCores = median(runs.map((t) => t.pgCpuUs / (t.result.elapsedMs * 1000)));
       const c = counted.get(key)!;
-      out.push(`| ${scenario.id} | \`${impl.id}\` ${impl.label} | **${s.opsPerSec.toFixed(0)}** (${rates.map((r) => r.toFixed(0)).join(' / ')}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${(c.queries! / c.ok).toFixed(2)} | ${(c.checkouts! / c.ok).toFixed(2)} | ${nodeUs.toFixed(0)} µs | ${pgUs.toFixed(0)} µs | ${nodeCores.toFixed(2)} + ${pgCores.toFixed(2)} |`);
+      out.push(
+        `| ${scenario.id} | \`${impl.id}\` ${impl.label} | **${s.opsPerSec.toFixed(0)}** (${rates.map((r) => r.toFixed(0)).join(' / ')}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${(c.queries! / c.ok).toFixed(2)} | ${(c.checkouts! / c.ok).toFixed(2)} | ${nodeUs.toFixed(0)} µs | ${pgUs.toFixed(0)} µs | ${nodeCores.toFixed(2)} + ${pgCores.toFixed(2)} |`,
+      );
     }
   }
   out.push('');
   out.push('**Ratios (throughput, medians; > 1 means the first is faster)**');
   out.push('');
   const r = (a: ImplId, b: ImplId, scenario: ScenarioId) => {
-    const x = summary.get(`${scenario}/${a}`), y = summary.get(`${scenario}/${b}`);
+    const x = summary.get(`${scenario}/${a}`),
+      y = summary.get(`${scenario}/${b}`);
     return x && y ? x.opsPerSec / y.opsPerSec : undefined;
   };
   for (const scenario of SCENARIOS) {
     const parts: string[] = [];
     const vsKnex = r('ucc', 'knex', scenario.id);
-    if (vsKnex !== undefined) parts.push(`pipeline ÷ hand-written knex **${vsKnex.toFixed(2)}×** (target ≥ 1.00×: ${vsKnex >= 1 ? '**met**' : '**not met**'})`);
+    if (vsKnex !== undefined)
+      parts.push(
+        `pipeline ÷ hand-written knex **${vsKnex.toFixed(2)}×** (target ≥ 1.00×: ${vsKnex >= 1 ? '**met**' : '**not met**'})`,
+      );
     const vsPg = r('ucc', 'pg', scenario.id);
     if (vsPg !== undefined) parts.push(`pipeline ÷ raw pg **${vsPg.toFixed(2)}×**`);
     const kp = r('knex', 'pg', scenario.id);
@@ -226,11 +311,16 @@ try {
     out.push(`- ${scenario.label}: ${parts.join('; ')}`);
   }
   out.push('');
-  out.push('**Statements per op (driver-level `pg.Client#query` calls, counted in a separate run of ' + `${CALLERS} × ${COUNT_OPS_PER_CALLER} ops, distinct rows)**`);
+  out.push(
+    '**Statements per op (driver-level `pg.Client#query` calls, counted in a separate run of ' +
+      `${CALLERS} × ${COUNT_OPS_PER_CALLER} ops, distinct rows)**`,
+  );
   out.push('');
   for (const impl of impls) {
     const c = counted.get(`distinct/${impl.id}`)!;
-    const shapes = Object.entries(c.byStatement!).map(([shape, n]) => `${shape} ×${(n / c.ok).toFixed(2).replace(/\.00$/, '')}`);
+    const shapes = Object.entries(c.byStatement!).map(
+      ([shape, n]) => `${shape} ×${(n / c.ok).toFixed(2).replace(/\.00$/, '')}`,
+    );
     out.push(`- \`${impl.id}\` (${(c.queries! / c.ok).toFixed(2)}): ${shapes.join(', ')}`);
   }
   out.push('');
@@ -240,7 +330,10 @@ try {
   console.log(out.join('\n'));
 } finally {
   for (const w of workers.values()) w.proc.kill();
-  if (!KEEP) await admin.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]).catch((e: Error) => log(`could not drop ${schema}: ${e.message}`));
+  if (!KEEP)
+    await admin
+      .raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema])
+      .catch((e: Error) => log(`could not drop ${schema}: ${e.message}`));
   else log(`kept schema ${schema}`);
   await db.destroy();
   await admin.destroy();

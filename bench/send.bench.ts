@@ -28,7 +28,10 @@ const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').
 const nest = await nestCase();
 const peers: Case[] = [directCase(), koaCase(), mediatrCase(), nest];
 const empty: Case[] = [emptyStackCase('new'), emptyStackCase('from')];
-const full: Case[] = [fullStackCase({ idempotent: false, fresh: FRESH }), fullStackCase({ idempotent: true, fresh: FRESH })];
+const full: Case[] = [
+  fullStackCase({ idempotent: false, fresh: FRESH }),
+  fullStackCase({ idempotent: true, fresh: FRESH }),
+];
 const pick = (cases: Case[]) => cases.filter((c) => !ONLY || ONLY.has(c.id));
 
 async function phase(cases: Case[]): Promise<Map<string, { samples: Samples; stats: Stats }>> {
@@ -55,17 +58,35 @@ const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
 const all = [...peers, ...empty, ...full];
 // Row numbers as in the issue's list; 5b is the extra `from()` variant of the empty stack.
-const ROW: Record<string, string> = { direct: '1', koa: '2', mediatr: '3', nest: '4', 'ucc-empty': '5', 'ucc-empty-from': '5b', 'ucc-full': '6', 'ucc-full-idem': '7' };
+const ROW: Record<string, string> = {
+  direct: '1',
+  koa: '2',
+  mediatr: '3',
+  nest: '4',
+  'ucc-empty': '5',
+  'ucc-empty-from': '5b',
+  'ucc-full': '6',
+  'ucc-full-idem': '7',
+};
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 const lines: string[] = [];
-lines.push(`Run ${new Date().toISOString()} · Node ${process.version} · ${os.availableParallelism()} CPUs (nproc) · ${cpu} · ${os.platform()} ${os.release()}`);
-lines.push(`${ROUNDS} rounds × one batch per row per round (batch sized to ~${BATCH_MS} ms, after ≥${WARM_MS} ms warm-up), rows interleaved; per-op time = batch time / batch size; memory adapters rebuilt between rounds: ${FRESH ? 'yes' : 'no'}. Took ${seconds} s.`);
+lines.push(
+  `Run ${new Date().toISOString()} · Node ${process.version} · ${os.availableParallelism()} CPUs (nproc) · ${cpu} · ${os.platform()} ${os.release()}`,
+);
+lines.push(
+  `${ROUNDS} rounds × one batch per row per round (batch sized to ~${BATCH_MS} ms, after ≥${WARM_MS} ms warm-up), rows interleaved; per-op time = batch time / batch size; memory adapters rebuilt between rounds: ${FRESH ? 'yes' : 'no'}. Took ${seconds} s.`,
+);
 lines.push('');
-lines.push('| # | row | A: clean process, median (p10–p90) | B: async hooks on, median (p10–p90) | B vs direct (B) | batch |');
-lines.push('|---|-----|-----------------------------------:|------------------------------------:|----------------:|------:|');
+lines.push(
+  '| # | row | A: clean process, median (p10–p90) | B: async hooks on, median (p10–p90) | B vs direct (B) | batch |',
+);
+lines.push(
+  '|---|-----|-----------------------------------:|------------------------------------:|----------------:|------:|',
+);
 const directB = hooked.get('direct')?.stats.median;
 all.forEach((c) => {
-  const a = clean.get(c.id), b = hooked.get(c.id);
+  const a = clean.get(c.id),
+    b = hooked.get(c.id);
   if (!a && !b) return;
   const cell = (x: typeof a) => (x ? `${fmt(x.stats.median)} (${fmt(x.stats.p10)}–${fmt(x.stats.p90)})` : '—');
   const vs = b && directB ? ratio(b.stats.median, directB) : '—';
@@ -75,17 +96,35 @@ all.forEach((c) => {
 
 const med = (m: typeof clean, id: string) => m.get(id)?.stats.median;
 const ratios: string[] = [];
-const verdict = (value: number, limit: number) => (value <= limit ? `**met** (≤ ${limit}×)` : `**not met** (> ${limit}×)`);
-const fullB = med(hooked, 'ucc-full'), koaA = med(clean, 'koa'), koaB = med(hooked, 'koa');
-const emptyA = med(clean, 'ucc-empty'), nestA = med(clean, 'nest'), emptyB = med(hooked, 'ucc-empty'), nestB = med(hooked, 'nest');
+const verdict = (value: number, limit: number) =>
+  value <= limit ? `**met** (≤ ${limit}×)` : `**not met** (> ${limit}×)`;
+const fullB = med(hooked, 'ucc-full'),
+  koaA = med(clean, 'koa'),
+  koaB = med(hooked, 'koa');
+const emptyA = med(clean, 'ucc-empty'),
+  nestA = med(clean, 'nest'),
+  emptyB = med(hooked, 'ucc-empty'),
+  nestB = med(hooked, 'nest');
 if (fullB && koaA) {
-  ratios.push(`- Full stack (row 6, hooks on — they are part of its cost) vs koa-compose-7 in a clean process (A): **${ratio(fullB, koaA)}** — target ${verdict(fullB / koaA, 2)}`);
+  ratios.push(
+    `- Full stack (row 6, hooks on — they are part of its cost) vs koa-compose-7 in a clean process (A): **${ratio(fullB, koaA)}** — target ${verdict(fullB / koaA, 2)}`,
+  );
 }
-if (fullB && koaB) ratios.push(`- Full stack vs koa-compose-7, both with hooks on (B, like-for-like process): ${ratio(fullB, koaB)} — ${verdict(fullB / koaB, 2)}`);
+if (fullB && koaB)
+  ratios.push(
+    `- Full stack vs koa-compose-7, both with hooks on (B, like-for-like process): ${ratio(fullB, koaB)} — ${verdict(fullB / koaB, 2)}`,
+  );
 const idemB = med(hooked, 'ucc-full-idem');
-if (idemB && koaA) ratios.push(`- Full stack + fresh idempotency key (row 7) vs koa-compose-7 (A): ${ratio(idemB, koaA)} (no target; shown for scale)`);
-if (emptyA && nestA) ratios.push(`- Empty stack (row 5) vs @nestjs/cqrs, clean process (A): **${ratio(emptyA, nestA)}** — target ${verdict(emptyA / nestA, 1.5)}`);
-if (emptyB && nestB) ratios.push(`- Empty stack vs @nestjs/cqrs, hooks on (B): ${ratio(emptyB, nestB)} — ${verdict(emptyB / nestB, 1.5)}`);
+if (idemB && koaA)
+  ratios.push(
+    `- Full stack + fresh idempotency key (row 7) vs koa-compose-7 (A): ${ratio(idemB, koaA)} (no target; shown for scale)`,
+  );
+if (emptyA && nestA)
+  ratios.push(
+    `- Empty stack (row 5) vs @nestjs/cqrs, clean process (A): **${ratio(emptyA, nestA)}** — target ${verdict(emptyA / nestA, 1.5)}`,
+  );
+if (emptyB && nestB)
+  ratios.push(`- Empty stack vs @nestjs/cqrs, hooks on (B): ${ratio(emptyB, nestB)} — ${verdict(emptyB / nestB, 1.5)}`);
 const directA = med(clean, 'direct');
 for (const c of all) {
   const a = med(clean, c.id);

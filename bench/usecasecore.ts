@@ -11,7 +11,8 @@ import { INPUT, isExpected, trivial, type Reply } from './peers.js';
 
 export class Reserve extends Command(v.object({ productId: v.string(), qty: v.number() }))<Reply['value']> {}
 
-@handles(Reserve) @injectable()
+@handles(Reserve)
+@injectable()
 export class ReserveHandler implements Handler<Reserve> {
   handle(cmd: Reserve) {
     return trivial.handle(cmd);
@@ -27,24 +28,35 @@ const ACTOR = { id: 'bench-user' };
  */
 export function emptyStackCase(construct: 'new' | 'from'): Case {
   const mediator = createMediator(new Container(), { handlers: [ReserveHandler], middleware: [] });
-  const run = construct === 'new'
-    ? () => mediator.send(new Reserve(INPUT), { actor: ACTOR })
-    : () => mediator.send(Reserve.from(INPUT), { actor: ACTOR });
+  const run =
+    construct === 'new'
+      ? () => mediator.send(new Reserve(INPUT), { actor: ACTOR })
+      : () => mediator.send(Reserve.from(INPUT), { actor: ACTOR });
   return {
     id: construct === 'new' ? 'ucc-empty' : 'ucc-empty-from',
-    label: construct === 'new' ? 'usecasecore, empty stack (`new Reserve(input)`)' : 'usecasecore, empty stack (`Reserve.from(input)`)',
+    label:
+      construct === 'new'
+        ? 'usecasecore, empty stack (`new Reserve(input)`)'
+        : 'usecasecore, empty stack (`Reserve.from(input)`)',
     run,
     async verify() {
       check(mediator.describe(Reserve).middleware.length === 0, 'empty stack is not empty');
       const result = await run();
       if (construct === 'new') check(isExpected(result), `empty stack returned ${JSON.stringify(result)}`);
       // from() without validation: the handler runs but sees no parsed fields.
-      else check(result.ok && result.value.productId === undefined, `empty stack (from) returned ${JSON.stringify(result)}`);
+      else
+        check(
+          result.ok && result.value.productId === undefined,
+          `empty stack (from) returned ${JSON.stringify(result)}`,
+        );
     },
   };
 }
 
-interface Full { container: Container; mediator: Mediator }
+interface Full {
+  container: Container;
+  mediator: Mediator;
+}
 
 function fullStack(): Full {
   const container = new Container();
@@ -72,7 +84,9 @@ export function fullStackCase(options: { idempotent: boolean; fresh: boolean }):
     : () => full.mediator.send(Reserve.from(INPUT), { actor: ACTOR });
   return {
     id: options.idempotent ? 'ucc-full-idem' : 'ucc-full',
-    label: options.idempotent ? 'usecasecore, 7 middleware, memory, fresh idempotency key' : 'usecasecore, 7 middleware, memory, no key',
+    label: options.idempotent
+      ? 'usecasecore, 7 middleware, memory, fresh idempotency key'
+      : 'usecasecore, 7 middleware, memory, no key',
     run,
     async verify() {
       const { mediator, container } = full;
@@ -83,7 +97,10 @@ export function fullStackCase(options: { idempotent: boolean; fresh: boolean }):
       const result = await run();
       check(isExpected(result), `full stack returned ${JSON.stringify(result)}`);
       const records = await audit.list();
-      check(records.length === before + 1 && records.at(-1)!.outcome === 'ok', 'full stack did not append one ok audit record');
+      check(
+        records.length === before + 1 && records.at(-1)!.outcome === 'ok',
+        'full stack did not append one ok audit record',
+      );
       check(JSON.stringify(records.at(-1)!.payload) === JSON.stringify(INPUT), 'audit payload is not the parsed input');
       if (options.idempotent) {
         // The key just used must replay (so the first send claimed and stored a record).
@@ -94,6 +111,12 @@ export function fullStackCase(options: { idempotent: boolean; fresh: boolean }):
       const bad = await mediator.send(Reserve.from({ productId: 1, qty: 'x' }), { actor: ACTOR });
       check(!bad.ok && bad.failure.kind === 'validation', 'validation did not reject a bad body');
     },
-    ...(options.fresh ? { reset: () => { full = fullStack(); } } : {}),
+    ...(options.fresh
+      ? {
+          reset: () => {
+            full = fullStack();
+          },
+        }
+      : {}),
   };
 }

@@ -8,7 +8,9 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** The hash of an entry at position `seq` after `prevHash`; every audit store must use this. */
 export function chainHash(prevHash: string, seq: number, entry: AuditEntry): string {
   const { id, at, tenant, actor, type, requestId, outcome, code, replayed, payload } = entry;
-  return sha256(prevHash + canonicalJson({ seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload }));
+  return sha256(
+    prevHash + canonicalJson({ seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload }),
+  );
 }
 
 /**
@@ -25,7 +27,10 @@ export function chainParts(entry: AuditEntry): readonly [before: string, after: 
 }
 
 /** Chains an entry after the tenant's head (`undefined` or seq 0 starts the chain). */
-export function chainAfter(previous: { readonly seq: number; readonly hash: string } | undefined, entry: AuditEntry): AuditRecord {
+export function chainAfter(
+  previous: { readonly seq: number; readonly hash: string } | undefined,
+  entry: AuditEntry,
+): AuditRecord {
   const seq = (previous?.seq ?? 0) + 1;
   const prevHash = previous && previous.seq > 0 ? previous.hash : GENESIS_HASH;
   // Not `{ ...entry, seq, ... }`: a spread followed by more keys gets a fresh hidden class on every call once
@@ -37,13 +42,23 @@ export function chainAfter(previous: { readonly seq: number; readonly hash: stri
  * Walks one tenant's records (oldest first) and reports the first that was edited, removed or reordered.
  * @example const check = verifyAuditChain(await store.list({ tenant: 't1', order: 'asc' }));
  */
-export function verifyAuditChain(records: readonly AuditRecord[]):
-  { readonly ok: true; readonly count: number } | { readonly ok: false; readonly index: number; readonly reason: string } {
+export function verifyAuditChain(
+  records: readonly AuditRecord[],
+):
+  | { readonly ok: true; readonly count: number }
+  | { readonly ok: false; readonly index: number; readonly reason: string } {
   let prevHash = GENESIS_HASH;
   for (const [index, record] of records.entries()) {
-    if (record.seq !== index + 1) return { ok: false, index, reason: `expected seq ${index + 1}, found ${record.seq} (a record was removed or reordered)` };
-    if (record.prevHash !== prevHash) return { ok: false, index, reason: 'prevHash does not match the previous record' };
-    if (record.hash !== chainHash(prevHash, record.seq, record)) return { ok: false, index, reason: 'hash does not match the record (it was edited)' };
+    if (record.seq !== index + 1)
+      return {
+        ok: false,
+        index,
+        reason: `expected seq ${index + 1}, found ${record.seq} (a record was removed or reordered)`,
+      };
+    if (record.prevHash !== prevHash)
+      return { ok: false, index, reason: 'prevHash does not match the previous record' };
+    if (record.hash !== chainHash(prevHash, record.seq, record))
+      return { ok: false, index, reason: 'hash does not match the record (it was edited)' };
     prevHash = record.hash;
   }
   return { ok: true, count: records.length };

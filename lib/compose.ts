@@ -14,7 +14,13 @@ export function compose<C, R>(steps: ReadonlyArray<Step<C, R>>): (ctx: C, last: 
     return dispatch(0);
     function dispatch(i: number): Promise<R> {
       if (i <= index) {
-        return Promise.reject(new UseCaseError('misuse', `next() called multiple times in middleware "${steps[i - 1]?.name || i - 1}" — call it once and return its result`));
+        return Promise.reject(
+          new UseCaseError(
+            'misuse',
+            `next() called multiple times in middleware "${steps[i - 1]?.name || i - 1}" — ` +
+              'call it once and return its result',
+          ),
+        );
       }
       index = i;
       try {

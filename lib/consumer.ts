@@ -16,19 +16,43 @@ export interface ConsumerOptions {
  * Consumes events into the queue `queue` and sends each through the mediator (add `inbox()` to the stack).
  * @example await consume(mediator, source, 'billing', [OrderPaid]);   // @handles(OrderPaid) class ... in the mediator
  */
-export function consume(mediator: Mediator, source: MessageSource, queue: string, events: readonly RequestClass[], options: ConsumerOptions = {}) {
-  return source.consume(queueOptions(queue, events.map((e) => ({ kind: 'event' as const, type: typeOf(e) })), options), dispatcher(mediator, queue, events));
+export function consume(
+  mediator: Mediator,
+  source: MessageSource,
+  queue: string,
+  events: readonly RequestClass[],
+  options: ConsumerOptions = {},
+) {
+  return source.consume(
+    queueOptions(
+      queue,
+      events.map((e) => ({ kind: 'event' as const, type: typeOf(e) })),
+      options,
+    ),
+    dispatcher(mediator, queue, events),
+  );
 }
 
 /**
  * Runs jobs (commands staged with `ctx.enqueue`) of the given types from their shared job queues.
- * @example const workers = await work(mediator, source, [SendReceipt]); ...; await Promise.all(workers.map((w) => w.close()));
+ * @example
+ * const workers = await work(mediator, source, [SendReceipt]); …; await Promise.all(workers.map((w) => w.close()));
  */
-export function work(mediator: Mediator, source: MessageSource, jobs: readonly RequestClass[], options: ConsumerOptions = {}) {
-  return Promise.all(jobs.map((job) => {
-    const queue = source.jobQueue(typeOf(job));
-    return source.consume(queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], options), dispatcher(mediator, queue, [job]));
-  }));
+export function work(
+  mediator: Mediator,
+  source: MessageSource,
+  jobs: readonly RequestClass[],
+  options: ConsumerOptions = {},
+) {
+  return Promise.all(
+    jobs.map((job) => {
+      const queue = source.jobQueue(typeOf(job));
+      return source.consume(
+        queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], options),
+        dispatcher(mediator, queue, [job]),
+      );
+    }),
+  );
 }
 
 /**
@@ -38,9 +62,14 @@ export function work(mediator: Mediator, source: MessageSource, jobs: readonly R
 export function dispositionOf(result: AnyResult): Disposition {
   if (result.ok) return { action: 'ack' };
   switch (result.failure.kind) {
-    case 'validation': return { action: 'dead', reason: result.failure.message };
-    case 'unavailable': case 'conflict': case 'in_progress': return { action: 'retry', reason: result.failure.message };
-    default: return { action: 'ack' };
+    case 'validation':
+      return { action: 'dead', reason: result.failure.message };
+    case 'unavailable':
+    case 'conflict':
+    case 'in_progress':
+      return { action: 'retry', reason: result.failure.message };
+    default:
+      return { action: 'ack' };
   }
 }
 
@@ -52,10 +81,16 @@ function dispatcher(mediator: Mediator, consumer: string, types: readonly Reques
   const byName = new Map(types.map((t) => [typeOf(t), t]));
   return async ({ message }: Delivery): Promise<Disposition> => {
     const type = byName.get(message.type);
-    if (!type) return { action: 'dead', reason: `${consumer} takes no "${message.type}" — add its class to the consumer's types` };
+    if (!type)
+      return {
+        action: 'dead',
+        reason: `${consumer} takes no "${message.type}" — add its class to the consumer's types`,
+      };
     const { actor, actorRoles, tenant, requestId } = message.headers;
     const result = await mediator.send(type.from(message.payload), {
-      message: { id: message.id, consumer }, tenant, requestId,
+      message: { id: message.id, consumer },
+      tenant,
+      requestId,
       actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
     });
     return dispositionOf(result);

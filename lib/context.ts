@@ -8,7 +8,10 @@ import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, 
 import type { Result } from './result.js';
 
 /** Who is acting. */
-export interface Actor { readonly id: string; readonly roles?: readonly string[] }
+export interface Actor {
+  readonly id: string;
+  readonly roles?: readonly string[];
+}
 
 /** Per-send metadata given to `send`. */
 export interface SendOptions {
@@ -21,12 +24,18 @@ export interface SendOptions {
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */
-export interface Meta extends SendOptions { readonly requestId: string; readonly tenant: string }
+export interface Meta extends SendOptions {
+  readonly requestId: string;
+  readonly tenant: string;
+}
 
 /** Any result, as middleware pass it along. */
 export type AnyResult = Result<unknown, string>;
-type Dispatch = <N extends AnyRequest>(request: N, options: SendOptions, parent: Context) =>
-  Promise<Result<ResultOf<N>, FailureOf<N>>>;
+type Dispatch = <N extends AnyRequest>(
+  request: N,
+  options: SendOptions,
+  parent: Context,
+) => Promise<Result<ResultOf<N>, FailureOf<N>>>;
 
 /** Options for `publish` / `enqueue`. */
 export interface StageOptions {
@@ -66,7 +75,9 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
 
   /** Loads the handler's state once per attempt (policy, transition and handler share it). */
   load(): Promise<S> {
-    this.#loading ??= Promise.resolve(this.handler.load ? this.handler.load(this.request, this) : (undefined as S)).then((value) => {
+    this.#loading ??= Promise.resolve(
+      this.handler.load ? this.handler.load(this.request, this) : (undefined as S),
+    ).then((value) => {
       this.#state = { value };
       return value;
     });
@@ -75,7 +86,11 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
 
   /** The loaded state; throws if read before `load()` resolved. */
   get state(): S {
-    if (!this.#state) throw new UseCaseError('misuse', `ctx.state of ${this.type} was read before it was loaded — await ctx.load() first`);
+    if (!this.#state)
+      throw new UseCaseError(
+        'misuse',
+        `ctx.state of ${this.type} was read before it was loaded — await ctx.load() first`,
+      );
     return this.#state.value;
   }
 
@@ -98,11 +113,17 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
    * Runs `fn(result)` inside the transaction just before it commits a successful result. `last` hooks run after
    * all others (the audit append takes a per-tenant lock it holds until commit: taking it last keeps that short).
    */
-  beforeCommit(fn: Hook, options: { readonly last?: boolean } = {}): void { this.#commitHooks().add('beforeCommit', fn, options.last); }
+  beforeCommit(fn: Hook, options: { readonly last?: boolean } = {}): void {
+    this.#commitHooks().add('beforeCommit', fn, options.last);
+  }
   /** Runs `fn(result)` after the commit (for a nested send: after the outermost commit). */
-  afterCommit(fn: Hook): void { this.#commitHooks().add('afterCommit', fn); }
+  afterCommit(fn: Hook): void {
+    this.#commitHooks().add('afterCommit', fn);
+  }
   /** Runs `fn(result)` after a rollback. */
-  afterRollback(fn: Hook): void { this.#commitHooks().add('afterRollback', fn); }
+  afterRollback(fn: Hook): void {
+    this.#commitHooks().add('afterRollback', fn);
+  }
 
   /** Runs the hooks of a phase in order (used by the unit of work). */
   runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
@@ -129,16 +150,29 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {
     const verb = kind === 'event' ? 'publish' : 'enqueue';
     if (!this.outbox) {
-      throw new UseCaseError('misuse', `ctx.${verb}(${typeOf(request.constructor as RequestClass)}) in ${this.type} needs publish() in its middleware stack — add publish() after unitOfWork()`);
+      throw new UseCaseError(
+        'misuse',
+        `ctx.${verb}(${typeOf(request.constructor as RequestClass)}) in ${this.type} needs publish() in its ` +
+          'middleware stack — add publish() after unitOfWork()',
+      );
     }
-    const headers: Record<string, string> = { requestId: this.meta.requestId, tenant: this.meta.tenant, causationType: this.type };
+    const headers: Record<string, string> = {
+      requestId: this.meta.requestId,
+      tenant: this.meta.tenant,
+      causationType: this.type,
+    };
     if (this.meta.actor) {
       headers.actor = this.meta.actor.id;
       if (this.meta.actor.roles?.length) headers.actorRoles = this.meta.actor.roles.join(',');
     }
     this.outbox.push({
-      id: randomUUID(), kind, type: typeOf(request.constructor as RequestClass), payload: payloadOf(request),
-      occurredAt: new Date(this.ports.clock.now()).toISOString(), aggregateId: options.aggregateId, headers,
+      id: randomUUID(),
+      kind,
+      type: typeOf(request.constructor as RequestClass),
+      payload: payloadOf(request),
+      occurredAt: new Date(this.ports.clock.now()).toISOString(),
+      aggregateId: options.aggregateId,
+      headers,
     });
   }
 }

@@ -4,8 +4,7 @@ const BRAND = Symbol.for('usecasecore.UseCaseError');
 
 /** What kind of mistake a UseCaseError reports. */
 export type UseCaseErrorKind =
-  | 'no_handler' | 'duplicate_handler' | 'bad_handler' | 'bad_stack' | 'missing_port'
-  | 'misuse' | 'claim_lost';
+  'no_handler' | 'duplicate_handler' | 'bad_handler' | 'bad_stack' | 'missing_port' | 'misuse' | 'claim_lost';
 
 /**
  * Thrown for programmer mistakes (never for business outcomes, which are `Result` failures).
@@ -15,7 +14,11 @@ export type UseCaseErrorKind =
 export class UseCaseError extends Error {
   readonly [BRAND] = true;
   override readonly name = 'UseCaseError';
-  constructor(readonly kind: UseCaseErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly kind: UseCaseErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
   static is(value: unknown): value is UseCaseError {

@@ -16,7 +16,10 @@ import type { Result } from './result.js';
  */
 export interface Handler<C extends AnyRequest, S = unknown> {
   load?(request: C, ctx: Context<C, S>): S | Promise<S>;
-  handle(request: C, ctx: Context<C, S>): Result<ResultOf<C>, FailureOf<C>> | Promise<Result<ResultOf<C>, FailureOf<C>>>;
+  handle(
+    request: C,
+    ctx: Context<C, S>,
+  ): Result<ResultOf<C>, FailureOf<C>> | Promise<Result<ResultOf<C>, FailureOf<C>>>;
 }
 
 /** A handler class the container can construct. */

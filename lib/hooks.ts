@@ -9,7 +9,12 @@ type Slot = Phase | 'beforeCommitLast';
 
 /** Hooks in registration order; `last` beforeCommit hooks run after the others. */
 export class CommitHooks {
-  readonly #slots: Record<Slot, Hook[]> = { beforeCommit: [], beforeCommitLast: [], afterCommit: [], afterRollback: [] };
+  readonly #slots: Record<Slot, Hook[]> = {
+    beforeCommit: [],
+    beforeCommitLast: [],
+    afterCommit: [],
+    afterRollback: [],
+  };
 
   add(phase: Phase, hook: Hook, last = false): void {
     this.#slots[last && phase === 'beforeCommit' ? 'beforeCommitLast' : phase].push(hook);
@@ -23,7 +28,12 @@ export class CommitHooks {
   /** How many hooks each slot holds now. */
   mark(): Readonly<Record<Slot, number>> {
     const s = this.#slots;
-    return { beforeCommit: s.beforeCommit.length, beforeCommitLast: s.beforeCommitLast.length, afterCommit: s.afterCommit.length, afterRollback: s.afterRollback.length };
+    return {
+      beforeCommit: s.beforeCommit.length,
+      beforeCommitLast: s.beforeCommitLast.length,
+      afterCommit: s.afterCommit.length,
+      afterRollback: s.afterRollback.length,
+    };
   }
 
   /** Drops the hooks registered since `mark`. */

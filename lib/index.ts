@@ -8,11 +8,31 @@ export { createMediator, type Mediator, type MediatorOptions } from './mediator.
 export { withRules, type Middleware, type MiddlewareClass, type MiddlewareRules, type Next } from './middleware.js';
 export type * from './ports.js';
 export {
-  Command, Event, Query, Request, payloadOf, rawInput, typeOf,
-  type AnyRequest, type FailureOf, type RequestClass, type RequestKind, type ResultOf, type TypedRequestClass,
+  Command,
+  Event,
+  Query,
+  Request,
+  payloadOf,
+  rawInput,
+  typeOf,
+  type AnyRequest,
+  type FailureOf,
+  type RequestClass,
+  type RequestKind,
+  type ResultOf,
+  type TypedRequestClass,
 } from './request.js';
 export {
-  fail, failure, notFound, ok, type Fail, type Failure, type FailureKind, type Issue, type Ok, type Result,
+  fail,
+  failure,
+  notFound,
+  ok,
+  type Fail,
+  type Failure,
+  type FailureKind,
+  type Issue,
+  type Ok,
+  type Result,
 } from './result.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
 export { TOKENS } from './tokens.js';
@@ -21,6 +41,10 @@ export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
 export { consume, dispositionOf, work, type ConsumerOptions } from './consumer.js';
 export {
-  retention, type Retention, type RetentionCounts, type RetentionOptions, type RetentionPorts,
+  retention,
+  type Retention,
+  type RetentionCounts,
+  type RetentionOptions,
+  type RetentionPorts,
 } from './retention.js';
 export { settled } from './testing.js';

@@ -23,27 +23,34 @@ function isPlainObject(value: object): boolean {
  * Copies untrusted data without recursion, dropping `__proto__`/`constructor`/`prototype` keys at every depth,
  * or says which limit it broke. Class instances (Date, Buffer…) are kept as leaves.
  */
-export function boundedCopy(input: unknown, limits: InputLimits = DEFAULT_LIMITS):
-  { ok: true; value: unknown } | { ok: false; message: string } {
+export function boundedCopy(
+  input: unknown,
+  limits: InputLimits = DEFAULT_LIMITS,
+): { ok: true; value: unknown } | { ok: false; message: string } {
   let nodes = 0;
   let chars = 0;
   const root: { value: unknown } = { value: undefined };
-  const stack: Array<[source: unknown, target: Record<string, unknown> | unknown[], key: string | number, depth: number]> =
-    [[input, root as unknown as Record<string, unknown>, 'value', 0]];
+  const stack: Array<
+    [source: unknown, target: Record<string, unknown> | unknown[], key: string | number, depth: number]
+  > = [[input, root as unknown as Record<string, unknown>, 'value', 0]];
   while (stack.length > 0) {
     const [source, target, key, depth] = stack.pop()!;
     if (++nodes > limits.maxNodes) return { ok: false, message: `Input has more than ${limits.maxNodes} values` };
     if (typeof source === 'string') {
-      if ((chars += source.length) > limits.maxChars) return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
-      if (!storable(source)) return { ok: false, message: 'Input has a NUL character or a lone surrogate, which no JSON store keeps' };
+      if ((chars += source.length) > limits.maxChars)
+        return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
+      if (!storable(source))
+        return { ok: false, message: 'Input has a NUL character or a lone surrogate, which no JSON store keeps' };
     }
     if (typeof source !== 'object' || source === null || !(Array.isArray(source) || isPlainObject(source))) {
       (target as Record<string | number, unknown>)[key] = source;
       continue;
     }
-    if (depth >= limits.maxDepth) return { ok: false, message: `Input is nested deeper than ${limits.maxDepth} levels` };
+    if (depth >= limits.maxDepth)
+      return { ok: false, message: `Input is nested deeper than ${limits.maxDepth} levels` };
     if (Array.isArray(source)) {
-      if (nodes + source.length > limits.maxNodes) return { ok: false, message: `Input has more than ${limits.maxNodes} values` };
+      if (nodes + source.length > limits.maxNodes)
+        return { ok: false, message: `Input has more than ${limits.maxNodes} values` };
       const copy = new Array<unknown>(source.length);
       (target as Record<string | number, unknown>)[key] = copy;
       for (let i = source.length - 1; i >= 0; i--) stack.push([source[i], copy, i, depth + 1]);
@@ -53,7 +60,8 @@ export function boundedCopy(input: unknown, limits: InputLimits = DEFAULT_LIMITS
       for (const k of Object.keys(source)) {
         if (UNSAFE_KEYS.has(k)) continue;
         if (!storable(k)) return { ok: false, message: 'Input has a key with a NUL character or a lone surrogate' };
-        if ((chars += k.length) > limits.maxChars) return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
+        if ((chars += k.length) > limits.maxChars)
+          return { ok: false, message: `Input has more than ${limits.maxChars} characters` };
         stack.push([(source as Record<string, unknown>)[k], copy, k, depth + 1]);
       }
     }
@@ -73,10 +81,12 @@ function storable(text: string): boolean {
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((value as { toJSON(): unknown }).toJSON());
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    return canonicalJson((value as { toJSON(): unknown }).toJSON());
   if (Array.isArray(value)) {
     let out = '[';
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + (value[i] === undefined ? 'null' : canonicalJson(value[i]));
+    for (let i = 0; i < value.length; i++)
+      out += (i === 0 ? '' : ',') + (value[i] === undefined ? 'null' : canonicalJson(value[i]));
     return out + ']';
   }
   const keys = Object.keys(value).sort();

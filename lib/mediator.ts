@@ -44,8 +44,12 @@ interface Route {
 }
 
 const PORT_TOKENS = {
-  unitOfWork: TOKENS.UnitOfWork, idempotency: TOKENS.IdempotencyStore, audit: TOKENS.AuditStore,
-  outbox: TOKENS.Outbox, inbox: TOKENS.Inbox, relay: TOKENS.Relay,
+  unitOfWork: TOKENS.UnitOfWork,
+  idempotency: TOKENS.IdempotencyStore,
+  audit: TOKENS.AuditStore,
+  outbox: TOKENS.Outbox,
+  inbox: TOKENS.Inbox,
+  relay: TOKENS.Relay,
 } as const;
 
 /**
@@ -57,36 +61,75 @@ const PORT_TOKENS = {
 export function createMediator(container: Container, options: MediatorOptions): Mediator {
   const ports: Ports = {
     clock: container.get(TOKENS.Clock, { optional: true }) ?? Date,
-    ...Object.fromEntries(Object.entries(PORT_TOKENS).map(([name, token]) => [name, container.get(token, { optional: true })])),
+    ...Object.fromEntries(
+      Object.entries(PORT_TOKENS).map(([name, token]) => [name, container.get(token, { optional: true })]),
+    ),
   };
   const stack = (options.middleware ?? []).map((m) => resolveMiddleware(container, m));
   const routes = new Map<RequestClass, Route>();
   for (const handler of options.handlers) {
     const type = handledBy(handler);
-    if (!type) throw new UseCaseError('bad_handler', `${handler.name} is not marked with @handles(...) — decorate it, e.g. @handles(MoveInventory)`);
+    if (!type)
+      throw new UseCaseError(
+        'bad_handler',
+        `${handler.name} is not marked with @handles(...) — decorate it, e.g. @handles(MoveInventory)`,
+      );
     const taken = routes.get(type);
-    if (taken) throw new UseCaseError('duplicate_handler', `${typeOf(type)} has two handlers, ${taken.handler.name} and ${handler.name} — keep exactly one in createMediator({ handlers })`);
+    if (taken)
+      throw new UseCaseError(
+        'duplicate_handler',
+        `${typeOf(type)} has two handlers, ${taken.handler.name} and ${handler.name} — ` +
+          'keep exactly one in createMediator({ handlers })',
+      );
     const effective = stack.filter((m) => !type.skip?.includes(m.name));
     checkStack(typeOf(type), effective, ports);
-    routes.set(type, { handler, names: effective.map((m) => m.name), run: build(effective), resolve: resolver(container, handler) });
+    routes.set(type, {
+      handler,
+      names: effective.map((m) => m.name),
+      run: build(effective),
+      resolve: resolver(container, handler),
+    });
   }
 
   function route(type: RequestClass): Route {
     const found = routes.get(type);
-    if (!found) throw new UseCaseError('no_handler', `No handler for ${typeOf(type)} — write a class marked @handles(${typeOf(type)}) and add it to createMediator(container, { handlers })`);
+    if (!found)
+      throw new UseCaseError(
+        'no_handler',
+        `No handler for ${typeOf(type)} — write a class marked @handles(${typeOf(type)}) and add it to ` +
+          'createMediator(container, { handlers })',
+      );
     return found;
   }
 
   function dispatch(request: AnyRequest, options: SendOptions, parent: Context | undefined): Promise<AnyResult> {
     if (typeof request !== 'object' || request === null) {
-      return Promise.reject(new UseCaseError('misuse', `send() takes a request instance, e.g. MoveInventory.from(body); got ${String(request)}`));
+      return Promise.reject(
+        new UseCaseError(
+          'misuse',
+          `send() takes a request instance, e.g. MoveInventory.from(body); got ${String(request)}`,
+        ),
+      );
     }
     const type = request.constructor as RequestClass;
     try {
       const { run, resolve } = route(type);
       const meta: Meta = parent
-        ? { ...parent.meta, idempotencyKey: undefined, message: undefined, ...options, requestId: options.requestId ?? parent.meta.requestId, tenant: options.tenant ?? parent.meta.tenant }
-        : { actor: options.actor, idempotencyKey: options.idempotencyKey, message: options.message, requestId: options.requestId ?? nextRequestId(), tenant: options.tenant ?? 'default' };
+        ? {
+            ...parent.meta,
+            idempotencyKey: undefined,
+            message: undefined,
+            ...options,
+            requestId: options.requestId ?? parent.meta.requestId,
+            tenant: options.tenant ?? parent.meta.tenant,
+          }
+        : {
+            actor: options.actor,
+            idempotencyKey: options.idempotencyKey,
+            message: options.message,
+            requestId: options.requestId ?? nextRequestId(),
+            tenant: options.tenant ?? 'default',
+          };
       return run(new Context(request, type, meta, ports, parent, resolve(), dispatch as never));
     } catch (error) {
       return Promise.reject(error);

@@ -85,7 +85,8 @@ export interface QueueOptions {
 /** Where consumers get messages from (the broker, or the in-memory bus). A handler that throws asks for a retry. */
 export interface MessageSource {
   consume(
-    options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>,
+    options: QueueOptions,
+    handle: (delivery: Delivery) => Promise<Disposition>,
   ): Promise<{ close(): Promise<void> }>;
   /** Resolves when no delivery is in flight or waiting (retries included) in the queues consumed here. */
   idle(): Promise<void>;

@@ -39,6 +39,9 @@ export interface MiddlewareClass {
  * Attaches ordering rules to a named middleware function.
  * @example return withRules(async function publish(ctx, next) { ... }, { inside: ['unitOfWork'] })
  */
-export function withRules<M extends (ctx: Context, next: Next) => Promise<AnyResult>>(fn: M, rules: MiddlewareRules): M & Middleware {
+export function withRules<M extends (ctx: Context, next: Next) => Promise<AnyResult>>(
+  fn: M,
+  rules: MiddlewareRules,
+): M & Middleware {
   return Object.assign(fn, { rules });
 }

@@ -6,7 +6,9 @@ import type { FailureKind, Result } from './result.js';
 export type * from './messaging.js';
 
 /** Time source, replaceable in tests. */
-export interface Clock { now(): number }
+export interface Clock {
+  now(): number;
+}
 
 /** Transactions. The transaction is ambient (AsyncLocalStorage) so repositories and stores join it without plumbing. */
 export interface UnitOfWork {
@@ -22,7 +24,10 @@ export interface UnitOfWork {
 }
 
 /** Where an idempotency key lives: `scope` is tenant + actor, so one client can never see another's results. */
-export interface IdempotencyKey { readonly scope: string; readonly key: string }
+export interface IdempotencyKey {
+  readonly scope: string;
+  readonly key: string;
+}
 
 /** What `claim` found. */
 export type Claim =
@@ -84,7 +89,10 @@ export interface Policy {
 
 /** A lifecycle engine: which state an action leads to from `from`, or which actions were allowed. */
 export interface StateMachine {
-  check(from: string, action: string):
+  check(
+    from: string,
+    action: string,
+  ):
     | { readonly ok: true; readonly to: string }
     | { readonly ok: false; readonly to: string; readonly allowed: readonly string[] };
 }

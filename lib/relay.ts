@@ -47,7 +47,8 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     if (report.sent.length > 0) await outbox.markSent(report.sent);
     if (report.unconfirmed && report.unconfirmed.length > 0) await outbox.release(report.unconfirmed);
     const attempts = new Map(batch.map((m) => [m.id, m.attempts ?? 0]));
-    for (const f of report.failed) await outbox.markFailed(f.id, f.error, f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts);
+    for (const f of report.failed)
+      await outbox.markFailed(f.id, f.error, f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts);
     return report.failed.length > 0 || (report.unconfirmed?.length ?? 0) > 0;
   }
 
@@ -55,9 +56,14 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     do {
       again = false;
       for (let failed = await publishBatch(); failed !== undefined && !stopped; failed = await publishBatch()) {
-        if (!failed) { delay = 0; continue; }
+        if (!failed) {
+          delay = 0;
+          continue;
+        }
         delay = Math.min(delay === 0 ? first : delay * 2, max);
-        await new Promise<void>((resolve) => { pause = { timer: setTimeout(resolve, delay), resolve }; });
+        await new Promise<void>((resolve) => {
+          pause = { timer: setTimeout(resolve, delay), resolve };
+        });
         pause = undefined;
       }
     } while (again && !stopped);
@@ -65,7 +71,10 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
 
   function wake(): Promise<void> {
     if (stopped) return Promise.resolve();
-    if (running) { again = true; return running; }
+    if (running) {
+      again = true;
+      return running;
+    }
     running = pass().finally(() => {
       running = undefined;
       if (again && !stopped) void wake().catch(() => undefined); // a wake that came as the pass was ending
@@ -74,7 +83,9 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   }
 
   return {
-    wake() { void wake().catch(() => undefined); },
+    wake() {
+      void wake().catch(() => undefined);
+    },
     start(pollMs = 1_000) {
       stopped = false;
       clearInterval(poller);
@@ -85,16 +96,25 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     async stop() {
       stopped = true;
       clearInterval(poller);
-      if (pause) { clearTimeout(pause.timer); pause.resolve(); }
+      if (pause) {
+        clearTimeout(pause.timer);
+        pause.resolve();
+      }
       await running?.catch(() => undefined);
     },
     async drain(timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs;
       while ((await outbox.pending()) > 0) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`Relay did not drain within ${timeoutMs} ms: ${await outbox.pending()} messages pending`);
+        if (left <= 0)
+          throw new Error(`Relay did not drain within ${timeoutMs} ms: ${await outbox.pending()} messages pending`);
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([running ?? wake(), new Promise((resolve) => { timer = setTimeout(resolve, left); })]);
+        await Promise.race([
+          running ?? wake(),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, left);
+          }),
+        ]);
         clearTimeout(timer);
         await new Promise((resolve) => setImmediate(resolve));
       }

@@ -90,7 +90,8 @@ export function Query<S extends StandardSchemaV1>(schema: S) {
 
 /**
  * Declares an event: a fact handlers publish with `ctx.publish`, delivered only after commit.
- * @example class InventoryMoved extends Event(v.object({ productId: v.string() })) { static readonly type = 'inventory.moved' }
+ * @example
+ * class InventoryMoved extends Event(v.object({ productId: v.string() })) { static readonly type = 'inventory.moved' }
  */
 export function Event<S extends StandardSchemaV1>(schema: S) {
   return define('event', schema);

@@ -1,7 +1,10 @@
 // Outcomes are data: every send resolves to a Result; only programmer mistakes and unexpected exceptions throw.
 
 /** A validation problem: `path` is dot-separated (`'lines.0.qty'`), empty for the whole request. */
-export interface Issue { readonly path: string; readonly message: string }
+export interface Issue {
+  readonly path: string;
+  readonly message: string;
+}
 
 /** Every failure a send can resolve to, discriminated by `kind`. `F` is the handler's own domain codes. */
 export type Failure<F extends string = string> =
@@ -9,8 +12,11 @@ export type Failure<F extends string = string> =
   | { readonly kind: 'forbidden'; readonly message: string }
   | { readonly kind: 'not_found'; readonly message: string }
   | {
-      readonly kind: 'invalid_transition'; readonly message: string;
-      readonly from: string; readonly to: string; readonly allowed: readonly string[];
+      readonly kind: 'invalid_transition';
+      readonly message: string;
+      readonly from: string;
+      readonly to: string;
+      readonly allowed: readonly string[];
     }
   | { readonly kind: 'conflict'; readonly message: string }
   | { readonly kind: 'idempotency_mismatch'; readonly message: string }
@@ -22,9 +28,17 @@ export type Failure<F extends string = string> =
 export type FailureKind = Failure['kind'];
 
 /** A successful outcome; `replayed` is true when an idempotent replay returned a stored result. */
-export interface Ok<T> { readonly ok: true; readonly value: T; readonly replayed?: boolean }
+export interface Ok<T> {
+  readonly ok: true;
+  readonly value: T;
+  readonly replayed?: boolean;
+}
 /** A failed outcome. */
-export interface Fail<F extends string = string> { readonly ok: false; readonly failure: Failure<F>; readonly replayed?: boolean }
+export interface Fail<F extends string = string> {
+  readonly ok: false;
+  readonly failure: Failure<F>;
+  readonly replayed?: boolean;
+}
 /** What `mediator.send` resolves to. */
 export type Result<T, F extends string = never> = Ok<T> | Fail<F>;
 
@@ -41,7 +55,10 @@ export function ok<T>(value: T): Ok<T> {
  * @example return fail('insufficient_stock', { available: 3 })
  */
 export function fail<F extends string>(code: F, details?: unknown, message = `Domain rule failed: ${code}`): Fail<F> {
-  return { ok: false, failure: details === undefined ? { kind: 'domain', message, code } : { kind: 'domain', message, code, details } };
+  return {
+    ok: false,
+    failure: details === undefined ? { kind: 'domain', message, code } : { kind: 'domain', message, code, details },
+  };
 }
 
 /**

@@ -54,12 +54,14 @@ export function retention(source: Container | RetentionPorts, options: Retention
   const { everyMs = 3_600_000, onError = (error: unknown) => console.error('usecasecore retention:', error) } = options;
   const tasks: Task[] = [];
   if (options.outboxSentMs !== undefined) {
-    const ms = duration('outboxSentMs', options.outboxSentMs), outbox = ports.outbox;
+    const ms = duration('outboxSentMs', options.outboxSentMs),
+      outbox = ports.outbox;
     if (!outbox?.purgeSent) throw missing('outboxSentMs', 'an Outbox with purgeSent()');
     tasks.push(['outbox', () => outbox.purgeSent!(ms)]);
   }
   if (options.inboxMs !== undefined) {
-    const ms = duration('inboxMs', options.inboxMs), inbox = ports.inbox;
+    const ms = duration('inboxMs', options.inboxMs),
+      inbox = ports.inbox;
     if (!inbox?.purge) throw missing('inboxMs', 'an Inbox with purge()');
     tasks.push(['inbox', () => inbox.purge!(ms)]);
   }
@@ -92,7 +94,11 @@ export function retention(source: Container | RetentionPorts, options: Retention
   const timer = setInterval(() => {
     if (running) return; // a slow run (a large first purge) is never overlapped
     running = true;
-    runOnce().catch(onError).finally(() => { running = false; });
+    runOnce()
+      .catch(onError)
+      .finally(() => {
+        running = false;
+      });
   }, everyMs);
   timer.unref();
   return { runOnce, stop: () => clearInterval(timer) };
@@ -114,6 +120,8 @@ function duration(name: string, ms: number): number {
 }
 
 function missing(option: string, what: string): UseCaseError {
-  return new UseCaseError('missing_port',
-    `retention({ ${option} }) needs ${what} — bind one (memoryModule(), knexModule()) or leave ${option} out`);
+  return new UseCaseError(
+    'missing_port',
+    `retention({ ${option} }) needs ${what} — bind one (memoryModule(), knexModule()) or leave ${option} out`,
+  );
 }

@@ -12,8 +12,7 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
 }
 
 type StandardResult<Output> =
-  | { readonly value: Output; readonly issues?: undefined }
-  | { readonly issues: ReadonlyArray<StandardIssue> };
+  { readonly value: Output; readonly issues?: undefined } | { readonly issues: ReadonlyArray<StandardIssue> };
 
 /** One problem a schema found. */
 export interface StandardIssue {

@@ -23,13 +23,18 @@ export function build(stack: readonly Middleware[]): (ctx: Context) => Promise<A
   let segment: Array<Step<Context, AnyResult>> = [];
   for (let i = stack.length - 1; i >= 0; i--) {
     const m = stack[i]!;
-    if (!m.rules?.reentrant) { segment.unshift(m); continue; }
-    const inner = compose(segment), innerRun = run;
+    if (!m.rules?.reentrant) {
+      segment.unshift(m);
+      continue;
+    }
+    const inner = compose(segment),
+      innerRun = run;
     run = (ctx) => m(ctx, () => inner(ctx, innerRun));
     segment = [];
   }
   if (segment.length === 0) return run;
-  const outer = compose(segment), outerRun = run;
+  const outer = compose(segment),
+    outerRun = run;
   return (ctx) => outer(ctx, outerRun);
 }
 
@@ -44,23 +49,32 @@ export function checkStack(type: string, stack: readonly Middleware[], ports: Po
   const bad = (message: string) => new UseCaseError('bad_stack', `Middleware stack of ${type}: ${message}`);
   stack.forEach((m, i) => {
     const rules = m.rules ?? {};
-    if (!m.name) throw bad(`middleware #${i} has no name — return a named function (async function timing(ctx, next) {...})`);
+    if (!m.name)
+      throw bad(`middleware #${i} has no name — return a named function (async function timing(ctx, next) {...})`);
     if (names.indexOf(m.name) !== i) throw bad(`${m.name} appears twice — keep one`);
-    if (rules.first && i !== 0) throw bad(`${m.name} must be first (it runs before anything reads or writes) — move it to the front`);
-    for (const other of rules.requires ?? []) if (!names.includes(other)) throw bad(`${m.name} needs ${other}() in the stack — add it`);
+    if (rules.first && i !== 0)
+      throw bad(`${m.name} must be first (it runs before anything reads or writes) — move it to the front`);
+    for (const other of rules.requires ?? [])
+      if (!names.includes(other)) throw bad(`${m.name} needs ${other}() in the stack — add it`);
     for (const outer of rules.inside ?? []) {
       const at = names.indexOf(outer);
       if (at < 0) throw bad(`${m.name} must run inside ${outer}() — add ${outer}() before ${m.name}()`);
       if (at > i) throw bad(`${m.name} must run inside ${outer}() — move ${outer}() before ${m.name}()`);
     }
-    for (const other of rules.after ?? []) if (names.indexOf(other) > i) throw bad(`${m.name} must come after ${other} — move ${other}() before ${m.name}()`);
+    for (const other of rules.after ?? [])
+      if (names.indexOf(other) > i)
+        throw bad(`${m.name} must come after ${other} — move ${other}() before ${m.name}()`);
     for (const other of rules.before ?? []) {
       const at = names.indexOf(other);
       if (at >= 0 && at < i) throw bad(`${m.name} must come before ${other} — move ${m.name}() before ${other}()`);
     }
     for (const port of rules.ports ?? []) {
       if (!ports[port]) {
-        throw new UseCaseError('missing_port', `${m.name}() in the stack of ${type} needs a ${port} port — load an adapter module (memoryModule(), knexModule(...)) or bind TOKENS for it`);
+        throw new UseCaseError(
+          'missing_port',
+          `${m.name}() in the stack of ${type} needs a ${port} port — load an adapter module ` +
+            '(memoryModule(), knexModule(...)) or bind TOKENS for it',
+        );
       }
     }
   });

@@ -18,29 +18,35 @@ export interface AuditOptions {
  * @example middleware: [validation(), audit(), idempotency(), unitOfWork(), ...]
  */
 export function audit(options: AuditOptions = {}): Middleware {
-  return withRules(async function audit(ctx, next) {
-    const store = options.store ?? ctx.ports.audit!;
-    let committed: unknown;
-    // Last before commit: a chained store locks the tenant's chain head from the append until the commit.
-    ctx.beforeCommit(async (result) => {
-      await store.append(entry(ctx, result));
-      committed = result;
-    }, { last: true });
-    let result: AnyResult;
-    try {
-      result = await next();
-    } catch (error) {
-      await store.append(entry(ctx, undefined));
-      throw error;
-    }
-    if (result !== committed) {
-      const record = entry(ctx, result);
-      await store.append(record);
-      // A nested send's failure was written in the outer transaction; if that rolls back, write it on its own.
-      if (ctx.parent && !result.ok) ctx.parent.afterRollback(() => store.append(record));
-    }
-    return result;
-  }, { requires: ['unitOfWork'], before: ['idempotency', 'unitOfWork'], after: ['validation'], ports: ['audit'] });
+  return withRules(
+    async function audit(ctx, next) {
+      const store = options.store ?? ctx.ports.audit!;
+      let committed: unknown;
+      // Last before commit: a chained store locks the tenant's chain head from the append until the commit.
+      ctx.beforeCommit(
+        async (result) => {
+          await store.append(entry(ctx, result));
+          committed = result;
+        },
+        { last: true },
+      );
+      let result: AnyResult;
+      try {
+        result = await next();
+      } catch (error) {
+        await store.append(entry(ctx, undefined));
+        throw error;
+      }
+      if (result !== committed) {
+        const record = entry(ctx, result);
+        await store.append(record);
+        // A nested send's failure was written in the outer transaction; if that rolls back, write it on its own.
+        if (ctx.parent && !result.ok) ctx.parent.afterRollback(() => store.append(record));
+      }
+      return result;
+    },
+    { requires: ['unitOfWork'], before: ['idempotency', 'unitOfWork'], after: ['validation'], ports: ['audit'] },
+  );
 }
 
 function entry(ctx: Context, result: AnyResult | undefined): AuditEntry {

@@ -19,7 +19,13 @@ export interface IdempotencyOptions {
 }
 
 // Failures a retry could turn into success are not stored: the next send with the key runs again.
-const TRANSIENT: ReadonlySet<FailureKind> = new Set(['validation', 'in_progress', 'idempotency_mismatch', 'conflict', 'unavailable']);
+const TRANSIENT: ReadonlySet<FailureKind> = new Set([
+  'validation',
+  'in_progress',
+  'idempotency_mismatch',
+  'conflict',
+  'unavailable',
+]);
 
 /**
  * Runs a command once per idempotency key (scoped by tenant and actor). The result is stored in the business
@@ -29,46 +35,66 @@ const TRANSIENT: ReadonlySet<FailureKind> = new Set(['validation', 'in_progress'
  */
 export function idempotency(options: IdempotencyOptions = {}): Middleware {
   const { leaseMs = 30_000, ttlMs = 86_400_000, waitMs = 2_000 } = options;
-  return withRules(async function idempotency(ctx, next) {
-    const key = ctx.meta.idempotencyKey;
-    if (key === undefined) return next();
-    const store = options.store ?? ctx.ports.idempotency!;
-    const id: IdempotencyKey = { scope: `${ctx.meta.tenant}\u001f${ctx.meta.actor?.id ?? ''}`, key };
-    const fingerprint = sha256(`${ctx.type}\n${canonicalJson(payloadOf(ctx.request))}`);
-    const claim = await claimOrWait(store, id, fingerprint, leaseMs, waitMs);
-    if (claim.status !== 'claimed') {
-      if (claim.fingerprint !== fingerprint) {
-        return failure({ kind: 'idempotency_mismatch', message: `Idempotency key "${key}" was used with another request — use a new key for a new request` });
+  return withRules(
+    async function idempotency(ctx, next) {
+      const key = ctx.meta.idempotencyKey;
+      if (key === undefined) return next();
+      const store = options.store ?? ctx.ports.idempotency!;
+      const id: IdempotencyKey = { scope: `${ctx.meta.tenant}\u001f${ctx.meta.actor?.id ?? ''}`, key };
+      const fingerprint = sha256(`${ctx.type}\n${canonicalJson(payloadOf(ctx.request))}`);
+      const claim = await claimOrWait(store, id, fingerprint, leaseMs, waitMs);
+      if (claim.status !== 'claimed') {
+        if (claim.fingerprint !== fingerprint) {
+          return failure({
+            kind: 'idempotency_mismatch',
+            message: `Idempotency key "${key}" was used with another request — use a new key for a new request`,
+          });
+        }
+        if (claim.status === 'in_progress')
+          return failure({
+            kind: 'in_progress',
+            message: 'A request with this idempotency key is still running — retry later',
+          });
+        return { ...claim.response, replayed: true };
       }
-      if (claim.status === 'in_progress') return failure({ kind: 'in_progress', message: 'A request with this idempotency key is still running — retry later' });
-      return { ...claim.response, replayed: true };
-    }
-    let committed: unknown;
-    ctx.beforeCommit(async (result) => {
-      await store.complete(id, claim.token, result!, ttlMs);
-      committed = result;
-    });
-    try {
-      const result = await next();
-      if (result === committed) return result;
-      if (!result.ok && !TRANSIENT.has(result.failure.kind)) await store.complete(id, claim.token, result, ttlMs);
-      else await store.release(id, claim.token);
-      return result;
-    } catch (error) {
-      await store.release(id, claim.token);
-      if (UseCaseError.is(error) && error.kind === 'claim_lost') {
-        return failure({ kind: 'conflict', message: `Idempotency key "${key}" expired while running and was taken over — nothing was committed` });
+      let committed: unknown;
+      ctx.beforeCommit(async (result) => {
+        await store.complete(id, claim.token, result!, ttlMs);
+        committed = result;
+      });
+      try {
+        const result = await next();
+        if (result === committed) return result;
+        if (!result.ok && !TRANSIENT.has(result.failure.kind)) await store.complete(id, claim.token, result, ttlMs);
+        else await store.release(id, claim.token);
+        return result;
+      } catch (error) {
+        await store.release(id, claim.token);
+        if (UseCaseError.is(error) && error.kind === 'claim_lost') {
+          return failure({
+            kind: 'conflict',
+            message: `Idempotency key "${key}" expired while running and was taken over — nothing was committed`,
+          });
+        }
+        throw error;
       }
-      throw error;
-    }
-  }, { requires: ['unitOfWork'], before: ['unitOfWork'], after: ['validation', 'audit'], ports: ['idempotency'] });
+    },
+    { requires: ['unitOfWork'], before: ['unitOfWork'], after: ['validation', 'audit'], ports: ['idempotency'] },
+  );
 }
 
-async function claimOrWait(store: IdempotencyStore, id: IdempotencyKey, fingerprint: string, leaseMs: number, waitMs: number): Promise<Claim> {
+async function claimOrWait(
+  store: IdempotencyStore,
+  id: IdempotencyKey,
+  fingerprint: string,
+  leaseMs: number,
+  waitMs: number,
+): Promise<Claim> {
   const deadline = Date.now() + waitMs;
   for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
     const claim = await store.claim(id, fingerprint, leaseMs);
-    if (claim.status !== 'in_progress' || claim.fingerprint !== fingerprint || Date.now() + pause > deadline) return claim;
+    if (claim.status !== 'in_progress' || claim.fingerprint !== fingerprint || Date.now() + pause > deadline)
+      return claim;
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }

@@ -8,10 +8,14 @@ import { withRules, type Middleware } from '../lib/middleware.js';
  * @example middleware: [validation(), audit(), idempotency(), unitOfWork(), inbox(), policy(rules), publish()]
  */
 export function inbox(): Middleware {
-  return withRules(async function inbox(ctx, next) {
-    const message = ctx.meta.message;
-    if (message === undefined) return next();
-    if (!(await ctx.ports.inbox!.record(message.consumer, message.id))) return { ok: true, value: undefined, replayed: true };
-    return next();
-  }, { inside: ['unitOfWork'], before: ['policy', 'transition', 'publish'], ports: ['inbox'] });
+  return withRules(
+    async function inbox(ctx, next) {
+      const message = ctx.meta.message;
+      if (message === undefined) return next();
+      if (!(await ctx.ports.inbox!.record(message.consumer, message.id)))
+        return { ok: true, value: undefined, replayed: true };
+      return next();
+    },
+    { inside: ['unitOfWork'], before: ['policy', 'transition', 'publish'], ports: ['inbox'] },
+  );
 }

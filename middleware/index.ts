@@ -23,9 +23,19 @@ export { validation, type ValidationOptions } from './validation.js';
  * mediator also serves consumers (`{ inbox: true }`).
  * @example createMediator(container, { handlers, middleware: recommendedStack({ rules, guards }) })
  */
-export function recommendedStack(options: { rules: readonly PolicyRule[]; guards?: readonly TransitionGuard[]; inbox?: boolean }): Middleware[] {
+export function recommendedStack(options: {
+  rules: readonly PolicyRule[];
+  guards?: readonly TransitionGuard[];
+  inbox?: boolean;
+}): Middleware[] {
   return [
-    validation(), audit(), idempotency(), unitOfWork(), ...(options.inbox ? [inbox()] : []),
-    policy(options.rules), transition(options.guards ?? []), publish(),
+    validation(),
+    audit(),
+    idempotency(),
+    unitOfWork(),
+    ...(options.inbox ? [inbox()] : []),
+    policy(options.rules),
+    transition(options.guards ?? []),
+    publish(),
   ];
 }

@@ -15,7 +15,10 @@ export interface PolicyRule<C extends AnyRequest = any> {
  * A rule for one request type.
  * @example rule(PayOrder, async (ctx) => (await ctx.load()).owner === ctx.meta.actor?.id)
  */
-export function rule<C extends AnyRequest>(type: RequestClass<C>, check: (ctx: Context<C, any>) => Decision | Promise<Decision>): PolicyRule<C> {
+export function rule<C extends AnyRequest>(
+  type: RequestClass<C>,
+  check: (ctx: Context<C, any>) => Decision | Promise<Decision>,
+): PolicyRule<C> {
   return { type, check };
 }
 
@@ -31,19 +34,29 @@ export function everyone<C extends AnyRequest>(type: RequestClass<C>): PolicyRul
  */
 export function policy(rules: readonly PolicyRule[] | Policy): Middleware {
   const byType = Array.isArray(rules) ? new Map(rules.map((r: PolicyRule) => [r.type, r.check])) : undefined;
-  return withRules(async function policy(ctx, next) {
-    const check = byType ? byType.get(ctx.requestClass) : (c: Context) => (rules as Policy).authorize(c);
-    if (!check) return deny(`No policy rule for ${ctx.type} (deny by default) — add rule(${ctx.type}, ...) or everyone(${ctx.type})`);
-    let decision: Decision;
-    try {
-      const pending = check(ctx);
-      decision = pending instanceof Promise ? await pending : pending;
-    } catch {
-      return deny(`Policy for ${ctx.type} failed, so it denies`);
-    }
-    if (decision === true || (typeof decision === 'object' && decision.allow === true)) return next();
-    return deny(typeof decision === 'object' && decision.reason ? decision.reason : `${ctx.meta.actor?.id ?? 'Anonymous'} may not ${typeOf(ctx.requestClass)}`);
-  }, { after: ['validation', 'audit', 'idempotency', 'unitOfWork'] });
+  return withRules(
+    async function policy(ctx, next) {
+      const check = byType ? byType.get(ctx.requestClass) : (c: Context) => (rules as Policy).authorize(c);
+      if (!check)
+        return deny(
+          `No policy rule for ${ctx.type} (deny by default) — add rule(${ctx.type}, ...) or everyone(${ctx.type})`,
+        );
+      let decision: Decision;
+      try {
+        const pending = check(ctx);
+        decision = pending instanceof Promise ? await pending : pending;
+      } catch {
+        return deny(`Policy for ${ctx.type} failed, so it denies`);
+      }
+      if (decision === true || (typeof decision === 'object' && decision.allow === true)) return next();
+      return deny(
+        typeof decision === 'object' && decision.reason
+          ? decision.reason
+          : `${ctx.meta.actor?.id ?? 'Anonymous'} may not ${typeOf(ctx.requestClass)}`,
+      );
+    },
+    { after: ['validation', 'audit', 'idempotency', 'unitOfWork'] },
+  );
 }
 
 function deny(message: string) {

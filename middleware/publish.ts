@@ -7,12 +7,15 @@ import { withRules, type Middleware } from '../lib/middleware.js';
  * @example middleware: [..., unitOfWork(), policy(rules), transition(guards), publish()]
  */
 export function publish(): Middleware {
-  return withRules(async function publish(ctx, next) {
-    const staged = (ctx.outbox = []);
-    ctx.beforeCommit(() => (staged.length > 0 ? ctx.ports.outbox!.add(staged) : undefined));
-    ctx.afterCommit(() => {
-      if (staged.length > 0) ctx.ports.relay?.wake();
-    });
-    return next();
-  }, { inside: ['unitOfWork'], ports: ['outbox'] });
+  return withRules(
+    async function publish(ctx, next) {
+      const staged = (ctx.outbox = []);
+      ctx.beforeCommit(() => (staged.length > 0 ? ctx.ports.outbox!.add(staged) : undefined));
+      ctx.afterCommit(() => {
+        if (staged.length > 0) ctx.ports.relay?.wake();
+      });
+      return next();
+    },
+    { inside: ['unitOfWork'], ports: ['outbox'] },
+  );
 }

@@ -18,26 +18,38 @@ export interface TransitionGuard<C extends AnyRequest = any, S = any> {
  * Binds a request type to a lifecycle action.
  * @example guard(PayOrder, orders, 'pay', (order: Order | undefined) => order?.status)
  */
-export function guard<C extends AnyRequest, S>(type: RequestClass<C>, machine: StateMachine, action: string, current: (state: S, ctx: Context<C, S>) => string | undefined): TransitionGuard<C, S> {
+export function guard<C extends AnyRequest, S>(
+  type: RequestClass<C>,
+  machine: StateMachine,
+  action: string,
+  current: (state: S, ctx: Context<C, S>) => string | undefined,
+): TransitionGuard<C, S> {
   return { type, machine, action, current };
 }
 
 /**
  * Checks declared lifecycles against the state loaded in the transaction before the handler runs.
- * @example transition([guard(PayOrder, orders, 'pay', (o) => o?.status), guard(ShipOrder, orders, 'ship', (o) => o?.status)])
+ * @example
+ * transition([guard(PayOrder, orders, 'pay', (o) => o?.status), guard(ShipOrder, orders, 'ship', (o) => o?.status)])
  */
 export function transition(guards: readonly TransitionGuard[]): Middleware {
   const byType = new Map(guards.map((g) => [g.type, g]));
-  return withRules(async function transition(ctx, next) {
-    const bound = byType.get(ctx.requestClass);
-    if (!bound) return next();
-    const from = bound.current(await ctx.load(), ctx);
-    if (from === undefined) return next();
-    const verdict = bound.machine.check(from, bound.action);
-    if (verdict.ok) return next();
-    return failure({
-      kind: 'invalid_transition', from, to: verdict.to, allowed: verdict.allowed,
-      message: `Cannot ${bound.action} from "${from}" — allowed from: ${verdict.allowed.join(', ')}`,
-    });
-  }, { inside: ['unitOfWork'], after: ['policy'] });
+  return withRules(
+    async function transition(ctx, next) {
+      const bound = byType.get(ctx.requestClass);
+      if (!bound) return next();
+      const from = bound.current(await ctx.load(), ctx);
+      if (from === undefined) return next();
+      const verdict = bound.machine.check(from, bound.action);
+      if (verdict.ok) return next();
+      return failure({
+        kind: 'invalid_transition',
+        from,
+        to: verdict.to,
+        allowed: verdict.allowed,
+        message: `Cannot ${bound.action} from "${from}" — allowed from: ${verdict.allowed.join(', ')}`,
+      });
+    },
+    { inside: ['unitOfWork'], after: ['policy'] },
+  );
 }

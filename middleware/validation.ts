@@ -30,16 +30,19 @@ export function idempotencyKeyIssue(key: string): Issue | undefined {
  */
 export function validation(options: ValidationOptions = {}): Middleware {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  return withRules(async function validation(ctx, next) {
-    const keyIssue = ctx.meta.idempotencyKey === undefined ? undefined : idempotencyKeyIssue(ctx.meta.idempotencyKey);
-    if (keyIssue) return invalid([keyIssue]);
-    const copy = boundedCopy(rawInput(ctx.request), limits);
-    if (!copy.ok) return invalid([{ path: '', message: copy.message }]);
-    const parsed = await ctx.requestClass.schema['~standard'].validate(copy.value);
-    if (parsed.issues) return invalid(parsed.issues.map(toIssue));
-    ctx.request = new ctx.requestClass(parsed.value);
-    return next();
-  }, { first: true });
+  return withRules(
+    async function validation(ctx, next) {
+      const keyIssue = ctx.meta.idempotencyKey === undefined ? undefined : idempotencyKeyIssue(ctx.meta.idempotencyKey);
+      if (keyIssue) return invalid([keyIssue]);
+      const copy = boundedCopy(rawInput(ctx.request), limits);
+      if (!copy.ok) return invalid([{ path: '', message: copy.message }]);
+      const parsed = await ctx.requestClass.schema['~standard'].validate(copy.value);
+      if (parsed.issues) return invalid(parsed.issues.map(toIssue));
+      ctx.request = new ctx.requestClass(parsed.value);
+      return next();
+    },
+    { first: true },
+  );
 }
 
 function invalid(issues: Issue[]) {

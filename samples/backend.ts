@@ -28,7 +28,11 @@ export async function backendFromEnv(env: Readonly<Record<string, string | undef
   await createSampleTables(db);
   const container = new Container();
   const amqpUrl = env.AMQP_URL;
-  container.load(knexModule({ knex: db }), amqpUrl ? amqpModule({ url: amqpUrl }) : memoryBusModule(), sqlRepositories());
+  container.load(
+    knexModule({ knex: db }),
+    amqpUrl ? amqpModule({ url: amqpUrl }) : memoryBusModule(),
+    sqlRepositories(),
+  );
   const bus = amqpUrl ? `RabbitMQ at ${amqpUrl.replace(/\/\/[^@/]*@/, '//')}` : 'memory (in-process)';
   const database = url
     ? `Postgres at ${url.replace(/\/\/[^@/]*@/, '//')}`

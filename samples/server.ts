@@ -6,7 +6,8 @@ import { createApp } from './app.js';
 import { backendFromEnv } from './backend.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
-const HOUR = 3_600_000, DAY = 24 * HOUR;
+const HOUR = 3_600_000,
+  DAY = 24 * HOUR;
 
 const port = Number(process.env.PORT ?? 3000);
 if (!Number.isInteger(port) || port < 0 || port > 65_535) {

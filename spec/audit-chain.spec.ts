@@ -4,20 +4,34 @@ import { GENESIS_HASH, chainAfter, chainHash, chainParts, verifyAuditChain, type
 import { expect } from './helpers.js';
 
 const base: AuditEntry = {
-  id: 'e-1', at: '2026-01-01T00:00:00.000Z', tenant: 't', actor: 'alice', type: 'Deposit', requestId: 'r-1', outcome: 'ok', payload: { amount: 3 },
+  id: 'e-1',
+  at: '2026-01-01T00:00:00.000Z',
+  tenant: 't',
+  actor: 'alice',
+  type: 'Deposit',
+  requestId: 'r-1',
+  outcome: 'ok',
+  payload: { amount: 3 },
 };
 
 describe('chainParts()', () => {
   const tricky: Array<[string, AuditEntry]> = [
     ['a plain entry', base],
-    ['a payload with its own seq and tenant keys', { ...base, payload: { seq: 0, tenant: 'x', nested: { seq: 0, tenant: '"seq":0,"tenant":' } } }],
-    ['a failure with a code and a replay flag', { ...base, outcome: 'domain', code: 'insufficient_funds', replayed: true, actor: null }],
+    [
+      'a payload with its own seq and tenant keys',
+      { ...base, payload: { seq: 0, tenant: 'x', nested: { seq: 0, tenant: '"seq":0,"tenant":' } } },
+    ],
+    [
+      'a failure with a code and a replay flag',
+      { ...base, outcome: 'domain', code: 'insufficient_funds', replayed: true, actor: null },
+    ],
     ['unicode and quotes', { ...base, tenant: 'Zoë "t"', payload: { note: '✓ \u2028 \\' } }],
   ];
   for (const [name, entry] of tricky) {
     it(`should split ${name} so that the SQL form hashes like chainHash`, () => {
       const [before, after] = chainParts(entry);
-      for (const seq of [1, 9, 1234]) expect(sha256(GENESIS_HASH + before + String(seq) + after)).to.equal(chainHash(GENESIS_HASH, seq, entry));
+      for (const seq of [1, 9, 1234])
+        expect(sha256(GENESIS_HASH + before + String(seq) + after)).to.equal(chainHash(GENESIS_HASH, seq, entry));
     });
   }
 });
@@ -30,9 +44,12 @@ describe('verifyAuditChain()', () => {
   };
   it('should pass an intact chain and name the first broken record otherwise', () => {
     expect(verifyAuditChain(chain())).to.deep.equal({ ok: true, count: 4 });
-    const edited = chain(); edited[2] = { ...edited[2]!, outcome: 'forbidden' };
-    const removed = chain(); removed.splice(1, 1);
-    const swapped = chain(); [swapped[1], swapped[2]] = [swapped[2]!, swapped[1]!];
+    const edited = chain();
+    edited[2] = { ...edited[2]!, outcome: 'forbidden' };
+    const removed = chain();
+    removed.splice(1, 1);
+    const swapped = chain();
+    [swapped[1], swapped[2]] = [swapped[2]!, swapped[1]!];
     expect(verifyAuditChain(edited)).to.include({ ok: false, index: 2 });
     expect(verifyAuditChain(removed)).to.include({ ok: false, index: 1 });
     expect(verifyAuditChain(swapped)).to.include({ ok: false, index: 1 });

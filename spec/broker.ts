@@ -11,7 +11,9 @@ export async function rabbit(): Promise<string | undefined> {
   const url = process.env.AMQP_URL;
   const missing = (why: string) => {
     if (process.env.CI === 'true') throw new Error(`RabbitMQ is required under CI=true: ${why}`);
-    console.warn(`    (skipping RabbitMQ specs: ${why} — start it with: rabbitmq-server -detached; export AMQP_URL=amqp://guest:guest@127.0.0.1:5672)`);
+    console.warn(
+      `    (skipping RabbitMQ specs: ${why} — start it with: rabbitmq-server -detached; export AMQP_URL=amqp://guest:guest@127.0.0.1:5672)`,
+    );
     return undefined;
   };
   if (!url) return missing('AMQP_URL is not set');
@@ -38,7 +40,9 @@ export function isolatedTopology(): { exchanges: Exchanges; queue(name: string):
 export async function deleteTopology(url: string, exchanges: Exchanges, queues: readonly string[]): Promise<void> {
   const model = await connect(url);
   const channel = await model.createChannel();
-  for (const queue of queues) for (const name of [queue, `${queue}.retry`, `${queue}.dead`]) await channel.deleteQueue(name).catch(() => undefined);
+  for (const queue of queues)
+    for (const name of [queue, `${queue}.retry`, `${queue}.dead`])
+      await channel.deleteQueue(name).catch(() => undefined);
   for (const exchange of Object.values(exchanges)) await channel.deleteExchange(exchange).catch(() => undefined);
   await model.close().catch(() => undefined);
 }

@@ -14,24 +14,41 @@ import { dropSchema, freshSchema, postgres } from './db.js';
 import { expect } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../adapters/cli/main.ts', import.meta.url));
-const HOUR = 3_600_000, DAY = 24 * HOUR;
+const HOUR = 3_600_000,
+  DAY = 24 * HOUR;
 
-interface Exit { code: number | null; stdout: string; stderr: string }
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `usecasecore ...args` to its end. */
 async function cli(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Exit> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    env: { ...process.env, UCC_SCHEMA: '', UCC_PREFIX: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UCC_SCHEMA: '', UCC_PREFIX: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk; });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk; });
-  const [code] = await once(child, 'exit') as [number | null];
+  let stdout = '',
+    stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
 }
 
 const COMMANDS = [
-  'migrate', 'relay', 'outbox status', 'outbox retry', 'outbox purge', 'inbox purge', 'idempotency reap',
+  'migrate',
+  'relay',
+  'outbox status',
+  'outbox retry',
+  'outbox purge',
+  'inbox purge',
+  'idempotency reap',
   'audit verify',
 ];
 
@@ -50,7 +67,9 @@ describe('usecasecore CLI', function () {
       const runs = await Promise.all(COMMANDS.map((command) => cli([...command.split(' '), '--help'])));
       for (const [i, { code, stdout }] of runs.entries()) {
         expect(code, COMMANDS[i]).to.equal(0);
-        expect(stdout, COMMANDS[i]).to.match(new RegExp(`^Usage: usecasecore ${COMMANDS[i]} `)).and.include('--schema');
+        expect(stdout, COMMANDS[i])
+          .to.match(new RegExp(`^Usage: usecasecore ${COMMANDS[i]} `))
+          .and.include('--schema');
       }
       expect(runs[2]!.stdout, 'outbox status says when it exits 1').to.match(/1 some row is parked/);
     });
@@ -60,8 +79,11 @@ describe('usecasecore CLI', function () {
       ['an unknown command', ['vacuum'], /unknown command "vacuum" — use one of: migrate, relay/],
       ['an unknown subcommand', ['outbox', 'flush'], /unknown command "outbox flush" — use one of: outbox status/],
       ['an unknown option', ['outbox', 'status', '--verbose'], /Unknown option '--verbose'/],
-      ['a duration in another form', ['outbox', 'purge', '--sent-before', '7 days'],
-        /"7 days" is not a duration — use a whole number and a unit: 500ms, 45s, 30m, 12h or 7d/],
+      [
+        'a duration in another form',
+        ['outbox', 'purge', '--sent-before', '7 days'],
+        /"7 days" is not a duration — use a whole number and a unit: 500ms, 45s, 30m, 12h or 7d/,
+      ],
       ['a duration without a unit', ['inbox', 'purge', '--before', '30'], /500ms, 45s, 30m, 12h or 7d/],
       ['a missing --sent-before', ['outbox', 'purge'], /e\.g\. --sent-before 7d/],
       ['ids and --parked together', ['outbox', 'retry', 'abc', '--parked'], /give the ids of parked rows, or --parked/],
@@ -73,7 +95,9 @@ describe('usecasecore CLI', function () {
       for (const [i, { code, stdout, stderr }] of runs.entries()) {
         const [what, , message] = misuses[i]!;
         expect(code, what).to.equal(2);
-        expect(stderr, what).to.match(message).and.match(/Usage: usecasecore /);
+        expect(stderr, what)
+          .to.match(message)
+          .and.match(/Usage: usecasecore /);
         expect(stdout, what).to.equal('');
       }
     });
@@ -88,18 +112,24 @@ describe('usecasecore CLI', function () {
       db = found;
       url = process.env.DATABASE_URL!;
     });
-    afterEach(async () => { if (db && schema) await dropSchema(db, schema); });
+    afterEach(async () => {
+      if (db && schema) await dropSchema(db, schema);
+    });
 
     describe('migrate', () => {
-      beforeEach(() => { schema = `ucc_cli_${randomUUID().slice(0, 8)}`; });
-      const tablesIn = async (name: string) => (await db('information_schema.tables').where({ table_schema: name })
-        .pluck('table_name')).sort();
+      beforeEach(() => {
+        schema = `ucc_cli_${randomUUID().slice(0, 8)}`;
+      });
+      const tablesIn = async (name: string) =>
+        (await db('information_schema.tables').where({ table_schema: name }).pluck('table_name')).sort();
 
       it('should print the SQL of every migration with --dry-run, and create nothing', async () => {
         const { code, stdout } = await run('migrate', '--dry-run');
         expect(code).to.equal(0);
-        expect(stdout).to.include(`create schema if not exists "${schema}";`)
-          .and.include(`create table "${schema}"."ucc_outbox"`).and.include('-- 003_outbox_unsent_by_aggregate');
+        expect(stdout)
+          .to.include(`create schema if not exists "${schema}";`)
+          .and.include(`create table "${schema}"."ucc_outbox"`)
+          .and.include('-- 003_outbox_unsent_by_aggregate');
         expect(await db('information_schema.schemata').where({ schema_name: schema })).to.deep.equal([]);
         expect(await tablesIn(schema)).to.deep.equal([]);
       });
@@ -108,10 +138,16 @@ describe('usecasecore CLI', function () {
         const args = ['migrate', '--database-url', url, '--prefix', 'cli_', '--schema', schema];
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
-        expect(first.stdout)
-          .to.match(/Applied 3 migrations in schema ucc_cli_\w+: 001_core, 002_audit_head_prev_hash, 003_/);
+        expect(first.stdout).to.match(
+          /Applied 3 migrations in schema ucc_cli_\w+: 001_core, 002_audit_head_prev_hash, 003_/,
+        );
         expect(await tablesIn(schema)).to.deep.equal([
-          'cli_audit', 'cli_audit_heads', 'cli_idempotency', 'cli_inbox', 'cli_migrations', 'cli_migrations_lock',
+          'cli_audit',
+          'cli_audit_heads',
+          'cli_idempotency',
+          'cli_inbox',
+          'cli_migrations',
+          'cli_migrations_lock',
           'cli_outbox',
         ]);
         const second = await cli([...args, '--json'], { DATABASE_URL: '' });
@@ -137,26 +173,38 @@ describe('usecasecore CLI', function () {
       /** Outbox rows as a relay leaves them: `unsent`, `inFlight` (claimed now), `parked` or `sent` some time ago. */
       type State = 'unsent' | 'inFlight' | 'parked' | number;
       const outboxRow = (id: string, type: string, state: State, occurredMsAgo = HOUR) => ({
-        id, kind: 'event', type, payload: '{}', headers: '{}', occurred_at: ago(occurredMsAgo),
-        attempts: state === 'parked' ? 5 : 0, last_error: state === 'parked' ? 'unroutable' : null,
+        id,
+        kind: 'event',
+        type,
+        payload: '{}',
+        headers: '{}',
+        occurred_at: ago(occurredMsAgo),
+        attempts: state === 'parked' ? 5 : 0,
+        last_error: state === 'parked' ? 'unroutable' : null,
         claimed_until: state === 'inFlight' ? Date.now() + 60_000 : null,
-        parked_at: state === 'parked' ? ago(HOUR) : null, sent_at: typeof state === 'number' ? ago(state) : null,
+        parked_at: state === 'parked' ? ago(HOUR) : null,
+        sent_at: typeof state === 'number' ? ago(state) : null,
       });
       const outboxIds = async (): Promise<string[]> => db(t.outbox).orderBy('id').pluck('id');
 
       it('should count outbox rows per type, aligned and in --json, and exit 1 while a row is parked', async () => {
         await db(t.outbox).insert([
-          outboxRow('p-1', 'order.placed', 'unsent', 2 * HOUR), outboxRow('p-2', 'order.placed', 'unsent'),
-          outboxRow('p-3', 'order.placed', 'inFlight'), outboxRow('p-4', 'order.placed', 10 * DAY),
-          outboxRow('s-1', 'order.shipped', 'parked'), outboxRow('s-2', 'order.shipped', HOUR),
+          outboxRow('p-1', 'order.placed', 'unsent', 2 * HOUR),
+          outboxRow('p-2', 'order.placed', 'unsent'),
+          outboxRow('p-3', 'order.placed', 'inFlight'),
+          outboxRow('p-4', 'order.placed', 10 * DAY),
+          outboxRow('s-1', 'order.shipped', 'parked'),
+          outboxRow('s-2', 'order.shipped', HOUR),
         ]);
         const human = await run('outbox', 'status');
         expect(human.code).to.equal(1);
-        expect(human.stdout).to.match(/^kind +type +unsent +in flight +parked +sent +oldest unsent$/m)
+        expect(human.stdout)
+          .to.match(/^kind +type +unsent +in flight +parked +sent +oldest unsent$/m)
           .and.match(/^event +order\.placed +3 +1 +0 +1 +2h$/m)
           .and.match(/^event +order\.shipped +0 +0 +1 +1 +-$/m)
           .and.match(/^total +3 +1 +1 +2 +2h$/m)
-          .and.match(/^1 row parked:$/m).and.match(/^s-1 +order\.shipped +5 +unroutable$/m)
+          .and.match(/^1 row parked:$/m)
+          .and.match(/^s-1 +order\.shipped +5 +unroutable$/m)
           .and.include('usecasecore outbox retry --parked');
         const [header, ...lines] = human.stdout.split('\n').slice(0, 4);
         for (const column of ['unsent', 'in flight', 'parked', 'sent']) {
@@ -169,8 +217,10 @@ describe('usecasecore CLI', function () {
         const status = JSON.parse(json.stdout);
         expect(status.totals).to.deep.include({ unsent: 3, inFlight: 1, parked: 1, sent: 2 });
         expect(status.totals.oldestUnsentAgeMs).to.be.within(2 * HOUR, 2 * HOUR + 60_000);
-        expect(status.types.map((s: { type: string; unsent: number }) => [s.type, s.unsent]))
-          .to.deep.equal([['order.placed', 3], ['order.shipped', 0]]);
+        expect(status.types.map((s: { type: string; unsent: number }) => [s.type, s.unsent])).to.deep.equal([
+          ['order.placed', 3],
+          ['order.shipped', 0],
+        ]);
         expect(status.parked).to.have.length(1);
         expect(status.parked[0]).to.include({ id: 's-1', type: 'order.shipped', attempts: 5, lastError: 'unroutable' });
       });
@@ -183,8 +233,10 @@ describe('usecasecore CLI', function () {
 
       it('should put parked rows back in line by id, and exit 1 naming ids not parked or not found', async () => {
         await db(t.outbox).insert([
-          outboxRow('parked-1', 'x', 'parked'), outboxRow('parked-2', 'x', 'parked'),
-          outboxRow('waiting', 'x', 'unsent'), outboxRow('sent', 'x', HOUR),
+          outboxRow('parked-1', 'x', 'parked'),
+          outboxRow('parked-2', 'x', 'parked'),
+          outboxRow('waiting', 'x', 'unsent'),
+          outboxRow('sent', 'x', HOUR),
         ]);
         const one = await run('outbox', 'retry', 'parked-1');
         expect(one).to.include({ code: 0, stdout: 'Retried 1 row: parked-1\n' });
@@ -194,8 +246,11 @@ describe('usecasecore CLI', function () {
 
         const mixed = await run('outbox', 'retry', 'parked-2', 'waiting', 'sent', 'nope', '--json');
         expect(mixed.code).to.equal(1);
-        expect(JSON.parse(mixed.stdout))
-          .to.deep.equal({ retried: ['parked-2'], notParked: ['waiting', 'sent'], missing: ['nope'] });
+        expect(JSON.parse(mixed.stdout)).to.deep.equal({
+          retried: ['parked-2'],
+          notParked: ['waiting', 'sent'],
+          missing: ['nope'],
+        });
         const again = await run('outbox', 'retry', 'parked-1');
         expect(again.code).to.equal(1);
         expect(again.stdout).to.include('Not parked (sent, or still in line): parked-1');
@@ -203,18 +258,24 @@ describe('usecasecore CLI', function () {
 
       it('should put every parked row back in line with --parked', async () => {
         await db(t.outbox).insert([
-          outboxRow('a', 'x', 'parked'), outboxRow('b', 'y', 'parked'), outboxRow('c', 'y', 'unsent'),
+          outboxRow('a', 'x', 'parked'),
+          outboxRow('b', 'y', 'parked'),
+          outboxRow('c', 'y', 'unsent'),
         ]);
-        expect(await run('outbox', 'retry', '--parked'))
-          .to.include({ code: 0, stdout: 'Retried 2 rows: back in line for the relay\n' });
+        expect(await run('outbox', 'retry', '--parked')).to.include({
+          code: 0,
+          stdout: 'Retried 2 rows: back in line for the relay\n',
+        });
         expect(await db(t.outbox).whereNotNull('parked_at').pluck('id')).to.deep.equal([]);
         expect((await run('outbox', 'status')).code, 'nothing parked any more').to.equal(0);
       });
 
       it('should purge only rows sent before the cut-off: never unsent, in-flight or parked ones', async () => {
         await db(t.outbox).insert([
-          outboxRow('sent-old', 'x', 8 * DAY, 9 * DAY), outboxRow('sent-young', 'x', 6 * DAY, 9 * DAY),
-          outboxRow('unsent-old', 'x', 'unsent', 30 * DAY), outboxRow('in-flight-old', 'x', 'inFlight', 30 * DAY),
+          outboxRow('sent-old', 'x', 8 * DAY, 9 * DAY),
+          outboxRow('sent-young', 'x', 6 * DAY, 9 * DAY),
+          outboxRow('unsent-old', 'x', 'unsent', 30 * DAY),
+          outboxRow('in-flight-old', 'x', 'inFlight', 30 * DAY),
           outboxRow('parked-old', 'x', 'parked', 30 * DAY),
         ]);
         const purge = await run('outbox', 'purge', '--sent-before', '7d');
@@ -240,12 +301,19 @@ describe('usecasecore CLI', function () {
       it('should reap expired idempotency records and abandoned claims, and only those', async () => {
         const now = Date.now();
         const record = (key: string, response: string | null, leaseUntil: number, expiresAt: number | null) => ({
-          scope: 't', key, fingerprint: 'f', token: randomUUID(), response, lease_until: leaseUntil,
+          scope: 't',
+          key,
+          fingerprint: 'f',
+          token: randomUUID(),
+          response,
+          lease_until: leaseUntil,
           expires_at: expiresAt,
         });
         await db(t.idempotency).insert([
-          record('expired', '{"ok":true}', now - DAY, now - 1_000), record('live', '{"ok":true}', now - DAY, now + DAY),
-          record('abandoned', null, now - 1_000, null), record('running', null, now + 60_000, null),
+          record('expired', '{"ok":true}', now - DAY, now - 1_000),
+          record('live', '{"ok":true}', now - DAY, now + DAY),
+          record('abandoned', null, now - 1_000, null),
+          record('running', null, now + 60_000, null),
         ]);
         const reap = await run('idempotency', 'reap', '--json');
         expect(reap.code).to.equal(0);
@@ -256,8 +324,14 @@ describe('usecasecore CLI', function () {
       describe('audit verify', () => {
         let records: Array<{ id: string; seq: number; hash: string }>;
         const entry = (tenant: string, n: number): AuditEntry => ({
-          id: `${tenant}-${n}-${randomUUID().slice(0, 8)}`, at: new Date().toISOString(), tenant, actor: 'alice',
-          type: 'MoveInventory', requestId: `r-${n}`, outcome: 'ok', payload: { sku: 'A-1', quantity: n },
+          id: `${tenant}-${n}-${randomUUID().slice(0, 8)}`,
+          at: new Date().toISOString(),
+          tenant,
+          actor: 'alice',
+          type: 'MoveInventory',
+          requestId: `r-${n}`,
+          outcome: 'ok',
+          payload: { sku: 'A-1', quantity: n },
         });
         beforeEach(async () => {
           const store = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
@@ -274,17 +348,22 @@ describe('usecasecore CLI', function () {
           const human = await run('audit', 'verify');
           expect(human).to.include({ code: 0, stdout: 'Audit chains intact: 5 records of 2 tenants\n' });
           expect(await verify('--tenant', 'globex')).to.deep.equal({
-            code: 0, result: { ok: true, tenants: 1, records: 2, problems: [] },
+            code: 0,
+            result: { ok: true, tenants: 1, records: 2, problems: [] },
           });
         });
 
         it('should exit 1 naming the tenant, seq and id of an edited record', async () => {
-          await db(t.audit).where({ tenant: 'acme', seq: 2 })
+          await db(t.audit)
+            .where({ tenant: 'acme', seq: 2 })
             .update({ payload: JSON.stringify({ sku: 'A-1', quantity: 200 }) });
           const human = await run('audit', 'verify');
           expect(human.code).to.equal(1);
-          expect(human.stdout).to.match(/^Audit chain broken in 1 tenant:$/m).and
-            .match(new RegExp(`^acme +2 +${records[1]!.id} +hash does not match the record \\(it was edited\\)$`, 'm'));
+          expect(human.stdout)
+            .to.match(/^Audit chain broken in 1 tenant:$/m)
+            .and.match(
+              new RegExp(`^acme +2 +${records[1]!.id} +hash does not match the record \\(it was edited\\)$`, 'm'),
+            );
           expect((await verify()).result.problems).to.deep.equal([
             { tenant: 'acme', seq: 2, id: records[1]!.id, reason: 'hash does not match the record (it was edited)' },
           ]);
@@ -297,7 +376,9 @@ describe('usecasecore CLI', function () {
           expect(code).to.equal(1);
           expect(result.problems).to.deep.equal([
             {
-              tenant: 'acme', seq: 3, id: records[2]!.id,
+              tenant: 'acme',
+              seq: 3,
+              id: records[2]!.id,
               reason: 'seq 2 is missing (a record was removed or reordered)',
             },
           ]);
@@ -309,7 +390,9 @@ describe('usecasecore CLI', function () {
           expect(code).to.equal(1);
           expect(result.problems).to.deep.equal([
             {
-              tenant: 'acme', seq: 2, id: records[1]!.id,
+              tenant: 'acme',
+              seq: 2,
+              id: records[1]!.id,
               reason: 'the head is at seq 3: the records after this one were deleted',
             },
           ]);
@@ -319,9 +402,17 @@ describe('usecasecore CLI', function () {
           const forged = { ...entry('acme', 4), seq: 4 };
           const last = records[2]!;
           await db(t.audit).insert({
-            tenant: 'acme', seq: 4, id: forged.id, at: forged.at, actor: forged.actor, type: forged.type,
-            request_id: forged.requestId, outcome: forged.outcome, payload: JSON.stringify(forged.payload),
-            prev_hash: last.hash, hash: chainHash(last.hash, 4, forged),
+            tenant: 'acme',
+            seq: 4,
+            id: forged.id,
+            at: forged.at,
+            actor: forged.actor,
+            type: forged.type,
+            request_id: forged.requestId,
+            outcome: forged.outcome,
+            payload: JSON.stringify(forged.payload),
+            prev_hash: last.hash,
+            hash: chainHash(last.hash, 4, forged),
           });
           const { code, result } = await verify();
           expect(code).to.equal(1);
@@ -334,30 +425,68 @@ describe('usecasecore CLI', function () {
       it('should relay a committed row to RabbitMQ, and exit 0 on SIGTERM', async function () {
         const amqpUrl = await rabbit();
         if (!amqpUrl) return this.skip();
-        const topology = isolatedTopology(), queue = topology.queue('cli');
+        const topology = isolatedTopology(),
+          queue = topology.queue('cli');
         const model = await connect(amqpUrl);
         try {
           const channel = await model.createChannel();
           await assertQueue(channel, topology.exchanges, queue, [{ kind: 'event', type: 'spec.cli.pinged' }]);
           const delivered = new Promise<string>((resolve) => {
-            void channel.consume(queue, (msg) => { if (msg) resolve(String(msg.properties.messageId)); },
-              { noAck: true });
+            void channel.consume(
+              queue,
+              (msg) => {
+                if (msg) resolve(String(msg.properties.messageId));
+              },
+              { noAck: true },
+            );
           });
           const id = randomUUID();
-          await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).add([{
-            id, kind: 'event', type: 'spec.cli.pinged', payload: { n: 1 }, occurredAt: new Date().toISOString(),
-            headers: {},
-          }]);
-          const relay = spawn(process.execPath, [
-            '--import', 'tsx', MAIN, 'relay', '--schema', schema, '--exchanges', topology.prefix, '--poll', '50ms',
-            '--purge-sent-after', '7d', '--reap-idempotency',
-          ], { env: { ...process.env, DATABASE_URL: url, AMQP_URL: amqpUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
-          let stdout = '', stderr = '', started!: () => void;
-          const startLine = new Promise<void>((resolve) => { started = resolve; });
-          relay.stdout.on('data', (chunk: Buffer) => { stdout += chunk; if (stdout.includes('\n')) started(); });
-          relay.stderr.on('data', (chunk: Buffer) => { stderr += chunk; });
+          await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).add([
+            {
+              id,
+              kind: 'event',
+              type: 'spec.cli.pinged',
+              payload: { n: 1 },
+              occurredAt: new Date().toISOString(),
+              headers: {},
+            },
+          ]);
+          const relay = spawn(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              MAIN,
+              'relay',
+              '--schema',
+              schema,
+              '--exchanges',
+              topology.prefix,
+              '--poll',
+              '50ms',
+              '--purge-sent-after',
+              '7d',
+              '--reap-idempotency',
+            ],
+            { env: { ...process.env, DATABASE_URL: url, AMQP_URL: amqpUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          let stdout = '',
+            stderr = '',
+            started!: () => void;
+          const startLine = new Promise<void>((resolve) => {
+            started = resolve;
+          });
+          relay.stdout.on('data', (chunk: Buffer) => {
+            stdout += chunk;
+            if (stdout.includes('\n')) started();
+          });
+          relay.stderr.on('data', (chunk: Buffer) => {
+            stderr += chunk;
+          });
           const exited = once(relay, 'exit') as Promise<[number | null, string | null]>;
-          const died = exited.then(([code]) => { throw new Error(`the relay exited (${code}) by itself: ${stderr}`); });
+          const died = exited.then(([code]) => {
+            throw new Error(`the relay exited (${code}) by itself: ${stderr}`);
+          });
           died.catch(() => undefined); // observed by the race below; after the SIGTERM it is expected
           try {
             expect(await Promise.race([delivered, died])).to.equal(id);
@@ -366,10 +495,11 @@ describe('usecasecore CLI', function () {
             relay.kill('SIGTERM');
           }
           expect(await exited, stderr).to.deep.equal([0, null]);
-          expect(stdout.split('\n')[0])
-            .to.equal(`usecasecore relay: ${schema}.ucc_outbox → ${topology.prefix}.events at `
-            + `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, retention every 1h: sent rows kept 7d, `
-            + 'idempotency reaped');
+          expect(stdout.split('\n')[0]).to.equal(
+            `usecasecore relay: ${schema}.ucc_outbox → ${topology.prefix}.events at ` +
+              `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, retention every 1h: sent rows kept 7d, ` +
+              'idempotency reaped',
+          );
           expect(stdout).to.include('SIGTERM, stopped');
           expect(await db(t.outbox).where({ id }).whereNotNull('sent_at').pluck('id')).to.deep.equal([id]);
         } finally {

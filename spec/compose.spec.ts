@@ -3,7 +3,10 @@ import { compose, UseCaseError, type Step } from '../lib/index.js';
 import { expect } from './helpers.js';
 
 type Ctx = { log: number[] };
-const terminal = async (ctx: Ctx) => { ctx.log.push(0); return 'done'; };
+const terminal = async (ctx: Ctx) => {
+  ctx.log.push(0);
+  return 'done';
+};
 
 describe('compose()', () => {
   it('should run steps as an onion and return the innermost result outwards', async () => {
@@ -20,24 +23,40 @@ describe('compose()', () => {
 
   it('should let a step answer without calling next (short-circuit)', async () => {
     const ctx = { log: [] as number[] };
-    const result = await compose<Ctx, string>([async () => 'stopped', async (c, next) => { c.log.push(2); return next(); }])(ctx, terminal);
+    const result = await compose<Ctx, string>([
+      async () => 'stopped',
+      async (c, next) => {
+        c.log.push(2);
+        return next();
+      },
+    ])(ctx, terminal);
     expect(result).to.equal('stopped');
     expect(ctx.log).to.deep.equal([]);
   });
 
   it('should reject when next() is called twice', async () => {
-    const twice: Step<Ctx, string> = async function twice(_ctx, next) { await next(); return next(); };
-    await expect(compose([twice])({ log: [] }, terminal)).to.be.rejectedWith(UseCaseError, /next\(\) called multiple times in middleware "twice"/);
+    const twice: Step<Ctx, string> = async function twice(_ctx, next) {
+      await next();
+      return next();
+    };
+    await expect(compose([twice])({ log: [] }, terminal)).to.be.rejectedWith(
+      UseCaseError,
+      /next\(\) called multiple times in middleware "twice"/,
+    );
   });
 
   it('should turn a synchronous throw into a rejection', async () => {
-    const throws: Step<Ctx, string> = () => { throw new Error('sync'); };
+    const throws: Step<Ctx, string> = () => {
+      throw new Error('sync');
+    };
     await expect(compose([throws])({ log: [] }, terminal)).to.be.rejectedWith('sync');
   });
 
   it('should let an outer step catch an inner error', async () => {
     const catcher: Step<Ctx, string> = async (_ctx, next) => next().catch((e: Error) => `caught ${e.message}`);
-    const thrower: Step<Ctx, string> = async () => { throw new Error('inner'); };
+    const thrower: Step<Ctx, string> = async () => {
+      throw new Error('inner');
+    };
     expect(await compose([catcher, thrower])({ log: [] }, terminal)).to.equal('caught inner');
   });
 
@@ -55,6 +74,10 @@ describe('compose()', () => {
 
   it('should reject when the terminal throws, and pass results of non-async steps', async () => {
     const plain: Step<Ctx, string> = (_ctx, next) => next();
-    await expect(compose([plain])({ log: [] }, () => { throw new Error('terminal'); })).to.be.rejectedWith('terminal');
+    await expect(
+      compose([plain])({ log: [] }, () => {
+        throw new Error('terminal');
+      }),
+    ).to.be.rejectedWith('terminal');
   });
 });

@@ -1,12 +1,24 @@
 // Consumers on the memory bus: jobs and events through the pipeline, once per message, retries and dead letters.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, Event, consume, fail, handles, ok, work, type Context, type Handler, type OutboxMessage } from '../lib/index.js';
+import {
+  Command,
+  Event,
+  consume,
+  fail,
+  handles,
+  ok,
+  work,
+  type Context,
+  type Handler,
+  type OutboxMessage,
+} from '../lib/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { ACCOUNT_HANDLERS, Deposit, Deposited, alice, expect, wire } from './helpers.js';
 
 class OpenAccount extends Command(v.object({ account: v.string() }))<{ queued: boolean }, 'refused'> {}
-@handles(OpenAccount) @injectable()
+@handles(OpenAccount)
+@injectable()
 class OpenAccountHandler implements Handler<OpenAccount> {
   handle(cmd: OpenAccount, ctx: Context<OpenAccount>) {
     ctx.enqueue(new Deposit({ account: cmd.account, amount: 100 })); // welcome bonus, as a job after commit
@@ -17,8 +29,11 @@ class OpenAccountHandler implements Handler<OpenAccount> {
 /** A consumer of Deposited events that can be told to fail. */
 const seen: string[] = [];
 let failuresLeft = 0;
-class Flaky extends Event(v.object({ account: v.string(), amount: v.number() })) { static readonly type = 'account.deposited'; }
-@handles(Flaky) @injectable()
+class Flaky extends Event(v.object({ account: v.string(), amount: v.number() })) {
+  static readonly type = 'account.deposited';
+}
+@handles(Flaky)
+@injectable()
 class FlakyHandler implements Handler<Flaky> {
   handle(event: Flaky) {
     if (failuresLeft-- > 0) throw new Error('downstream is down');
@@ -31,7 +46,10 @@ function setup() {
   seen.length = 0;
   failuresLeft = 0;
   const rules = [everyone(OpenAccount), everyone(Deposit), everyone(Flaky)];
-  const w = wire({ middleware: recommendedStack({ rules, inbox: true }), handlers: [...ACCOUNT_HANDLERS, OpenAccountHandler, FlakyHandler] });
+  const w = wire({
+    middleware: recommendedStack({ rules, inbox: true }),
+    handlers: [...ACCOUNT_HANDLERS, OpenAccountHandler, FlakyHandler],
+  });
   return w;
 }
 
@@ -59,7 +77,10 @@ describe('work() and consume() on the memory bus', () => {
   it('should never run a job whose sending transaction rolled back', async () => {
     const w = setup();
     await work(w.mediator, w.bus, [Deposit]);
-    expect(await w.mediator.send(OpenAccount.from({ account: 'refuse-1' }), alice)).to.have.nested.property('failure.code', 'refused');
+    expect(await w.mediator.send(OpenAccount.from({ account: 'refuse-1' }), alice)).to.have.nested.property(
+      'failure.code',
+      'refused',
+    );
     await w.settled();
     expect(w.bus.published).to.deep.equal([]);
     expect(w.accounts.runs('Deposit')).to.equal(0);
@@ -105,7 +126,14 @@ describe('work() and consume() on the memory bus', () => {
   it('should dead-letter at once a message that can never parse', async () => {
     const w = setup();
     await consume(w.mediator, w.bus, 'notifier', [Flaky]);
-    const base: OutboxMessage = { id: 'bad-1', kind: 'event', type: Deposited.type, payload: { account: 7 }, occurredAt: new Date().toISOString(), headers: {} };
+    const base: OutboxMessage = {
+      id: 'bad-1',
+      kind: 'event',
+      type: Deposited.type,
+      payload: { account: 7 },
+      occurredAt: new Date().toISOString(),
+      headers: {},
+    };
     await w.bus.publish([base]);
     await w.settled();
     const [dead] = w.bus.deadLetters('notifier');

@@ -8,7 +8,10 @@ const opened: Knex[] = [];
 
 /** The run's shared PGlite knex (closed by the root hook in spec/hooks.ts). */
 export function sharedPglite(): Promise<Knex> {
-  return (pglite ??= pgliteKnex().then((db) => { opened.push(db); return db; }));
+  return (pglite ??= pgliteKnex().then((db) => {
+    opened.push(db);
+    return db;
+  }));
 }
 
 /**
@@ -19,7 +22,9 @@ export async function postgres(): Promise<Knex | undefined> {
   const url = process.env.DATABASE_URL;
   const missing = (why: string) => {
     if (process.env.CI === 'true') throw new Error(`Postgres is required under CI=true: ${why}`);
-    console.warn(`    (skipping Postgres specs: ${why} — start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)`);
+    console.warn(
+      `    (skipping Postgres specs: ${why} — start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)`,
+    );
     return undefined;
   };
   if (!url) return missing('DATABASE_URL is not set');

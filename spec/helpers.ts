@@ -5,12 +5,31 @@ import chaiAsPromised from 'chai-as-promised';
 import { Container, inject, injectable } from 'inversify';
 import * as v from 'valibot';
 import {
-  MemoryAuditStore, MemoryBus, MemoryOutbox, MemoryUnitOfWork, TransactionalMap, memoryModule, type MemoryModuleOptions,
+  MemoryAuditStore,
+  MemoryBus,
+  MemoryOutbox,
+  MemoryUnitOfWork,
+  TransactionalMap,
+  memoryModule,
+  type MemoryModuleOptions,
 } from '../adapters/memory/index.js';
 import { ManualClock, type Instant } from '../adapters/testing/index.js';
 import {
-  Command, Event, Query, TOKENS, createMediator, fail, handles, ok,
-  type Context, type Handler, type HandlerClass, type IdempotencyStore, type Middleware, type MiddlewareClass, type Relay,
+  Command,
+  Event,
+  Query,
+  TOKENS,
+  createMediator,
+  fail,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+  type HandlerClass,
+  type IdempotencyStore,
+  type Middleware,
+  type MiddlewareClass,
+  type Relay,
 } from '../lib/index.js';
 
 use(chaiAsPromised);
@@ -34,7 +53,9 @@ export function recorder() {
 
 /** The testing kit's settable clock, starting at 2026-01-01 unless told otherwise (specs compare against that date). */
 export class FakeClock extends ManualClock {
-  constructor(start: Instant = '2026-01-01T00:00:00Z') { super(start); }
+  constructor(start: Instant = '2026-01-01T00:00:00Z') {
+    super(start);
+  }
 }
 
 export const ACCOUNTS = Symbol.for('spec.Accounts');
@@ -44,23 +65,37 @@ export class Accounts {
   readonly balances: TransactionalMap<string, number>;
   /** How many times each handler ran (to prove "ran once"). */
   readonly calls = new Map<string, number>();
-  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) { this.balances = new TransactionalMap(uow); }
-  count(name: string): void { this.calls.set(name, (this.calls.get(name) ?? 0) + 1); }
-  runs(name: string): number { return this.calls.get(name) ?? 0; }
+  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) {
+    this.balances = new TransactionalMap(uow);
+  }
+  count(name: string): void {
+    this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
+  }
+  runs(name: string): number {
+    return this.calls.get(name) ?? 0;
+  }
 }
 
-export class Deposited extends Event(v.object({ account: v.string(), amount: v.number() })) { static readonly type = 'account.deposited'; }
+export class Deposited extends Event(v.object({ account: v.string(), amount: v.number() })) {
+  static readonly type = 'account.deposited';
+}
 
-const money = v.object({ account: v.pipe(v.string(), v.minLength(1)), amount: v.pipe(v.number(), v.integer(), v.minValue(1)) });
+const money = v.object({
+  account: v.pipe(v.string(), v.minLength(1)),
+  amount: v.pipe(v.number(), v.integer(), v.minValue(1)),
+});
 export class Deposit extends Command(money)<{ balance: number }> {}
 export class Withdraw extends Command(money)<{ balance: number }, 'insufficient_funds'> {}
 export class Explode extends Command(v.object({ account: v.string() }))<void> {}
 export class GetBalance extends Query(v.object({ account: v.string() }))<{ balance: number }> {}
 
-@handles(Deposit) @injectable()
+@handles(Deposit)
+@injectable()
 export class DepositHandler implements Handler<Deposit, number> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
-  load(cmd: Deposit) { return this.accounts.balances.get(cmd.account) ?? 0; }
+  load(cmd: Deposit) {
+    return this.accounts.balances.get(cmd.account) ?? 0;
+  }
   handle(cmd: Deposit, ctx: Context<Deposit, number>) {
     this.accounts.count('Deposit');
     const balance = ctx.state + cmd.amount;
@@ -70,10 +105,13 @@ export class DepositHandler implements Handler<Deposit, number> {
   }
 }
 
-@handles(Withdraw) @injectable()
+@handles(Withdraw)
+@injectable()
 export class WithdrawHandler implements Handler<Withdraw, number> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
-  load(cmd: Withdraw) { return this.accounts.balances.get(cmd.account) ?? 0; }
+  load(cmd: Withdraw) {
+    return this.accounts.balances.get(cmd.account) ?? 0;
+  }
   async handle(cmd: Withdraw, ctx: Context<Withdraw, number>) {
     this.accounts.count('Withdraw');
     if (ctx.state < cmd.amount) return fail('insufficient_funds', { available: ctx.state });
@@ -83,7 +121,8 @@ export class WithdrawHandler implements Handler<Withdraw, number> {
   }
 }
 
-@handles(Explode) @injectable()
+@handles(Explode)
+@injectable()
 export class ExplodeHandler implements Handler<Explode> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
   handle(cmd: Explode, ctx: Context<Explode>): never {
@@ -94,20 +133,30 @@ export class ExplodeHandler implements Handler<Explode> {
   }
 }
 
-@handles(GetBalance) @injectable()
+@handles(GetBalance)
+@injectable()
 export class GetBalanceHandler implements Handler<GetBalance> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
-  handle(q: GetBalance) { return ok({ balance: this.accounts.balances.get(q.account) ?? 0 }); }
+  handle(q: GetBalance) {
+    return ok({ balance: this.accounts.balances.get(q.account) ?? 0 });
+  }
 }
 
 export const ACCOUNT_HANDLERS: HandlerClass[] = [DepositHandler, WithdrawHandler, ExplodeHandler, GetBalanceHandler];
 
 /** A container with memory adapters and the accounts fixture, and a mediator over it. */
-export function wire(options: { middleware: ReadonlyArray<Middleware | MiddlewareClass>; handlers?: HandlerClass[]; memory?: MemoryModuleOptions }) {
+export function wire(options: {
+  middleware: ReadonlyArray<Middleware | MiddlewareClass>;
+  handlers?: HandlerClass[];
+  memory?: MemoryModuleOptions;
+}) {
   const container = new Container();
   container.load(memoryModule(options.memory));
   container.bind(ACCOUNTS).to(Accounts).inSingletonScope();
-  const mediator = createMediator(container, { handlers: options.handlers ?? ACCOUNT_HANDLERS, middleware: options.middleware });
+  const mediator = createMediator(container, {
+    handlers: options.handlers ?? ACCOUNT_HANDLERS,
+    middleware: options.middleware,
+  });
   return {
     container,
     mediator,
@@ -119,7 +168,10 @@ export function wire(options: { middleware: ReadonlyArray<Middleware | Middlewar
     relay: container.get<Relay>(TOKENS.Relay),
     uow: container.get(MemoryUnitOfWork),
     /** Waits until everything committed so far was published and every subscriber ran. */
-    async settled() { await this.relay.drain(); await this.bus.idle(); },
+    async settled() {
+      await this.relay.drain();
+      await this.bus.idle();
+    },
   };
 }
 

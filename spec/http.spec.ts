@@ -4,17 +4,26 @@ import { failure, fail, ok, type Failure } from '../lib/index.js';
 import { expect } from './helpers.js';
 
 const FAILURES: ReadonlyArray<[Failure, number, Record<string, unknown>]> = [
-  [{ kind: 'validation', message: 'bad', issues: [{ path: 'qty', message: 'too small' }] }, 422,
-    { issues: [{ path: 'qty', message: 'too small' }] }],
+  [
+    { kind: 'validation', message: 'bad', issues: [{ path: 'qty', message: 'too small' }] },
+    422,
+    { issues: [{ path: 'qty', message: 'too small' }] },
+  ],
   [{ kind: 'forbidden', message: 'no' }, 403, {}],
   [{ kind: 'not_found', message: 'none' }, 404, {}],
-  [{ kind: 'invalid_transition', message: 'shipped', from: 'shipped', to: 'cancelled', allowed: ['placed'] }, 409,
-    { from: 'shipped', to: 'cancelled', allowed: ['placed'] }],
+  [
+    { kind: 'invalid_transition', message: 'shipped', from: 'shipped', to: 'cancelled', allowed: ['placed'] },
+    409,
+    { from: 'shipped', to: 'cancelled', allowed: ['placed'] },
+  ],
   [{ kind: 'conflict', message: 'lost' }, 409, {}],
   [{ kind: 'idempotency_mismatch', message: 'other' }, 422, {}],
   [{ kind: 'in_progress', message: 'wait' }, 409, {}],
-  [{ kind: 'domain', message: 'rule', code: 'over_limit', details: { limit: 3 } }, 422,
-    { code: 'over_limit', details: { limit: 3 } }],
+  [
+    { kind: 'domain', message: 'rule', code: 'over_limit', details: { limit: 3 } },
+    422,
+    { code: 'over_limit', details: { limit: 3 } },
+  ],
   [{ kind: 'unavailable', message: 'db down' }, 503, {}],
 ];
 
@@ -25,7 +34,12 @@ describe('toProblem', () => {
       expect(reply.status).to.equal(status);
       expect(reply.headers).to.deep.equal({ 'Content-Type': 'application/problem+json' });
       expect(reply.body).to.deep.equal({
-        type: 'about:blank', status, title: reply.body.title, kind: given.kind, detail: given.message, ...extra,
+        type: 'about:blank',
+        status,
+        title: reply.body.title,
+        kind: given.kind,
+        detail: given.message,
+        ...extra,
       });
       expect(reply.body.title).to.be.a('string').and.not.equal('');
     });
@@ -39,8 +53,9 @@ describe('toProblem', () => {
   });
 
   it('should build HTTP-level problems with their own statuses', () => {
-    const statuses = (['unauthenticated', 'malformed_json', 'payload_too_large', 'bad_request', 'route_not_found', 'internal'] as const)
-      .map((kind) => problem(kind, 'x').status);
+    const statuses = (
+      ['unauthenticated', 'malformed_json', 'payload_too_large', 'bad_request', 'route_not_found', 'internal'] as const
+    ).map((kind) => problem(kind, 'x').status);
     expect(statuses).to.deep.equal([401, 400, 413, 400, 404, 500]);
   });
 });
@@ -48,7 +63,9 @@ describe('toProblem', () => {
 describe('toReply', () => {
   it('should answer a success with its value, the chosen status and a JSON content type', () => {
     expect(toReply(ok({ id: 'o-1' }), { successStatus: 201 })).to.deep.equal({
-      status: 201, headers: { 'Content-Type': 'application/json' }, body: { id: 'o-1' },
+      status: 201,
+      headers: { 'Content-Type': 'application/json' },
+      body: { id: 'o-1' },
     });
     expect(toReply(ok(1)).status).to.equal(200);
   });
@@ -57,13 +74,17 @@ describe('toReply', () => {
     expect(toReply({ ...ok(1), replayed: true }).headers).to.include({ 'Idempotent-Replayed': 'true' });
     const replayedFailure = { ...fail('insufficient_stock'), replayed: true };
     expect(toReply(replayedFailure).headers).to.deep.equal({
-      'Content-Type': 'application/problem+json', 'Idempotent-Replayed': 'true',
+      'Content-Type': 'application/problem+json',
+      'Idempotent-Replayed': 'true',
     });
     expect(toReply(ok(1)).headers).not.to.have.property('Idempotent-Replayed');
   });
 
   it('should map failures through toProblem with the same options', () => {
-    const reply = toReply(fail('insufficient_stock'), { domainStatus: { insufficient_stock: 409 }, successStatus: 201 });
+    const reply = toReply(fail('insufficient_stock'), {
+      domainStatus: { insufficient_stock: 409 },
+      successStatus: 201,
+    });
     expect(reply.status).to.equal(409);
     expect(toReply(failure({ kind: 'forbidden', message: 'no' })).status).to.equal(403);
   });
@@ -95,12 +116,15 @@ describe('readSendOptions', () => {
     const fetchHeaders = new Headers({ 'Idempotency-Key': 'k-1', 'X-Actor': 'ann', 'X-Tenant': 't-1' });
     expect(readSendOptions(fetchHeaders, reader)).to.deep.equal(expected);
     expect(readSendOptions((name) => fetchHeaders.get(name), reader)).to.deep.equal(expected);
-    expect(readSendOptions({ 'idempotency-key': 'k-1', 'x-actor': 'ann', 'x-tenant': 't-1' }, reader)).to.deep.equal(expected);
+    expect(readSendOptions({ 'idempotency-key': 'k-1', 'x-actor': 'ann', 'x-tenant': 't-1' }, reader)).to.deep.equal(
+      expected,
+    );
   });
 
   it('should leave the key and actor undefined when the headers are absent', () => {
     expect(readSendOptions(new Headers(), { actor })).to.deep.equal({
-      ok: true, options: { idempotencyKey: undefined, actor: undefined, tenant: undefined },
+      ok: true,
+      options: { idempotencyKey: undefined, actor: undefined, tenant: undefined },
     });
   });
 

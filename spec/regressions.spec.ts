@@ -2,11 +2,21 @@
 import { injectable } from 'inversify';
 import * as v from 'valibot';
 import { Command, fail, handles, ok, withRules, type Context, type Handler, type Next } from '../lib/index.js';
-import { audit, everyone, idempotency, policy, publish, transition, unitOfWork, validation } from '../middleware/index.js';
+import {
+  audit,
+  everyone,
+  idempotency,
+  policy,
+  publish,
+  transition,
+  unitOfWork,
+  validation,
+} from '../middleware/index.js';
 import { ACCOUNT_HANDLERS, Deposit, Withdraw, alice, expect, wire } from './helpers.js';
 
 class Attempt extends Command(v.object({ account: v.string() }))<void, 'nested_failed'> {}
-@handles(Attempt) @injectable()
+@handles(Attempt)
+@injectable()
 class AttemptHandler implements Handler<Attempt> {
   async handle(cmd: Attempt, ctx: Context<Attempt>) {
     const nested = await ctx.send(new Withdraw({ account: cmd.account, amount: 1_000 }));
@@ -21,11 +31,26 @@ describe('regressions', () => {
     const reported: unknown[] = [];
     const rolledBack: unknown[] = [];
     const flakyHook = withRules(async function flakyHook(ctx: Context, next: Next) {
-      ctx.afterCommit(() => { throw new Error('mailer down'); });
-      ctx.afterRollback(() => { rolledBack.push(ctx.type); });
+      ctx.afterCommit(() => {
+        throw new Error('mailer down');
+      });
+      ctx.afterRollback(() => {
+        rolledBack.push(ctx.type);
+      });
       return next();
     }, {});
-    const w = wire({ middleware: [validation(), audit(), idempotency(), unitOfWork({ onHookError: (e) => reported.push(e) }), flakyHook, policy(rules), transition([]), publish()] });
+    const w = wire({
+      middleware: [
+        validation(),
+        audit(),
+        idempotency(),
+        unitOfWork({ onHookError: (e) => reported.push(e) }),
+        flakyHook,
+        policy(rules),
+        transition([]),
+        publish(),
+      ],
+    });
     const result = await w.mediator.send(Deposit.from({ account: 'h1', amount: 5 }), alice);
     expect(result).to.deep.equal({ ok: true, value: { balance: 5 } });
     expect(w.accounts.balances.get('h1')).to.equal(5);
@@ -35,11 +60,17 @@ describe('regressions', () => {
   });
 
   it('should audit a nested failure once even when the outer send rolls back', async () => {
-    const w = wire({ middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()], handlers: [...ACCOUNT_HANDLERS, AttemptHandler] });
+    const w = wire({
+      middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+      handlers: [...ACCOUNT_HANDLERS, AttemptHandler],
+    });
     const result = await w.mediator.send(Attempt.from({ account: 'n1' }), alice);
     expect(result).to.have.nested.property('failure.code', 'nested_failed');
     const rows = await w.audit.list({ order: 'asc' });
-    expect(rows.map((r) => `${r.type}:${r.outcome}:${r.code}`)).to.deep.equal(['Withdraw:domain:insufficient_funds', 'Attempt:domain:nested_failed']);
+    expect(rows.map((r) => `${r.type}:${r.outcome}:${r.code}`)).to.deep.equal([
+      'Withdraw:domain:insufficient_funds',
+      'Attempt:domain:nested_failed',
+    ]);
   });
 
   const unstorable: Array<[string, unknown]> = [
@@ -49,7 +80,9 @@ describe('regressions', () => {
   ];
   for (const [name, body] of unstorable) {
     it(`should refuse ${name} as a validation failure that writes nothing`, async () => {
-      const w = wire({ middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()] });
+      const w = wire({
+        middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+      });
       const result = await w.mediator.send(Deposit.from(body), alice);
       expect(result).to.have.nested.property('failure.kind', 'validation');
       expect(await w.audit.list()).to.deep.equal([]);

@@ -4,10 +4,20 @@ import { Container } from 'inversify';
 import type { Knex } from 'knex';
 import { KnexIdempotencyStore, KnexInbox, KnexOutbox, KnexUnitOfWork, tables } from '../adapters/knex/index.js';
 import {
-  MemoryIdempotencyStore, MemoryInbox, MemoryOutbox, MemoryUnitOfWork, memoryModule,
+  MemoryIdempotencyStore,
+  MemoryInbox,
+  MemoryOutbox,
+  MemoryUnitOfWork,
+  memoryModule,
 } from '../adapters/memory/index.js';
 import {
-  UseCaseError, retention, type IdempotencyStore, type Inbox, type Outbox, type OutboxMessage, type UnitOfWork,
+  UseCaseError,
+  retention,
+  type IdempotencyStore,
+  type Inbox,
+  type Outbox,
+  type OutboxMessage,
+  type UnitOfWork,
 } from '../lib/index.js';
 import { dropSchema, freshSchema, postgres, sharedPglite } from './db.js';
 import { expect } from './helpers.js';
@@ -17,7 +27,12 @@ const START = Date.parse('2026-01-01T00:00:00Z');
 
 /** A clock the spec moves by hand. */
 function manualClock() {
-  return { at: START, now() { return this.at; } };
+  return {
+    at: START,
+    now() {
+      return this.at;
+    },
+  };
 }
 
 interface Ports {
@@ -31,26 +46,46 @@ interface Ports {
 }
 
 const message = (type: string): OutboxMessage => ({
-  id: randomUUID(), kind: 'event', type, payload: { type }, occurredAt: new Date(START).toISOString(), headers: {},
+  id: randomUUID(),
+  kind: 'event',
+  type,
+  payload: { type },
+  occurredAt: new Date(START).toISOString(),
+  headers: {},
 });
 
 type Clock = ReturnType<typeof manualClock>;
 
 /** The suite, on the ports `make` gives; it skips when `available` gives undefined. */
 function retentionSuite(
-  name: string, make: (clock: Clock) => Promise<Ports>, available?: () => Promise<unknown>,
+  name: string,
+  make: (clock: Clock) => Promise<Ports>,
+  available?: () => Promise<unknown>,
 ): void {
   describe(`retention on ${name}`, () => {
     let clock: Clock, ports: Ports;
-    before(async function () { if (available && !(await available())) this.skip(); });
-    beforeEach(async () => { clock = manualClock(); ports = await make(clock); });
+    before(async function () {
+      if (available && !(await available())) this.skip();
+    });
+    beforeEach(async () => {
+      clock = manualClock();
+      ports = await make(clock);
+    });
     afterEach(() => ports.close());
 
     it('should purge only sent outbox rows older than the cut-off, never unsent, in-flight or parked', async () => {
       const { uow, outbox } = ports;
-      const [oldSent, youngSent, unsent, inFlight, parked] =
-        ['old-sent', 'young-sent', 'unsent', 'in-flight', 'parked'].map(message);
-      await uow.transaction(() => outbox.add([oldSent!, youngSent!, unsent!, inFlight!, parked!]), () => true);
+      const [oldSent, youngSent, unsent, inFlight, parked] = [
+        'old-sent',
+        'young-sent',
+        'unsent',
+        'in-flight',
+        'parked',
+      ].map(message);
+      await uow.transaction(
+        () => outbox.add([oldSent!, youngSent!, unsent!, inFlight!, parked!]),
+        () => true,
+      );
       expect(await outbox.claim(10)).to.have.length(5);
       await outbox.markSent([oldSent!.id]);
       await outbox.release([unsent!.id]);
@@ -64,7 +99,10 @@ function retentionSuite(
       expect(await outbox.purgeSent(0), 'a zero cut-off takes every sent row, and only those').to.equal(1);
       expect(await ports.counts()).to.deep.equal({ unsent: 2, parked: 1, sent: 0 });
       // (the knex in-flight row's 30 s lease ran out in those 8 days, so a relay may take it again: no assertion)
-      expect((await outbox.claim(10)).map((m) => m.type), 'unsent rows still flow').to.include('unsent');
+      expect(
+        (await outbox.claim(10)).map((m) => m.type),
+        'unsent rows still flow',
+      ).to.include('unsent');
     });
 
     it('should forget inbox records older than the cut-off, and only those', async () => {
@@ -81,7 +119,10 @@ function retentionSuite(
     it('should run every configured purge once with runOnce(), and count what each removed', async () => {
       const { uow, outbox, inbox, idempotency } = ports;
       const [sent, waiting] = [message('sent'), message('waiting')];
-      await uow.transaction(() => outbox.add([sent, waiting]), () => true);
+      await uow.transaction(
+        () => outbox.add([sent, waiting]),
+        () => true,
+      );
       await outbox.claim(1);
       await outbox.markSent([sent.id]);
       await inbox.record('billing', 'm-1');
@@ -89,8 +130,10 @@ function retentionSuite(
       clock.at = START + 40 * DAY;
       await idempotency.claim({ scope: 't', key: 'live' }, 'f', 60_000);
 
-      const cleanup = retention({ outbox, inbox, idempotency },
-        { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true });
+      const cleanup = retention(
+        { outbox, inbox, idempotency },
+        { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true },
+      );
       try {
         expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 1, idempotency: 1 });
         expect(await cleanup.runOnce()).to.deep.equal({ outbox: 0, inbox: 0, idempotency: 0 });
@@ -106,7 +149,10 @@ retentionSuite('memory', async (clock) => {
   const uow = new MemoryUnitOfWork();
   const outbox = new MemoryOutbox(uow, clock);
   return {
-    uow, outbox, inbox: new MemoryInbox(uow, clock), idempotency: new MemoryIdempotencyStore(uow, clock),
+    uow,
+    outbox,
+    inbox: new MemoryInbox(uow, clock),
+    idempotency: new MemoryIdempotencyStore(uow, clock),
     counts: async () => ({ unsent: await outbox.pending(), parked: outbox.parked().length, sent: outbox.sent() }),
     close: async () => undefined,
   };
@@ -117,10 +163,13 @@ function knexPorts(open: () => Promise<Knex | undefined>) {
   return async (clock: Clock): Promise<Ports> => {
     const db = (await open())!; // the suite skipped when there is none
     const options = await freshSchema(db);
-    const t = tables(options), uow = new KnexUnitOfWork(db);
+    const t = tables(options),
+      uow = new KnexUnitOfWork(db);
     const outbox = new KnexOutbox(uow, t.outbox, clock);
     return {
-      uow, outbox, inbox: new KnexInbox(uow, t.inbox, clock),
+      uow,
+      outbox,
+      inbox: new KnexInbox(uow, t.inbox, clock),
       idempotency: new KnexIdempotencyStore(uow, t.idempotency, clock),
       counts: async () => {
         const { totals } = await outbox.status();
@@ -138,14 +187,19 @@ retentionSuite('Postgres', knexPorts(openPostgres), openPostgres);
 
 describe('retention()', () => {
   it('should purge on its timer until stopped', async () => {
-    const clock = manualClock(), uow = new MemoryUnitOfWork(), outbox = new MemoryOutbox(uow, clock);
+    const clock = manualClock(),
+      uow = new MemoryUnitOfWork(),
+      outbox = new MemoryOutbox(uow, clock);
     const sent = message('sent');
     await outbox.add([sent]);
     await outbox.claim(1);
     await outbox.markSent([sent.id]);
     clock.at = START + 8 * DAY;
-    let calls = 0, purged!: (n: number) => void;
-    const firstPurge = new Promise<number>((resolve) => { purged = resolve; });
+    let calls = 0,
+      purged!: (n: number) => void;
+    const firstPurge = new Promise<number>((resolve) => {
+      purged = resolve;
+    });
     const watched = {
       async purgeSent(ms: number) {
         calls++;
@@ -164,9 +218,15 @@ describe('retention()', () => {
   });
 
   it('should report a failed timed run to onError and try again at the next tick', async () => {
-    let calls = 0, reported!: (error: unknown) => void, retried!: () => void;
-    const failure = new Promise<unknown>((resolve) => { reported = resolve; });
-    const again = new Promise<void>((resolve) => { retried = resolve; });
+    let calls = 0,
+      reported!: (error: unknown) => void,
+      retried!: () => void;
+    const failure = new Promise<unknown>((resolve) => {
+      reported = resolve;
+    });
+    const again = new Promise<void>((resolve) => {
+      retried = resolve;
+    });
     const flaky = {
       async reap() {
         if (++calls === 1) throw new Error('database down');
@@ -185,9 +245,11 @@ describe('retention()', () => {
   });
 
   it("should take a container's bound ports", async () => {
-    const clock = manualClock(), container = new Container();
+    const clock = manualClock(),
+      container = new Container();
     container.load(memoryModule({ clock }));
-    const outbox = container.get(MemoryOutbox), sent = message('sent');
+    const outbox = container.get(MemoryOutbox),
+      sent = message('sent');
     await outbox.add([sent]);
     await outbox.claim(1);
     await outbox.markSent([sent.id]);
@@ -202,10 +264,22 @@ describe('retention()', () => {
 
   it('should reject a run when a purge fails, after trying the others', async () => {
     let reaped = false;
-    const cleanup = retention({
-      outbox: { purgeSent: async () => { throw new Error('outbox down'); } },
-      idempotency: { reap: async () => { reaped = true; return 0; } },
-    }, { outboxSentMs: DAY, idempotency: true });
+    const cleanup = retention(
+      {
+        outbox: {
+          purgeSent: async () => {
+            throw new Error('outbox down');
+          },
+        },
+        idempotency: {
+          reap: async () => {
+            reaped = true;
+            return 0;
+          },
+        },
+      },
+      { outboxSentMs: DAY, idempotency: true },
+    );
     try {
       await expect(cleanup.runOnce()).to.be.rejectedWith('outbox down');
       expect(reaped).to.equal(true);

@@ -3,17 +3,51 @@ import { Container, inject, injectable } from 'inversify';
 import * as v from 'valibot';
 import { memoryModule } from '../adapters/memory/index.js';
 import {
-  Command, TOKENS, UseCaseError, createMediator, handles, ok, withRules,
-  type Context, type Handler, type Middleware, type Next,
+  Command,
+  TOKENS,
+  UseCaseError,
+  createMediator,
+  handles,
+  ok,
+  withRules,
+  type Context,
+  type Handler,
+  type Middleware,
+  type Next,
 } from '../lib/index.js';
-import { audit, everyone, idempotency, policy, publish, recommendedStack, transition, unitOfWork, validation } from '../middleware/index.js';
 import {
-  ACCOUNTS, ACCOUNT_HANDLERS, Deposit, DepositHandler, Deposited, Explode, GetBalance, Withdraw, alice, expect, recorder, wire,
+  audit,
+  everyone,
+  idempotency,
+  policy,
+  publish,
+  recommendedStack,
+  transition,
+  unitOfWork,
+  validation,
+} from '../middleware/index.js';
+import {
+  ACCOUNTS,
+  ACCOUNT_HANDLERS,
+  Deposit,
+  DepositHandler,
+  Deposited,
+  Explode,
+  GetBalance,
+  Withdraw,
+  alice,
+  expect,
+  recorder,
+  wire,
   type Accounts,
 } from './helpers.js';
 
-class Transfer extends Command(v.object({ from: v.string(), to: v.string(), amount: v.number() }))<{ moved: number }, 'insufficient_funds'> {}
-@handles(Transfer) @injectable()
+class Transfer extends Command(v.object({ from: v.string(), to: v.string(), amount: v.number() }))<
+  { moved: number },
+  'insufficient_funds'
+> {}
+@handles(Transfer)
+@injectable()
 class TransferHandler implements Handler<Transfer> {
   async handle(cmd: Transfer, ctx: Context<Transfer>) {
     const out = await ctx.send(new Withdraw({ account: cmd.from, amount: cmd.amount }));
@@ -24,7 +58,13 @@ class TransferHandler implements Handler<Transfer> {
   }
 }
 
-const open = policy([everyone(Deposit), everyone(Withdraw), everyone(Explode), everyone(GetBalance), everyone(Transfer)]);
+const open = policy([
+  everyone(Deposit),
+  everyone(Withdraw),
+  everyone(Explode),
+  everyone(GetBalance),
+  everyone(Transfer),
+]);
 const stack = () => [validation(), audit(), idempotency(), unitOfWork(), open, transition([]), publish()];
 
 describe('createMediator()', () => {
@@ -36,55 +76,118 @@ describe('createMediator()', () => {
 
   it('should throw no_handler with the fix when a type has no handler', async () => {
     const { mediator } = wire({ middleware: [], handlers: [DepositHandler] });
-    await expect(mediator.send(Withdraw.from({ account: 'a', amount: 1 }))).to.be.rejectedWith(UseCaseError, /No handler for Withdraw — write a class marked @handles\(Withdraw\)/);
+    await expect(mediator.send(Withdraw.from({ account: 'a', amount: 1 }))).to.be.rejectedWith(
+      UseCaseError,
+      /No handler for Withdraw — write a class marked @handles\(Withdraw\)/,
+    );
   });
 
   it('should throw at start-up for an unmarked handler and for two handlers of one type', () => {
-    class Unmarked implements Handler<Deposit> { handle() { return ok({ balance: 0 }); } }
-    @handles(Deposit) @injectable() class Second implements Handler<Deposit> { handle() { return ok({ balance: 0 }); } }
-    expect(() => wire({ middleware: [], handlers: [Unmarked] })).to.throw(UseCaseError, /Unmarked is not marked with @handles/);
-    expect(() => wire({ middleware: [], handlers: [DepositHandler, Second] })).to.throw(UseCaseError, /Deposit has two handlers, DepositHandler and Second/);
+    class Unmarked implements Handler<Deposit> {
+      handle() {
+        return ok({ balance: 0 });
+      }
+    }
+    @handles(Deposit)
+    @injectable()
+    class Second implements Handler<Deposit> {
+      handle() {
+        return ok({ balance: 0 });
+      }
+    }
+    expect(() => wire({ middleware: [], handlers: [Unmarked] })).to.throw(
+      UseCaseError,
+      /Unmarked is not marked with @handles/,
+    );
+    expect(() => wire({ middleware: [], handlers: [DepositHandler, Second] })).to.throw(
+      UseCaseError,
+      /Deposit has two handlers, DepositHandler and Second/,
+    );
   });
 
   const badStacks: Array<[string, () => Middleware[], RegExp]> = [
-    ['validation not first', () => [audit(), validation(), unitOfWork()], /audit must come after validation — move validation\(\) before audit\(\)/],
-    ['publish without a unit of work', () => [validation(), publish()], /publish must run inside unitOfWork\(\) — add unitOfWork\(\)/],
-    ['publish outside the unit of work', () => [validation(), publish(), unitOfWork()], /move unitOfWork\(\) before publish\(\)/],
-    ['idempotency inside the unit of work', () => [validation(), unitOfWork(), idempotency()], /idempotency must come before unitOfWork/],
-    ['audit inside idempotency', () => [validation(), idempotency(), audit(), unitOfWork()], /idempotency must come after audit — move audit\(\) before idempotency\(\)/],
+    [
+      'validation not first',
+      () => [audit(), validation(), unitOfWork()],
+      /audit must come after validation — move validation\(\) before audit\(\)/,
+    ],
+    [
+      'publish without a unit of work',
+      () => [validation(), publish()],
+      /publish must run inside unitOfWork\(\) — add unitOfWork\(\)/,
+    ],
+    [
+      'publish outside the unit of work',
+      () => [validation(), publish(), unitOfWork()],
+      /move unitOfWork\(\) before publish\(\)/,
+    ],
+    [
+      'idempotency inside the unit of work',
+      () => [validation(), unitOfWork(), idempotency()],
+      /idempotency must come before unitOfWork/,
+    ],
+    [
+      'audit inside idempotency',
+      () => [validation(), idempotency(), audit(), unitOfWork()],
+      /idempotency must come after audit — move audit\(\) before idempotency\(\)/,
+    ],
     ['audit without a unit of work', () => [validation(), audit()], /audit needs unitOfWork\(\)/],
-    ['transition before policy', () => [validation(), unitOfWork(), transition([]), open], /transition must come after policy — move policy\(\) before transition\(\)/],
+    [
+      'transition before policy',
+      () => [validation(), unitOfWork(), transition([]), open],
+      /transition must come after policy — move policy\(\) before transition\(\)/,
+    ],
     ['a middleware twice', () => [validation(), unitOfWork(), unitOfWork()], /unitOfWork appears twice/],
   ];
   for (const [name, make, message] of badStacks) {
     it(`should reject a stack with ${name} at start-up`, () => {
-      expect(() => wire({ middleware: make() })).to.throw(UseCaseError, message).with.property('kind', 'bad_stack');
+      expect(() => wire({ middleware: make() }))
+        .to.throw(UseCaseError, message)
+        .with.property('kind', 'bad_stack');
     });
   }
 
   it('should require validation to be the very first middleware', () => {
     const { step } = recorder();
-    expect(() => wire({ middleware: [step('timing'), validation()] })).to.throw(UseCaseError, /validation must be first/);
+    expect(() => wire({ middleware: [step('timing'), validation()] })).to.throw(
+      UseCaseError,
+      /validation must be first/,
+    );
   });
 
   it('should reject a stack whose middleware needs a port nobody bound', () => {
     const container = new Container();
     container.bind(ACCOUNTS).toConstantValue({});
-    expect(() => createMediator(container, { handlers: [DepositHandler], middleware: [validation(), unitOfWork()] }))
-      .to.throw(UseCaseError, /unitOfWork\(\) in the stack of Deposit needs a unitOfWork port — load an adapter module/);
+    expect(() =>
+      createMediator(container, { handlers: [DepositHandler], middleware: [validation(), unitOfWork()] }),
+    ).to.throw(UseCaseError, /unitOfWork\(\) in the stack of Deposit needs a unitOfWork port — load an adapter module/);
   });
 
   it('should describe the effective stack per type, with queries skipping idempotency, audit and publish', () => {
     const { mediator } = wire({ middleware: stack() });
     expect(mediator.describe(Deposit)).to.deep.equal({
-      middleware: ['validation', 'audit', 'idempotency', 'unitOfWork', 'policy', 'transition', 'publish'], handler: 'DepositHandler',
+      middleware: ['validation', 'audit', 'idempotency', 'unitOfWork', 'policy', 'transition', 'publish'],
+      handler: 'DepositHandler',
     });
-    expect(mediator.describe(GetBalance).middleware).to.deep.equal(['validation', 'unitOfWork', 'policy', 'transition']);
+    expect(mediator.describe(GetBalance).middleware).to.deep.equal([
+      'validation',
+      'unitOfWork',
+      'policy',
+      'transition',
+    ]);
   });
 
   it('should let a request type opt out of a middleware', () => {
-    class Quiet extends Command(v.object({}))<void> { static readonly skip = ['audit']; }
-    @handles(Quiet) @injectable() class QuietHandler implements Handler<Quiet> { handle() { return ok(undefined); } }
+    class Quiet extends Command(v.object({}))<void> {
+      static readonly skip = ['audit'];
+    }
+    @handles(Quiet)
+    @injectable()
+    class QuietHandler implements Handler<Quiet> {
+      handle() {
+        return ok(undefined);
+      }
+    }
     const { mediator } = wire({ middleware: stack(), handlers: [QuietHandler] });
     expect(mediator.describe(Quiet).middleware).to.not.include('audit');
   });
@@ -104,7 +207,10 @@ describe('createMediator()', () => {
     class Timing {
       static readonly rules = { after: ['validation'] };
       constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
-      async handle(ctx: Context, next: Next) { seen.push(`${ctx.type}:${this.accounts.balances.size}`); return next(); }
+      async handle(ctx: Context, next: Next) {
+        seen.push(`${ctx.type}:${this.accounts.balances.size}`);
+        return next();
+      }
     }
     const { mediator } = wire({ middleware: [validation(), Timing, unitOfWork(), open, publish()] });
     await mediator.send(Deposit.from({ account: 'a', amount: 1 }));
@@ -115,8 +221,16 @@ describe('createMediator()', () => {
 
   it('should resolve handlers from the container on each send (scopes are honoured)', async () => {
     let made = 0;
-    @handles(Deposit) @injectable()
-    class Counting implements Handler<Deposit> { constructor() { made++; } handle() { return ok({ balance: 0 }); } }
+    @handles(Deposit)
+    @injectable()
+    class Counting implements Handler<Deposit> {
+      constructor() {
+        made++;
+      }
+      handle() {
+        return ok({ balance: 0 });
+      }
+    }
     const container = new Container();
     container.load(memoryModule());
     container.bind(Counting).toSelf().inTransientScope();
@@ -133,8 +247,13 @@ describe('createMediator()', () => {
 
   it('should throw misuse when ctx.state is read before it was loaded', async () => {
     class Peek extends Command(v.object({}))<void> {}
-    @handles(Peek) @injectable() class PeekHandler implements Handler<Peek, number> {
-      handle(_c: Peek, ctx: Context<Peek, number>) { void ctx.state; return ok(undefined); }
+    @handles(Peek)
+    @injectable()
+    class PeekHandler implements Handler<Peek, number> {
+      handle(_c: Peek, ctx: Context<Peek, number>) {
+        void ctx.state;
+        return ok(undefined);
+      }
     }
     const { mediator } = wire({ middleware: [], handlers: [PeekHandler] });
     await expect(mediator.send(new Peek({}))).to.be.rejectedWith(UseCaseError, /read before it was loaded/);
@@ -146,7 +265,10 @@ describe('createMediator()', () => {
       return result.ok ? { ...result, value: { balance: -1 } } : result;
     }, {});
     const { mediator } = wire({ middleware: [validation(), override, unitOfWork(), open, publish()] });
-    expect(await mediator.send(Deposit.from({ account: 'a', amount: 1 }))).to.deep.equal({ ok: true, value: { balance: -1 } });
+    expect(await mediator.send(Deposit.from({ account: 'a', amount: 1 }))).to.deep.equal({
+      ok: true,
+      value: { balance: -1 },
+    });
   });
 
   describe('nested ctx.send', () => {
@@ -169,7 +291,8 @@ describe('createMediator()', () => {
     });
 
     it('should roll the nested writes back with the outer transaction when the outer send fails', async () => {
-      @handles(Explode) @injectable()
+      @handles(Explode)
+      @injectable()
       class NestedThenThrow implements Handler<Explode> {
         async handle(cmd: Explode, ctx: Context<Explode>): Promise<never> {
           await ctx.send(new Deposit({ account: cmd.account, amount: 7 }));
@@ -197,6 +320,9 @@ describe('createMediator()', () => {
   it('should accept the recommended stack as a one-liner', async () => {
     const { mediator } = wire({ middleware: recommendedStack({ rules: [everyone(Deposit)] }) });
     expect((await mediator.send(Deposit.from({ account: 'r', amount: 2 }), alice)).ok).to.equal(true);
-    expect((await mediator.send(Withdraw.from({ account: 'r', amount: 1 }), alice))).to.have.nested.property('failure.kind', 'forbidden');
+    expect(await mediator.send(Withdraw.from({ account: 'r', amount: 1 }), alice)).to.have.nested.property(
+      'failure.kind',
+      'forbidden',
+    );
   });
 });

@@ -2,12 +2,24 @@
 import { expectTypeOf } from 'expect-type';
 import * as v from 'valibot';
 import {
-  Command, Query, fail, ok, type Context, type Failure, type FailureOf, type Handler, type Mediator, type Result, type ResultOf,
+  Command,
+  Query,
+  fail,
+  ok,
+  type Context,
+  type Failure,
+  type FailureOf,
+  type Handler,
+  type Mediator,
+  type Result,
+  type ResultOf,
 } from '../lib/index.js';
 import { expect } from './helpers.js';
 
 class Move extends Command(v.object({ productId: v.string(), qty: v.number(), tags: v.optional(v.array(v.string())) }))<
-  { sourceQtyAfter: number; destQtyAfter: number }, 'insufficient_stock' | 'same_bin'> {}
+  { sourceQtyAfter: number; destQtyAfter: number },
+  'insufficient_stock' | 'same_bin'
+> {}
 class Find extends Query(v.object({ id: v.string() }))<{ name: string } | null> {}
 
 describe('type inference', () => {
@@ -17,14 +29,20 @@ describe('type inference', () => {
     expectTypeOf<FailureOf<Find>>().toEqualTypeOf<never>();
     expectTypeOf<Mediator['send']>().toBeFunction();
     type Sent = Awaited<ReturnType<typeof sendMove>>;
-    expectTypeOf<Sent>().toEqualTypeOf<Result<{ sourceQtyAfter: number; destQtyAfter: number }, 'insufficient_stock' | 'same_bin'>>();
+    expectTypeOf<Sent>().toEqualTypeOf<
+      Result<{ sourceQtyAfter: number; destQtyAfter: number }, 'insufficient_stock' | 'same_bin'>
+    >();
     // eslint-disable-next-line @typescript-eslint/no-unused-vars -- only its type is checked
-    async function sendMove(m: Mediator) { return m.send(Move.from({})); }
+    async function sendMove(m: Mediator) {
+      return m.send(Move.from({}));
+    }
     async function narrow(m: Mediator) {
       const r = await m.send(new Move({ productId: 'p', qty: 1 }));
       if (r.ok) expectTypeOf(r.value.destQtyAfter).toEqualTypeOf<number>();
-      else if (r.failure.kind === 'domain') expectTypeOf(r.failure.code).toEqualTypeOf<'insufficient_stock' | 'same_bin'>();
-      else if (r.failure.kind === 'invalid_transition') expectTypeOf(r.failure.allowed).toEqualTypeOf<readonly string[]>();
+      else if (r.failure.kind === 'domain')
+        expectTypeOf(r.failure.code).toEqualTypeOf<'insufficient_stock' | 'same_bin'>();
+      else if (r.failure.kind === 'invalid_transition')
+        expectTypeOf(r.failure.allowed).toEqualTypeOf<readonly string[]>();
     }
     void narrow;
   });
@@ -35,15 +53,18 @@ describe('type inference', () => {
     expectTypeOf(move.tags).toEqualTypeOf<string[] | undefined>();
     // @ts-expect-error qty must be a number
     void new Move({ productId: 'p', qty: '2' });
-    // @ts-expect-error fields are read-only (and frozen at runtime)
-    expect(() => { move.qty = 3; }).to.throw(TypeError);
+    expect(() => {
+      // @ts-expect-error fields are read-only (and frozen at runtime)
+      move.qty = 3;
+    }).to.throw(TypeError);
     expect(move.qty).to.equal(2);
   });
 
   it('should hold handlers to their request result and failure codes', () => {
     const good: Handler<Move, number> = {
       load: () => 4,
-      handle: (cmd, ctx: Context<Move, number>) => (ctx.state < cmd.qty ? fail('insufficient_stock') : ok({ sourceQtyAfter: 1, destQtyAfter: 2 })),
+      handle: (cmd, ctx: Context<Move, number>) =>
+        ctx.state < cmd.qty ? fail('insufficient_stock') : ok({ sourceQtyAfter: 1, destQtyAfter: 2 }),
     };
     // @ts-expect-error 'out_of_cheese' is not a failure code of Move
     const badCode: Handler<Move> = { handle: () => fail('out_of_cheese') };
@@ -55,10 +76,14 @@ describe('type inference', () => {
   it('should make Failure a discriminated union on kind', () => {
     const describe = (f: Failure<'x'>): string => {
       switch (f.kind) {
-        case 'validation': return f.issues.map((i) => i.path).join();
-        case 'invalid_transition': return `${f.from}->${f.to}`;
-        case 'domain': return f.code;
-        default: return f.message;
+        case 'validation':
+          return f.issues.map((i) => i.path).join();
+        case 'invalid_transition':
+          return `${f.from}->${f.to}`;
+        case 'domain':
+          return f.code;
+        default:
+          return f.message;
       }
     };
     expect(describe({ kind: 'domain', code: 'x', message: '' })).to.equal('x');

@@ -25,13 +25,18 @@ export class AmqpBus implements MessageBus {
   readonly #jobQueues = new Set<string>();
   readonly #returned = new Map<string, string>();
 
-  constructor(private readonly connection: AmqpConnection, private readonly options: AmqpBusOptions) {}
+  constructor(
+    private readonly connection: AmqpConnection,
+    private readonly options: AmqpBusOptions,
+  ) {}
 
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
     const channel = await this.#open();
     await this.#declareJobQueues(channel, messages);
     let closed = false;
-    const onClose = () => { closed = true; };
+    const onClose = () => {
+      closed = true;
+    };
     channel.once('close', onClose);
     const outcomes = new Map<string, Error | null>();
     const confirms: Array<Promise<void>> = [];
@@ -40,27 +45,40 @@ export class AmqpBus implements MessageBus {
       const { content, options } = encode(message);
       const mandatory = message.kind === 'job' || this.options.mandatoryEvents;
       let writable = true;
-      confirms.push(new Promise((resolve) => {
-        writable = channel.publish(exchange, routingKey, content, { ...options, mandatory }, (error) => {
-          outcomes.set(message.id, error ?? null);
-          resolve();
-        });
-      }));
+      confirms.push(
+        new Promise((resolve) => {
+          writable = channel.publish(exchange, routingKey, content, { ...options, mandatory }, (error) => {
+            outcomes.set(message.id, error ?? null);
+            resolve();
+          });
+        }),
+      );
       if (!writable) await drainedOrClosed(channel); // the socket buffer is full
       if (closed) break;
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(confirms), new Promise((resolve) => { timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 10_000); })]);
+    await Promise.race([
+      Promise.all(confirms),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 10_000);
+      }),
+    ]);
     clearTimeout(timer);
     channel.off('close', onClose);
     return this.#report(messages, outcomes, closed);
   }
 
-  #report(messages: readonly OutboxMessage[], outcomes: ReadonlyMap<string, Error | null>, closed: boolean): PublishReport {
-    const sent: string[] = [], unconfirmed: string[] = [];
+  #report(
+    messages: readonly OutboxMessage[],
+    outcomes: ReadonlyMap<string, Error | null>,
+    closed: boolean,
+  ): PublishReport {
+    const sent: string[] = [],
+      unconfirmed: string[] = [];
     const failed: Array<{ id: string; error: string; permanent: boolean }> = [];
     for (const { id } of messages) {
-      const returned = this.#returned.get(id), outcome = outcomes.get(id);
+      const returned = this.#returned.get(id),
+        outcome = outcomes.get(id);
       this.#returned.delete(id);
       if (returned !== undefined) failed.push({ id, error: returned, permanent: true });
       else if (outcome === null) sent.push(id);
@@ -74,11 +92,22 @@ export class AmqpBus implements MessageBus {
     this.#channel ??= this.connection.model().then(async (model) => {
       const channel = await model.createConfirmChannel();
       channel.on('error', () => undefined); // 'close' follows
-      channel.on('close', () => { this.#channel = undefined; this.#jobQueues.clear(); });
+      channel.on('close', () => {
+        this.#channel = undefined;
+        this.#jobQueues.clear();
+      });
       // A returned message arrives before its confirm, so the batch sees it when it reports.
       channel.on('return', (message) => {
-        const { exchange, routingKey, replyText } = message.fields as { exchange: string; routingKey: string; replyText?: string };
-        this.#returned.set(String(message.properties.messageId), `unroutable: no queue bound to ${exchange || '(default)'} with key "${routingKey}" (${replyText ?? 'NO_ROUTE'})`);
+        const { exchange, routingKey, replyText } = message.fields as {
+          exchange: string;
+          routingKey: string;
+          replyText?: string;
+        };
+        this.#returned.set(
+          String(message.properties.messageId),
+          `unroutable: no queue bound to ${exchange || '(default)'} with key "${routingKey}" ` +
+            `(${replyText ?? 'NO_ROUTE'})`,
+        );
       });
       await assertExchanges(channel, this.options.exchanges);
       return channel;
@@ -93,7 +122,9 @@ export class AmqpBus implements MessageBus {
   async #declareJobQueues(channel: ConfirmChannel, messages: readonly OutboxMessage[]): Promise<void> {
     for (const { kind, type } of messages) {
       if (kind !== 'job' || this.#jobQueues.has(type)) continue;
-      await assertQueue(channel, this.options.exchanges, jobQueueOf(this.options.exchanges, type), [{ kind: 'job', type }]);
+      await assertQueue(channel, this.options.exchanges, jobQueueOf(this.options.exchanges, type), [
+        { kind: 'job', type },
+      ]);
       this.#jobQueues.add(type);
     }
   }
@@ -103,7 +134,10 @@ export class AmqpBus implements MessageBus {
 async function drainedOrClosed(channel: ConfirmChannel): Promise<void> {
   const abort = new AbortController();
   try {
-    await Promise.race([once(channel, 'drain', { signal: abort.signal }), once(channel, 'close', { signal: abort.signal })]);
+    await Promise.race([
+      once(channel, 'drain', { signal: abort.signal }),
+      once(channel, 'close', { signal: abort.signal }),
+    ]);
   } finally {
     abort.abort();
   }

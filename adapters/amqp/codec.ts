@@ -9,14 +9,26 @@ const OCCURRED = 'x-usecasecore-occurred-at';
 export const ATTEMPT = 'x-usecasecore-attempt';
 
 /** The body and properties to publish an outbox message with (persistent, stable message id). */
-export function encode(message: OutboxMessage, extra: Record<string, unknown> = {}): { content: Buffer; options: Options.Publish } {
-  const headers: Record<string, unknown> = { ...message.headers, [KIND]: message.kind, [OCCURRED]: message.occurredAt, ...extra };
+export function encode(
+  message: OutboxMessage,
+  extra: Record<string, unknown> = {},
+): { content: Buffer; options: Options.Publish } {
+  const headers: Record<string, unknown> = {
+    ...message.headers,
+    [KIND]: message.kind,
+    [OCCURRED]: message.occurredAt,
+    ...extra,
+  };
   if (message.aggregateId !== undefined) headers[AGGREGATE] = message.aggregateId;
   return {
     content: Buffer.from(JSON.stringify(message.payload ?? null)),
     options: {
-      persistent: true, messageId: message.id, type: message.type, contentType: 'application/json',
-      timestamp: Math.floor(Date.parse(message.occurredAt) / 1000), headers,
+      persistent: true,
+      messageId: message.id,
+      type: message.type,
+      contentType: 'application/json',
+      timestamp: Math.floor(Date.parse(message.occurredAt) / 1000),
+      headers,
     },
   };
 }
@@ -26,14 +38,25 @@ export function decode(delivery: ConsumeMessage): { message: OutboxMessage; atte
   if (typeof delivery.properties.messageId !== 'string' || delivery.properties.messageId === '') {
     throw new TypeError('message has no messageId: the inbox could not tell it from other messages');
   }
-  const { [KIND]: kind, [AGGREGATE]: aggregateId, [OCCURRED]: occurredAt, [ATTEMPT]: attempt, ...rest } = (delivery.properties.headers ?? {}) as Record<string, unknown>;
+  const {
+    [KIND]: kind,
+    [AGGREGATE]: aggregateId,
+    [OCCURRED]: occurredAt,
+    [ATTEMPT]: attempt,
+    ...rest
+  } = (delivery.properties.headers ?? {}) as Record<string, unknown>;
   const headers: Record<string, string> = {};
-  for (const [key, value] of Object.entries(rest)) if (typeof value === 'string' && !key.startsWith('x-')) headers[key] = value;
+  for (const [key, value] of Object.entries(rest))
+    if (typeof value === 'string' && !key.startsWith('x-')) headers[key] = value;
   return {
     message: {
-      id: String(delivery.properties.messageId), kind: kind === 'job' ? 'job' : 'event', type: String(delivery.properties.type),
-      payload: JSON.parse(delivery.content.toString('utf8')), occurredAt: typeof occurredAt === 'string' ? occurredAt : new Date().toISOString(),
-      aggregateId: typeof aggregateId === 'string' ? aggregateId : undefined, headers,
+      id: String(delivery.properties.messageId),
+      kind: kind === 'job' ? 'job' : 'event',
+      type: String(delivery.properties.type),
+      payload: JSON.parse(delivery.content.toString('utf8')),
+      occurredAt: typeof occurredAt === 'string' ? occurredAt : new Date().toISOString(),
+      aggregateId: typeof aggregateId === 'string' ? aggregateId : undefined,
+      headers,
     },
     attempt: typeof attempt === 'number' ? attempt : 1,
   };

@@ -10,7 +10,10 @@ export class AmqpConnection extends EventEmitter {
   #model: Promise<ChannelModel> | undefined;
   #closing = false;
 
-  constructor(readonly url: string, private readonly heartbeatSeconds = 10) {
+  constructor(
+    readonly url: string,
+    private readonly heartbeatSeconds = 10,
+  ) {
     super();
   }
 
@@ -19,20 +22,24 @@ export class AmqpConnection extends EventEmitter {
     if (this.#closing) return Promise.reject(new Error('AMQP connection is closed'));
     if (this.#model) return this.#model;
     const url = new URL(this.url);
-    if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.heartbeatSeconds)); // notice a dead peer
-    const opening = connect(url.toString()).then((model) => {
-      model.on('error', () => undefined); // 'close' follows every error; handle it there, once
-      model.on('close', () => {
+    // Heartbeats notice a dead peer.
+    if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.heartbeatSeconds));
+    const opening = connect(url.toString()).then(
+      (model) => {
+        model.on('error', () => undefined); // 'close' follows every error; handle it there, once
+        model.on('close', () => {
+          this.#model = undefined;
+          if (!this.#closing) this.emit('lost');
+        });
+        model.on('blocked', (reason: string) => this.emit('blocked', reason));
+        model.on('unblocked', () => this.emit('unblocked'));
+        return model;
+      },
+      (error: unknown) => {
         this.#model = undefined;
-        if (!this.#closing) this.emit('lost');
-      });
-      model.on('blocked', (reason: string) => this.emit('blocked', reason));
-      model.on('unblocked', () => this.emit('unblocked'));
-      return model;
-    }, (error: unknown) => {
-      this.#model = undefined;
-      throw error;
-    });
+        throw error;
+      },
+    );
     this.#model = opening;
     return opening;
   }

@@ -28,19 +28,29 @@ export interface AmqpModuleOptions {
 /**
  * Binds the MessageBus (publisher with confirms), the MessageSource (consumers) and a Relay over the bound Outbox,
  * all on one connection (`AmqpConnection`: close it on shutdown, after `relay.stop()`).
- * @example container.load(knexModule({ connection: process.env.DATABASE_URL }), amqpModule({ url: process.env.AMQP_URL! }));
+ * @example
+ * container.load(knexModule({ connection: process.env.DATABASE_URL }), amqpModule({ url: process.env.AMQP_URL! }));
  */
 export function amqpModule(options: AmqpModuleOptions): ContainerModule {
   return new ContainerModule(({ bind }) => {
     const exchanges = { ...DEFAULT_EXCHANGES, ...options.exchanges };
     const connection = new AmqpConnection(options.url);
-    const bus = new AmqpBus(connection, { exchanges, mandatoryEvents: options.mandatoryEvents ?? false, ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}) });
-    const source = new AmqpSource(connection, { exchanges, ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}) });
+    const bus = new AmqpBus(connection, {
+      exchanges,
+      mandatoryEvents: options.mandatoryEvents ?? false,
+      ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}),
+    });
+    const source = new AmqpSource(connection, {
+      exchanges,
+      ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
+    });
     bind(AmqpConnection).toConstantValue(connection);
     bind(TOKENS.MessageBus).toConstantValue(bus);
     bind(AmqpBus).toConstantValue(bus);
     bind(TOKENS.MessageSource).toConstantValue(source);
     bind(AmqpSource).toConstantValue(source);
-    bind(TOKENS.Relay).toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox]).inSingletonScope();
+    bind(TOKENS.Relay)
+      .toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox])
+      .inSingletonScope();
   });
 }

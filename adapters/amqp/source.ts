@@ -30,9 +30,15 @@ export class AmqpSource implements MessageSource {
   readonly #subscriptions = new Set<Subscription>();
   #reconnecting: Promise<void> | undefined;
 
-  constructor(private readonly connection: AmqpConnection, private readonly options: AmqpSourceOptions) {}
+  constructor(
+    private readonly connection: AmqpConnection,
+    private readonly options: AmqpSourceOptions,
+  ) {}
 
-  async consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }> {
+  async consume(
+    options: QueueOptions,
+    handle: (delivery: Delivery) => Promise<Disposition>,
+  ): Promise<{ close(): Promise<void> }> {
     const subscription: Subscription = { options, handle, inflight: 0, closed: false };
     this.#subscriptions.add(subscription);
     try {
@@ -76,7 +82,10 @@ export class AmqpSource implements MessageSource {
         // would close the whole connection.
         const channel = await model.createChannel();
         channel.on('error', () => undefined);
-        total += await channel.checkQueue(queue).then((q) => q.messageCount, () => 0);
+        total += await channel.checkQueue(queue).then(
+          (q) => q.messageCount,
+          () => 0,
+        );
         await channel.close().catch(() => undefined);
       }
     }
@@ -96,28 +105,42 @@ export class AmqpSource implements MessageSource {
     const { queue, bindings, prefetch } = subscription.options;
     await assertQueue(channel, this.options.exchanges, queue, bindings);
     await channel.prefetch(prefetch);
-    const { consumerTag } = await channel.consume(queue, (message) => {
-      if (message) void this.#deliver(subscription, channel, message);
-    }, { noAck: false });
+    const { consumerTag } = await channel.consume(
+      queue,
+      (message) => {
+        if (message) void this.#deliver(subscription, channel, message);
+      },
+      { noAck: false },
+    );
     subscription.tag = consumerTag;
   }
 
   async #deliver(subscription: Subscription, channel: ConfirmChannel, raw: ConsumeMessage): Promise<void> {
     subscription.inflight++;
     try {
-      let disposition: Disposition, attempt = 1;
+      let disposition: Disposition,
+        attempt = 1;
       try {
         const decoded = decode(raw);
         attempt = decoded.attempt;
-        disposition = await subscription.handle({ message: decoded.message, attempt, redelivered: raw.fields.redelivered });
+        disposition = await subscription.handle({
+          message: decoded.message,
+          attempt,
+          redelivered: raw.fields.redelivered,
+        });
       } catch (error) {
-        disposition = raw.content.length > 0 && isJson(raw.content) ? { action: 'retry', reason: String(error) } : { action: 'dead', reason: `body is not JSON: ${String(error)}` };
+        disposition =
+          raw.content.length > 0 && isJson(raw.content)
+            ? { action: 'retry', reason: String(error) }
+            : { action: 'dead', reason: `body is not JSON: ${String(error)}` };
       }
       if (disposition.action === 'retry' && attempt >= subscription.options.maxAttempts) {
         disposition = { action: 'dead', reason: `gave up after ${attempt} attempts: ${disposition.reason ?? 'retry'}` };
       }
-      if (disposition.action === 'retry') await this.#retry(channel, subscription.options.queue, raw, attempt, disposition.reason);
-      if (disposition.action === 'dead') await this.#deadLetter(channel, subscription.options.queue, raw, attempt, disposition.reason);
+      if (disposition.action === 'retry')
+        await this.#retry(channel, subscription.options.queue, raw, attempt, disposition.reason);
+      if (disposition.action === 'dead')
+        await this.#deadLetter(channel, subscription.options.queue, raw, attempt, disposition.reason);
       channel.ack(raw);
     } catch {
       // The channel closed under us: the broker redelivers the message, and the inbox dedupes it.
@@ -127,19 +150,42 @@ export class AmqpSource implements MessageSource {
   }
 
   /** Republishes to `<queue>.retry`, which hands it back after the delay; acked only once the copy is confirmed. */
-  #retry(channel: ConfirmChannel, queue: string, raw: ConsumeMessage, attempt: number, reason = 'retry'): Promise<void> {
+  #retry(
+    channel: ConfirmChannel,
+    queue: string,
+    raw: ConsumeMessage,
+    attempt: number,
+    reason = 'retry',
+  ): Promise<void> {
     const delay = this.options.retryDelayMs?.(attempt) ?? Math.min(100 * 2 ** (attempt - 1), 30_000);
-    return confirmed(channel, '', `${queue}.retry`, raw, { [ATTEMPT]: attempt + 1, 'x-usecasecore-last-error': reason.slice(0, 500) }, { expiration: String(delay) });
+    return confirmed(
+      channel,
+      '',
+      `${queue}.retry`,
+      raw,
+      { [ATTEMPT]: attempt + 1, 'x-usecasecore-last-error': reason.slice(0, 500) },
+      { expiration: String(delay) },
+    );
   }
 
-  #deadLetter(channel: ConfirmChannel, queue: string, raw: ConsumeMessage, attempt: number, reason = 'dead'): Promise<void> {
-    return confirmed(channel, this.options.exchanges.dead, queue, raw, { [ATTEMPT]: attempt, 'x-usecasecore-dead-reason': reason.slice(0, 500) });
+  #deadLetter(
+    channel: ConfirmChannel,
+    queue: string,
+    raw: ConsumeMessage,
+    attempt: number,
+    reason = 'dead',
+  ): Promise<void> {
+    return confirmed(channel, this.options.exchanges.dead, queue, raw, {
+      [ATTEMPT]: attempt,
+      'x-usecasecore-dead-reason': reason.slice(0, 500),
+    });
   }
 
   /** Restarts every consumer that lost its channel, backing off while the broker is unreachable. */
   #reconnect(): Promise<void> {
     // Stops when the connection was closed on purpose (shutdown), else keeps trying: a worker waits for its broker.
-    const orphans = () => (this.connection.closed ? [] : [...this.#subscriptions].filter((s) => !s.closed && !s.channel));
+    const orphans = () =>
+      this.connection.closed ? [] : [...this.#subscriptions].filter((s) => !s.closed && !s.channel);
     this.#reconnecting ??= (async () => {
       for (let delay = 100; orphans().length > 0; delay = Math.min(delay * 2, 5_000)) {
         try {
@@ -148,17 +194,38 @@ export class AmqpSource implements MessageSource {
           await new Promise((resolve) => setTimeout(resolve, delay));
         }
       }
-    })().finally(() => { this.#reconnecting = undefined; });
+    })().finally(() => {
+      this.#reconnecting = undefined;
+    });
     return this.#reconnecting;
   }
 }
 
-function confirmed(channel: ConfirmChannel, exchange: string, routingKey: string, raw: ConsumeMessage, headers: Record<string, unknown>, extra: Options.Publish = {}): Promise<void> {
+function confirmed(
+  channel: ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  raw: ConsumeMessage,
+  headers: Record<string, unknown>,
+  extra: Options.Publish = {},
+): Promise<void> {
   const { messageId, type, contentType, timestamp } = raw.properties;
   return new Promise((resolve, reject) => {
-    channel.publish(exchange, routingKey, raw.content, {
-      persistent: true, messageId, type, contentType, timestamp, headers: { ...raw.properties.headers, ...headers }, ...extra,
-    }, (error) => (error ? reject(error) : resolve()));
+    channel.publish(
+      exchange,
+      routingKey,
+      raw.content,
+      {
+        persistent: true,
+        messageId,
+        type,
+        contentType,
+        timestamp,
+        headers: { ...raw.properties.headers, ...headers },
+        ...extra,
+      },
+      (error) => (error ? reject(error) : resolve()),
+    );
   });
 }
 

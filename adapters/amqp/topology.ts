@@ -12,10 +12,17 @@ export interface Exchanges {
   readonly dead: string;
 }
 
-export const DEFAULT_EXCHANGES: Exchanges = { events: 'usecasecore.events', jobs: 'usecasecore.jobs', dead: 'usecasecore.dead' };
+export const DEFAULT_EXCHANGES: Exchanges = {
+  events: 'usecasecore.events',
+  jobs: 'usecasecore.jobs',
+  dead: 'usecasecore.dead',
+};
 
 /** Where a message goes: its exchange and routing key. */
-export function routeOf(exchanges: Exchanges, message: Pick<OutboxMessage, 'kind' | 'type'>): { exchange: string; routingKey: string } {
+export function routeOf(
+  exchanges: Exchanges,
+  message: Pick<OutboxMessage, 'kind' | 'type'>,
+): { exchange: string; routingKey: string } {
   return { exchange: message.kind === 'event' ? exchanges.events : exchanges.jobs, routingKey: message.type };
 }
 
@@ -35,7 +42,12 @@ export async function assertExchanges(channel: Channel, exchanges: Exchanges): P
  * Declares a durable queue bound to the given routes, with `<queue>.retry` (messages wait there for their
  * `expiration`, then dead-letter back into the queue) and `<queue>.dead` (bound to the dead-letter exchange).
  */
-export async function assertQueue(channel: Channel, exchanges: Exchanges, queue: string, bindings: ReadonlyArray<Pick<OutboxMessage, 'kind' | 'type'>>): Promise<void> {
+export async function assertQueue(
+  channel: Channel,
+  exchanges: Exchanges,
+  queue: string,
+  bindings: ReadonlyArray<Pick<OutboxMessage, 'kind' | 'type'>>,
+): Promise<void> {
   await assertExchanges(channel, exchanges);
   await channel.assertQueue(queue, { durable: true, deadLetterExchange: exchanges.dead, deadLetterRoutingKey: queue });
   await channel.assertQueue(`${queue}.retry`, { durable: true, deadLetterExchange: '', deadLetterRoutingKey: queue });

@@ -24,13 +24,18 @@ Exit codes: 0 every chain is intact, 1 a chain is broken (or the database failed
     const tenant = cli.string('tenant');
     const store = new KnexAuditStore(new KnexUnitOfWork(cli.db()), cli.tables.audit, cli.tables.auditHeads);
     const result = await store.verify(tenant === undefined ? {} : { tenant });
-    const checked = `${result.records} record${result.records === 1 ? '' : 's'} of ${result.tenants} `
-      + `tenant${result.tenants === 1 ? '' : 's'}`;
-    const human = result.ok ? `Audit chains intact: ${checked}` : [
-      `Audit chain broken in ${result.problems.length} tenant${result.problems.length === 1 ? '' : 's'}:`,
-      table([['tenant', 'seq', 'id', 'problem'],
-        ...result.problems.map((p) => [p.tenant, String(p.seq), p.id ?? '(gone)', p.reason])]),
-    ].join('\n');
+    const checked =
+      `${result.records} record${result.records === 1 ? '' : 's'} of ${result.tenants} ` +
+      `tenant${result.tenants === 1 ? '' : 's'}`;
+    const human = result.ok
+      ? `Audit chains intact: ${checked}`
+      : [
+          `Audit chain broken in ${result.problems.length} tenant${result.problems.length === 1 ? '' : 's'}:`,
+          table([
+            ['tenant', 'seq', 'id', 'problem'],
+            ...result.problems.map((p) => [p.tenant, String(p.seq), p.id ?? '(gone)', p.reason]),
+          ]),
+        ].join('\n');
     cli.print(human, result);
     return result.ok ? EXIT.ok : EXIT.problem;
   },

@@ -76,7 +76,8 @@ export function parseDuration(text: string, option: string): number {
   const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
   if (!match) {
     throw new UsageError(
-      `${option} "${text}" is not a duration — use a whole number and a unit: 500ms, 45s, 30m, 12h or 7d`);
+      `${option} "${text}" is not a duration — use a whole number and a unit: 500ms, 45s, 30m, 12h or 7d`,
+    );
   }
   return Number(match[1]) * UNITS[match[2]!]!;
 }
@@ -88,9 +89,15 @@ export function parseDuration(text: string, option: string): number {
 export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;
   const seconds = Math.floor(ms / 1_000);
-  const units = [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const;
+  const units = [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const;
   const i = units.findIndex(([, size]) => seconds >= size);
-  const [unit, size] = units[i]!, next = units[i + 1];
+  const [unit, size] = units[i]!,
+    next = units[i + 1];
   const rest = next ? Math.floor((seconds % size) / next[1]) : 0;
   return `${Math.floor(seconds / size)}${unit}${rest > 0 ? ` ${rest}${next![0]}` : ''}`;
 }
@@ -102,8 +109,14 @@ export function formatDuration(ms: number): string {
 export function table(rows: ReadonlyArray<readonly string[]>): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]?.length ?? 0)));
   const numeric = (text: string) => /^[\d,.]+$/.test(text);
-  return rows.map((row) => row.map((cell, c) => (numeric(cell) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
-    .join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, c) => (numeric(cell) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The full help of a command. */
@@ -141,13 +154,19 @@ export async function runCommand(command: Command, argv: readonly string[], env 
 }
 
 function invocation(
-  command: Command, argv: readonly string[], env: NodeJS.ProcessEnv, out: (line: string) => void,
-  err: (line: string) => void, open: (pool?: { min?: number; max?: number }) => Knex,
+  command: Command,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  err: (line: string) => void,
+  open: (pool?: { min?: number; max?: number }) => Knex,
 ): Invocation {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv], options: { ...COMMON_OPTIONS, ...command.options }, strict: true,
+      args: [...argv],
+      options: { ...COMMON_OPTIONS, ...command.options },
+      strict: true,
       allowPositionals: command.positionals ?? false,
     });
   } catch (error) {
@@ -161,7 +180,14 @@ function invocation(
   };
   const json = values.json === true;
   return {
-    positionals: parsed.positionals, json, tableOptions, tables: tables(tableOptions), env, out, err, string,
+    positionals: parsed.positionals,
+    json,
+    tableOptions,
+    tables: tables(tableOptions),
+    env,
+    out,
+    err,
+    string,
     flag: (name) => values[name] === true,
     duration: (name) => {
       const text = string(name);
@@ -178,7 +204,10 @@ function connect(cli: Invocation, pool: { min?: number; max?: number } = {}): Kn
     throw new UsageError('Set DATABASE_URL or pass --database-url (e.g. postgres://postgres@127.0.0.1:5432/app)');
   }
   return knex({
-    client: 'pg', connection: url, pool: { min: pool.min ?? 0, max: pool.max ?? 2 }, acquireConnectionTimeout: 10_000,
+    client: 'pg',
+    connection: url,
+    pool: { min: pool.min ?? 0, max: pool.max ?? 2 },
+    acquireConnectionTimeout: 10_000,
   });
 }
 
@@ -191,8 +220,10 @@ function explain(error: unknown): string {
     message = message.slice(message.lastIndexOf(' - ') + 3);
   }
   if (e?.code === '42P01') {
-    return `${message} — the library's tables are missing: run \`usecasecore migrate\` with the same --schema`
-      + ' and --prefix';
+    return (
+      `${message} — the library's tables are missing: run \`usecasecore migrate\` with the same --schema` +
+      ' and --prefix'
+    );
   }
   if (['3D000', '28P01', '28000'].includes(e?.code ?? '')) return `${message} — check --database-url or DATABASE_URL`;
   if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|Timeout acquiring a connection/.test(message)) {

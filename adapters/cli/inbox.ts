@@ -24,8 +24,10 @@ Exit codes: 0 done, 1 the database failed, 2 bad usage.`,
     if (ms === undefined) throw new UsageError('say how old a record must be to go, e.g. --before 30d');
     const deleted = await new KnexInbox(new KnexUnitOfWork(cli.db()), cli.tables.inbox).purge(ms);
     const before = new Date(Date.now() - ms).toISOString();
-    cli.print(`Deleted ${deleted} inbox record${deleted === 1 ? '' : 's'} processed before ${before}`,
-      { deleted, before });
+    cli.print(`Deleted ${deleted} inbox record${deleted === 1 ? '' : 's'} processed before ${before}`, {
+      deleted,
+      before,
+    });
     return EXIT.ok;
   },
 };

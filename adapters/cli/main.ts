@@ -9,8 +9,14 @@ import { outboxPurgeCommand, outboxRetryCommand, outboxStatusCommand } from './o
 import { relayCommand } from './relay.js';
 
 const COMMANDS: readonly Command[] = [
-  migrateCommand, relayCommand, outboxStatusCommand, outboxRetryCommand, outboxPurgeCommand, inboxPurgeCommand,
-  idempotencyReapCommand, auditVerifyCommand,
+  migrateCommand,
+  relayCommand,
+  outboxStatusCommand,
+  outboxRetryCommand,
+  outboxPurgeCommand,
+  inboxPurgeCommand,
+  idempotencyReapCommand,
+  auditVerifyCommand,
 ];
 
 const USAGE = 'Usage: usecasecore <command> [options]   (usecasecore --help lists the commands)';
@@ -47,13 +53,15 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   if (first === undefined) {
-    process.stderr.write(`usecasecore: which command? — use one of: ${COMMANDS.map((c) => c.name).join(', ')}\n`
-      + `${USAGE}\n`);
+    process.stderr.write(
+      `usecasecore: which command? — use one of: ${COMMANDS.map((c) => c.name).join(', ')}\n` + `${USAGE}\n`,
+    );
     return EXIT.usage;
   }
   const [named, known] = group.length > 0 ? [`${first} ${second ?? ''}`.trim(), group] : [first, COMMANDS];
-  process.stderr.write(`usecasecore: unknown command "${named}" — use one of: ${known.map((c) => c.name).join(', ')}\n`
-    + `${USAGE}\n`);
+  process.stderr.write(
+    `usecasecore: unknown command "${named}" — use one of: ${known.map((c) => c.name).join(', ')}\n` + `${USAGE}\n`,
+  );
   return EXIT.usage;
 }
 

@@ -24,16 +24,20 @@ Exit codes: 0 done (or nothing to do), 1 the database failed, 2 bad usage.`,
     const where = cli.tableOptions.schema ? `schema ${cli.tableOptions.schema}` : 'the search path';
     if (cli.flag('dry-run')) {
       const sql = pending.map((m) => `-- ${m.name}\n${m.sql.map((statement) => `${statement};`).join('\n')}`);
-      cli.print(pending.length === 0 ? `-- nothing to apply: the tables in ${where} are up to date` : sql.join('\n\n'),
-        { dryRun: true, pending });
+      cli.print(
+        pending.length === 0 ? `-- nothing to apply: the tables in ${where} are up to date` : sql.join('\n\n'),
+        { dryRun: true, pending },
+      );
       return EXIT.ok;
     }
     await migrate(db, cli.tableOptions);
     const applied = pending.map((m) => m.name).filter((name) => name !== 'create_schema');
-    cli.print(applied.length === 0
-      ? `Up to date: nothing to apply in ${where}`
-      : `Applied ${applied.length} migration${applied.length === 1 ? '' : 's'} in ${where}: ${applied.join(', ')}`,
-    { applied, tables: cli.tables });
+    cli.print(
+      applied.length === 0
+        ? `Up to date: nothing to apply in ${where}`
+        : `Applied ${applied.length} migration${applied.length === 1 ? '' : 's'} in ${where}: ${applied.join(', ')}`,
+      { applied, tables: cli.tables },
+    );
     return EXIT.ok;
   },
 };

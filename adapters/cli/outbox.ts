@@ -29,17 +29,33 @@ Exit codes: 0 nothing is parked, 1 some row is parked (or the database failed), 
     const { totals } = status;
     const parked = totals.parked > 0 ? await outbox.parked(PARKED_SHOWN) : [];
     const age = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
-    const line = (kind: string, type: string, t: typeof totals) =>
-      [kind, type, ...[t.unsent, t.inFlight, t.parked, t.sent].map(String), age(t.oldestUnsentAgeMs)];
-    const lines = status.types.length === 0 ? ['The outbox is empty.'] : [table([
-      ['kind', 'type', 'unsent', 'in flight', 'parked', 'sent', 'oldest unsent'],
-      ...status.types.map((t) => line(t.kind, t.type, t)), line('total', '', totals),
-    ])];
+    const line = (kind: string, type: string, t: typeof totals) => [
+      kind,
+      type,
+      ...[t.unsent, t.inFlight, t.parked, t.sent].map(String),
+      age(t.oldestUnsentAgeMs),
+    ];
+    const lines =
+      status.types.length === 0
+        ? ['The outbox is empty.']
+        : [
+            table([
+              ['kind', 'type', 'unsent', 'in flight', 'parked', 'sent', 'oldest unsent'],
+              ...status.types.map((t) => line(t.kind, t.type, t)),
+              line('total', '', totals),
+            ]),
+          ];
     if (totals.parked > 0) {
       const shown = totals.parked > PARKED_SHOWN ? ` (the oldest ${PARKED_SHOWN})` : '';
-      lines.push('', `${rows(totals.parked)} parked${shown}:`, table([['id', 'type', 'attempts', 'last error'],
-        ...parked.map((p) => [p.id, p.type, String(p.attempts), oneLine(p.lastError)])]),
-      'Fix the cause, then: usecasecore outbox retry --parked (or retry <id…>)');
+      lines.push(
+        '',
+        `${rows(totals.parked)} parked${shown}:`,
+        table([
+          ['id', 'type', 'attempts', 'last error'],
+          ...parked.map((p) => [p.id, p.type, String(p.attempts), oneLine(p.lastError)]),
+        ]),
+        'Fix the cause, then: usecasecore outbox retry --parked (or retry <id…>)',
+      );
     }
     cli.print(lines.join('\n'), { ...status, parked });
     return totals.parked > 0 ? EXIT.problem : EXIT.ok;
@@ -67,7 +83,7 @@ Exit codes: 0 every row given was retried, 1 some id was not parked or does not 
   positionals: true,
   async run(cli) {
     const ids = [...new Set(cli.positionals)];
-    if (cli.flag('parked') === (ids.length > 0)) {
+    if (cli.flag('parked') === ids.length > 0) {
       throw new UsageError('give the ids of parked rows, or --parked for all of them');
     }
     const outbox = outboxOf(cli);

@@ -36,9 +36,13 @@ Retention, so no other process is needed (each off unless given):
 
 Exit codes: 0 stopped by a signal, 1 it could not start (database unreachable, tables missing), 2 bad usage.`,
   options: {
-    'amqp-url': { type: 'string' }, exchanges: { type: 'string' }, poll: { type: 'string' },
-    'mandatory-events': { type: 'boolean' }, 'purge-sent-after': { type: 'string' },
-    'purge-inbox-after': { type: 'string' }, 'reap-idempotency': { type: 'boolean' },
+    'amqp-url': { type: 'string' },
+    exchanges: { type: 'string' },
+    poll: { type: 'string' },
+    'mandatory-events': { type: 'boolean' },
+    'purge-sent-after': { type: 'string' },
+    'purge-inbox-after': { type: 'string' },
+    'reap-idempotency': { type: 'boolean' },
     'retention-every': { type: 'string' },
   },
   async run(cli) {
@@ -47,7 +51,8 @@ Exit codes: 0 stopped by a signal, 1 it could not start (database unreachable, t
     const pollMs = cli.duration('poll') ?? pollFromEnv(cli.env.RELAY_POLL_MS);
     const name = cli.string('exchanges') ?? (cli.env.UCC_EXCHANGES || undefined);
     const exchanges = name
-      ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` } : DEFAULT_EXCHANGES;
+      ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` }
+      : DEFAULT_EXCHANGES;
     const mandatoryEvents = cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1';
     const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 2 }));
     const outbox = new KnexOutbox(uow, cli.tables.outbox);
@@ -60,9 +65,11 @@ Exit codes: 0 stopped by a signal, 1 it could not start (database unreachable, t
     const relay = createRelay(outbox, new AmqpBus(connection, { exchanges, mandatoryEvents }));
     relay.start(pollMs);
     const started = { outbox: cli.tables.outbox, exchange: exchanges.events, broker: redact(amqpUrl), pollMs };
-    cli.print(`usecasecore relay: ${started.outbox} → ${started.exchange} at ${started.broker}, polling every `
-      + `${formatDuration(pollMs)}${cleanup ? `, ${cleanup.description}` : ''}`,
-    { started, retention: cleanup?.description ?? null });
+    cli.print(
+      `usecasecore relay: ${started.outbox} → ${started.exchange} at ${started.broker}, polling every ` +
+        `${formatDuration(pollMs)}${cleanup ? `, ${cleanup.description}` : ''}`,
+      { started, retention: cleanup?.description ?? null },
+    );
     const alive = setInterval(() => undefined, 1 << 30); // the relay's and retention's timers are unref'd
     const signal = await stopped;
     clearInterval(alive);
@@ -85,8 +92,10 @@ function pollFromEnv(value: string | undefined): number {
 
 /** The retention the flags ask for (run once now, then on its timer), or undefined. */
 function retentionOf(cli: Invocation, uow: KnexUnitOfWork): { retention: Retention; description: string } | undefined {
-  const outboxSentMs = cli.duration('purge-sent-after'), inboxMs = cli.duration('purge-inbox-after');
-  const idempotency = cli.flag('reap-idempotency'), everyMs = cli.duration('retention-every') ?? 3_600_000;
+  const outboxSentMs = cli.duration('purge-sent-after'),
+    inboxMs = cli.duration('purge-inbox-after');
+  const idempotency = cli.flag('reap-idempotency'),
+    everyMs = cli.duration('retention-every') ?? 3_600_000;
   if (outboxSentMs === undefined && inboxMs === undefined && !idempotency) {
     if (cli.string('retention-every') !== undefined) {
       throw new UsageError('--retention-every needs --purge-sent-after, --purge-inbox-after or --reap-idempotency');
@@ -94,13 +103,20 @@ function retentionOf(cli: Invocation, uow: KnexUnitOfWork): { retention: Retenti
     return undefined;
   }
   const onError = (error: unknown) => cli.err(`usecasecore relay: retention failed: ${String(error)}`);
-  const running = retention({
-    outbox: new KnexOutbox(uow, cli.tables.outbox), inbox: new KnexInbox(uow, cli.tables.inbox),
-    idempotency: new KnexIdempotencyStore(uow, cli.tables.idempotency),
-  }, {
-    ...(outboxSentMs === undefined ? {} : { outboxSentMs }), ...(inboxMs === undefined ? {} : { inboxMs }),
-    idempotency, everyMs, onError,
-  });
+  const running = retention(
+    {
+      outbox: new KnexOutbox(uow, cli.tables.outbox),
+      inbox: new KnexInbox(uow, cli.tables.inbox),
+      idempotency: new KnexIdempotencyStore(uow, cli.tables.idempotency),
+    },
+    {
+      ...(outboxSentMs === undefined ? {} : { outboxSentMs }),
+      ...(inboxMs === undefined ? {} : { inboxMs }),
+      idempotency,
+      everyMs,
+      onError,
+    },
+  );
   void running.runOnce().catch(onError);
   const parts = [
     ...(outboxSentMs === undefined ? [] : [`sent rows kept ${formatDuration(outboxSentMs)}`]),

@@ -4,8 +4,14 @@ import { idempotencyKeyIssue, invalidMessage } from '../../middleware/validation
 import { problem, toProblem, type HttpReply, type Problem, type ProblemOptions } from './problem.js';
 
 export {
-  problem, toProblem,
-  type HttpErrorKind, type HttpReply, type Problem, type ProblemExtra, type ProblemKind, type ProblemOptions,
+  problem,
+  toProblem,
+  type HttpErrorKind,
+  type HttpReply,
+  type Problem,
+  type ProblemExtra,
+  type ProblemKind,
+  type ProblemOptions,
 } from './problem.js';
 
 /**
@@ -20,7 +26,8 @@ export type HeadersLike =
 /** One header's value (repeated headers joined with `, `, as Node and Fetch do), or undefined when absent. */
 export function header(headers: HeadersLike, name: string): string | undefined {
   if (typeof headers === 'function') return headers(name) ?? undefined;
-  if (typeof headers.get === 'function') return (headers.get as (name: string) => string | null | undefined)(name) ?? undefined;
+  if (typeof headers.get === 'function')
+    return (headers.get as (name: string) => string | null | undefined)(name) ?? undefined;
   const value = (headers as Readonly<Record<string, string | readonly string[] | undefined>>)[name.toLowerCase()];
   return Array.isArray(value) ? value.join(', ') : (value as string | undefined);
 }
@@ -38,12 +45,15 @@ export interface SendOptionsReader {
  * header) and the actor and tenant through the app's functions. A bad key is answered with a 422 validation problem,
  * exactly as the mediator would answer it, before anything runs.
  * @example
- * const read = readSendOptions(req.headers, { actor: (get) => (get('X-Actor') ? { id: get('X-Actor')! } : undefined) });
+ * const actor = (get: (name: string) => string | undefined) => (get('X-Actor') ? { id: get('X-Actor')! } : undefined);
+ * const read = readSendOptions(req.headers, { actor });
  * if (!read.ok) return res.status(read.reply.status).set(read.reply.headers).send(JSON.stringify(read.reply.body));
  * const result = await mediator.send(PlaceOrder.from(req.body), read.options);
  */
-export function readSendOptions(headers: HeadersLike, reader: SendOptionsReader = {}):
-  { readonly ok: true; readonly options: SendOptions } | { readonly ok: false; readonly reply: HttpReply<Problem> } {
+export function readSendOptions(
+  headers: HeadersLike,
+  reader: SendOptionsReader = {},
+): { readonly ok: true; readonly options: SendOptions } | { readonly ok: false; readonly reply: HttpReply<Problem> } {
   const get = (name: string) => header(headers, name);
   const idempotencyKey = get('Idempotency-Key');
   const issue = idempotencyKey === undefined ? undefined : idempotencyKeyIssue(idempotencyKey);
@@ -74,5 +84,8 @@ export function toReply(result: Result<unknown, string>, options: ReplyOptions =
  * @example return toResponse(toReply(await mediator.send(GetOrder.from({ orderId }))));
  */
 export function toResponse(reply: HttpReply): Response {
-  return new Response(reply.body === undefined ? null : JSON.stringify(reply.body), { status: reply.status, headers: reply.headers });
+  return new Response(reply.body === undefined ? null : JSON.stringify(reply.body), {
+    status: reply.status,
+    headers: reply.headers,
+  });
 }

@@ -3,7 +3,7 @@ import type { Failure, FailureKind, Issue } from '../../lib/index.js';
 
 /** Errors raised by the HTTP layer itself, before or around the mediator. */
 export type HttpErrorKind =
-  | 'unauthenticated' | 'malformed_json' | 'payload_too_large' | 'bad_request' | 'route_not_found' | 'internal';
+  'unauthenticated' | 'malformed_json' | 'payload_too_large' | 'bad_request' | 'route_not_found' | 'internal';
 
 /** Every `kind` a problem body can carry. */
 export type ProblemKind = FailureKind | HttpErrorKind;
@@ -66,11 +66,19 @@ const PROBLEM_HEADERS = Object.freeze({ 'Content-Type': 'application/problem+jso
  * A problem reply from a kind, a human message and the kind's extra fields.
  * @example problem('unauthenticated', 'Send the X-Actor header to say who is acting') // status 401
  */
-export function problem(kind: ProblemKind, detail: string, extra: ProblemExtra = {}, options: ProblemOptions = {}):
-  HttpReply<Problem> {
+export function problem(
+  kind: ProblemKind,
+  detail: string,
+  extra: ProblemExtra = {},
+  options: ProblemOptions = {},
+): HttpReply<Problem> {
   const domainStatus = kind === 'domain' && extra.code !== undefined ? options.domainStatus?.[extra.code] : undefined;
   const status = domainStatus ?? PROBLEMS[kind].status;
-  return { status, headers: PROBLEM_HEADERS, body: { type: 'about:blank', status, title: PROBLEMS[kind].title, kind, detail, ...extra } };
+  return {
+    status,
+    headers: PROBLEM_HEADERS,
+    body: { type: 'about:blank', status, title: PROBLEMS[kind].title, kind, detail, ...extra },
+  };
 }
 
 /**
@@ -82,9 +90,15 @@ export function toProblem(failure: Failure, options: ProblemOptions = {}): HttpR
     case 'validation':
       return problem(failure.kind, failure.message, { issues: failure.issues }, options);
     case 'invalid_transition':
-      return problem(failure.kind, failure.message, { from: failure.from, to: failure.to, allowed: failure.allowed }, options);
+      return problem(
+        failure.kind,
+        failure.message,
+        { from: failure.from, to: failure.to, allowed: failure.allowed },
+        options,
+      );
     case 'domain': {
-      const extra = failure.details === undefined ? { code: failure.code } : { code: failure.code, details: failure.details };
+      const extra =
+        failure.details === undefined ? { code: failure.code } : { code: failure.code, details: failure.details };
       return problem(failure.kind, failure.message, extra, options);
     }
     default:

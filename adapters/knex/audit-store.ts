@@ -4,8 +4,18 @@ import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
-  tenant: string; seq: number; id: string; at: Date | string; actor: string | null; type: string; request_id: string;
-  outcome: AuditRecord['outcome']; code: string | null; replayed: boolean | null; payload: unknown; prev_hash: string;
+  tenant: string;
+  seq: number;
+  id: string;
+  at: Date | string;
+  actor: string | null;
+  type: string;
+  request_id: string;
+  outcome: AuditRecord['outcome'];
+  code: string | null;
+  replayed: boolean | null;
+  payload: unknown;
+  prev_hash: string;
   hash: string;
 }
 
@@ -27,7 +37,11 @@ export interface AuditVerification {
 
 /** The knex AuditStore. */
 export class KnexAuditStore implements AuditStore {
-  constructor(private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly heads: string) {}
+  constructor(
+    private readonly uow: KnexUnitOfWork,
+    private readonly table: string,
+    private readonly heads: string,
+  ) {}
 
   async list(query: { tenant?: string; limit?: number; order?: 'asc' | 'desc' } = {}): Promise<AuditRecord[]> {
     const db = await this.uow.db();
@@ -44,9 +58,15 @@ export class KnexAuditStore implements AuditStore {
    * @example const { ok, problems } = await store.verify({ tenant: 't1' });
    */
   async verify(options: { readonly tenant?: string; readonly pageSize?: number } = {}): Promise<AuditVerification> {
-    const tenants: string[] = options.tenant !== undefined ? [options.tenant] : (await this.uow.knex.raw(
-      `SELECT tenant FROM ?? UNION SELECT tenant FROM ?? ORDER BY tenant`, [this.heads, this.table],
-    )).rows.map((r: { tenant: string }) => r.tenant);
+    const tenants: string[] =
+      options.tenant !== undefined
+        ? [options.tenant]
+        : (
+            await this.uow.knex.raw(`SELECT tenant FROM ?? UNION SELECT tenant FROM ?? ORDER BY tenant`, [
+              this.heads,
+              this.table,
+            ])
+          ).rows.map((r: { tenant: string }) => r.tenant);
     const problems: AuditProblem[] = [];
     let records = 0;
     for (const tenant of tenants) {
@@ -60,14 +80,18 @@ export class KnexAuditStore implements AuditStore {
   /** One tenant's walk: the records that passed, and the first problem. */
   async #walk(tenant: string, pageSize: number): Promise<{ records: number; problem?: AuditProblem }> {
     const knex = this.uow.knex;
-    const head: { seq: number; hash: string } | undefined = await knex(this.heads).where({ tenant })
+    const head: { seq: number; hash: string } | undefined = await knex(this.heads)
+      .where({ tenant })
       .first('seq', 'hash');
     const headSeq = Number(head?.seq ?? 0);
     let last: { seq: number; hash: string; id: string | null } = { seq: 0, hash: GENESIS_HASH, id: null };
     let records = 0;
     for (let full = true; full;) {
-      const page = await knex<Row>(this.table).where({ tenant }).andWhere('seq', '>', last.seq)
-        .orderBy('seq').limit(pageSize);
+      const page = await knex<Row>(this.table)
+        .where({ tenant })
+        .andWhere('seq', '>', last.seq)
+        .orderBy('seq')
+        .limit(pageSize);
       full = page.length === pageSize;
       for (const record of page.map(toRecord)) {
         const reason = breakIn(record, last, headSeq);
@@ -78,9 +102,18 @@ export class KnexAuditStore implements AuditStore {
     }
     const at = { tenant, seq: last.seq, id: last.id };
     if (headSeq > last.seq) {
-      return { records, problem: last.id === null
-        ? { tenant, seq: 1, id: null, reason: `the head is at seq ${headSeq} but no record is left: they were deleted` }
-        : { ...at, reason: `the head is at seq ${headSeq}: the records after this one were deleted` } };
+      return {
+        records,
+        problem:
+          last.id === null
+            ? {
+                tenant,
+                seq: 1,
+                id: null,
+                reason: `the head is at seq ${headSeq} but no record is left: they were deleted`,
+              }
+            : { ...at, reason: `the head is at seq ${headSeq}: the records after this one were deleted` },
+      };
     }
     if (head && head.hash !== last.hash) {
       return { records, problem: { ...at, reason: 'hash does not match the head row (it was edited)' } };
@@ -96,7 +129,9 @@ export class KnexAuditStore implements AuditStore {
     // and the canonical JSON split around seq, see chainParts), keeping the previous hash in the head row so the
     // insert can read it; the bump locks the head until commit, so the chain never forks.
     const [before, after] = chainParts(entry);
-    const { rows: [row] } = await db.raw(
+    const {
+      rows: [row],
+    } = await db.raw(
       `WITH head AS (
          INSERT INTO ?? AS h (tenant, seq, prev_hash, hash)
          VALUES (?, 1, ?, encode(sha256(convert_to(? || ? || '1' || ?, 'UTF8')), 'hex'))
@@ -106,20 +141,49 @@ export class KnexAuditStore implements AuditStore {
        INSERT INTO ?? (tenant, seq, id, at, actor, type, request_id, outcome, code, replayed, payload, prev_hash, hash)
        SELECT ?, head.seq, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, head.prev_hash, head.hash FROM head
        RETURNING seq, prev_hash, hash`,
-      [this.heads, entry.tenant, GENESIS_HASH, GENESIS_HASH, before, after, before, after,
-        this.table, entry.tenant, entry.id, entry.at, entry.actor, entry.type, entry.requestId, entry.outcome,
-        entry.code ?? null, entry.replayed ?? null, JSON.stringify(entry.payload ?? null)]);
+      [
+        this.heads,
+        entry.tenant,
+        GENESIS_HASH,
+        GENESIS_HASH,
+        before,
+        after,
+        before,
+        after,
+        this.table,
+        entry.tenant,
+        entry.id,
+        entry.at,
+        entry.actor,
+        entry.type,
+        entry.requestId,
+        entry.outcome,
+        entry.code ?? null,
+        entry.replayed ?? null,
+        JSON.stringify(entry.payload ?? null),
+      ],
+    );
     return Object.assign({}, entry, {
-      seq: Number(row.seq), prevHash: row.prev_hash as string, hash: row.hash as string,
+      seq: Number(row.seq),
+      prevHash: row.prev_hash as string,
+      hash: row.hash as string,
     });
   }
 }
 
 function toRecord(row: Row): AuditRecord {
   const record: Record<string, unknown> = {
-    id: row.id, at: new Date(row.at).toISOString(), tenant: row.tenant, actor: row.actor, type: row.type,
-    requestId: row.request_id, outcome: row.outcome, payload: row.payload, seq: Number(row.seq),
-    prevHash: row.prev_hash, hash: row.hash,
+    id: row.id,
+    at: new Date(row.at).toISOString(),
+    tenant: row.tenant,
+    actor: row.actor,
+    type: row.type,
+    requestId: row.request_id,
+    outcome: row.outcome,
+    payload: row.payload,
+    seq: Number(row.seq),
+    prevHash: row.prev_hash,
+    hash: row.hash,
   };
   if (row.code !== null) record.code = row.code;
   if (row.replayed !== null) record.replayed = row.replayed;

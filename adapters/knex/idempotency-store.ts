@@ -6,14 +6,19 @@ import type { Result } from '../../lib/result.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
-  fingerprint: string; token: string; response: string | null; lease_until: string | number;
+  fingerprint: string;
+  token: string;
+  response: string | null;
+  lease_until: string | number;
   expires_at: string | number | null;
 }
 
 /** The knex IdempotencyStore. Times come from the Clock port, so leases and TTLs are testable. */
 export class KnexIdempotencyStore implements IdempotencyStore {
   constructor(
-    private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date,
+    private readonly uow: KnexUnitOfWork,
+    private readonly table: string,
+    private readonly clock: Clock = Date,
   ) {}
 
   async claim(id: IdempotencyKey, fingerprint: string, leaseMs: number): Promise<Claim> {
@@ -21,14 +26,16 @@ export class KnexIdempotencyStore implements IdempotencyStore {
     // A row can vanish between the upsert and the read (the reaper); then claim again, never answer "fresh" without
     // a row.
     for (let attempt = 0; attempt < 5; attempt++) {
-      const now = this.clock.now(), token = randomUUID();
+      const now = this.clock.now(),
+        token = randomUUID();
       const taken = await db.raw(
         `INSERT INTO ?? AS t (scope, key, fingerprint, token, lease_until) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, token = excluded.token,
            lease_until = excluded.lease_until, response = NULL, expires_at = NULL, created_at = now()
          WHERE (t.response IS NOT NULL AND t.expires_at <= ?) OR (t.response IS NULL AND t.lease_until <= ?)
          RETURNING token`,
-        [this.table, id.scope, id.key, fingerprint, token, now + leaseMs, now, now]);
+        [this.table, id.scope, id.key, fingerprint, token, now + leaseMs, now, now],
+      );
       if (taken.rows.length > 0) return { status: 'claimed', token };
       const row: Row | undefined = await db(this.table).where({ scope: id.scope, key: id.key }).first();
       if (!row) continue;
@@ -45,12 +52,15 @@ export class KnexIdempotencyStore implements IdempotencyStore {
   async complete(id: IdempotencyKey, token: string, response: Result<unknown, string>, ttlMs: number): Promise<void> {
     const db = await this.uow.db();
     const updated = await db(this.table)
-      .where({ scope: id.scope, key: id.key, token }).whereNull('response')
+      .where({ scope: id.scope, key: id.key, token })
+      .whereNull('response')
       .update({ response: JSON.stringify(response), expires_at: this.clock.now() + ttlMs });
     if (updated === 0) {
-      throw new UseCaseError('claim_lost',
-        `Idempotency claim on "${id.key}" was taken over after its lease expired — raise leaseMs above the slowest `
-        + 'handler');
+      throw new UseCaseError(
+        'claim_lost',
+        `Idempotency claim on "${id.key}" was taken over after its lease expired — raise leaseMs above the slowest ` +
+          'handler',
+      );
     }
   }
 
@@ -60,11 +70,13 @@ export class KnexIdempotencyStore implements IdempotencyStore {
   }
 
   async reap(): Promise<number> {
-    const db = await this.uow.db(), now = this.clock.now();
+    const db = await this.uow.db(),
+      now = this.clock.now();
     const { rows } = await db.raw(
       `DELETE FROM ?? WHERE (response IS NOT NULL AND expires_at <= ?) OR (response IS NULL AND lease_until <= ?)
        RETURNING 1`,
-      [this.table, now, now]);
+      [this.table, now, now],
+    );
     return rows.length; // counted from RETURNING: knex-pglite's delete() does not report a row count
   }
 }

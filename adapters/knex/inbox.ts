@@ -5,7 +5,9 @@ import type { KnexUnitOfWork } from './unit-of-work.js';
 /** The knex Inbox; `record` joins the handler's transaction, so the mark and the effect commit together. */
 export class KnexInbox implements Inbox {
   constructor(
-    private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date,
+    private readonly uow: KnexUnitOfWork,
+    private readonly table: string,
+    private readonly clock: Clock = Date,
   ) {}
 
   async record(consumer: string, messageId: string): Promise<boolean> {
@@ -14,14 +16,17 @@ export class KnexInbox implements Inbox {
     const { rows } = await db.raw(
       `INSERT INTO ?? (consumer, message_id, processed_at) VALUES (?, ?, ?)
        ON CONFLICT DO NOTHING RETURNING message_id`,
-      [this.table, consumer, messageId, new Date(this.clock.now())]);
+      [this.table, consumer, messageId, new Date(this.clock.now())],
+    );
     return rows.length > 0;
   }
 
   /** Deletes records processed more than `olderThanMs` ago; returns how many. */
   async purge(olderThanMs: number): Promise<number> {
-    const { rows } = await this.uow.knex.raw(`DELETE FROM ?? WHERE processed_at < ? RETURNING 1`,
-      [this.table, new Date(this.clock.now() - olderThanMs)]);
+    const { rows } = await this.uow.knex.raw(`DELETE FROM ?? WHERE processed_at < ? RETURNING 1`, [
+      this.table,
+      new Date(this.clock.now() - olderThanMs),
+    ]);
     return rows.length;
   }
 }

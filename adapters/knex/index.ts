@@ -14,7 +14,11 @@ export { KnexAuditStore, type AuditProblem, type AuditVerification } from './aud
 export { KnexIdempotencyStore } from './idempotency-store.js';
 export { KnexInbox } from './inbox.js';
 export {
-  KnexOutbox, type KnexOutboxOptions, type OutboxStatus, type OutboxTypeStatus, type ParkedRow,
+  KnexOutbox,
+  type KnexOutboxOptions,
+  type OutboxStatus,
+  type OutboxTypeStatus,
+  type ParkedRow,
 } from './outbox.js';
 export { pgliteKnex } from './pglite.js';
 export { migrate, pendingMigrations, tables, type PendingMigration, type TableOptions, type Tables } from './tables.js';
@@ -45,17 +49,24 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
     if (!options.knex && !options.connection) {
       throw new Error('knexModule needs { connection } (a Postgres URL) or { knex } (e.g. await pgliteKnex())');
     }
-    const db = options.knex ?? knex({
-      client: 'pg', connection: options.connection!,
-      pool: { min: options.pool?.min ?? 2, max: options.pool?.max ?? 10 },
-      acquireConnectionTimeout: 10_000,
-    });
+    const db =
+      options.knex ??
+      knex({
+        client: 'pg',
+        connection: options.connection!,
+        pool: { min: options.pool?.min ?? 2, max: options.pool?.max ?? 10 },
+        acquireConnectionTimeout: 10_000,
+      });
     const t = tables(options);
     const clock = options.clock ?? Date;
     const uow = new KnexUnitOfWork(db, options.isolationLevel ? { isolationLevel: options.isolationLevel } : {});
     const outbox = new KnexOutbox(uow, t.outbox, clock, options);
     const constants: Array<[symbol | Function, unknown]> = [
-      [KNEX, db], [TOKENS.UnitOfWork, uow], [KnexUnitOfWork, uow], [TOKENS.Outbox, outbox], [KnexOutbox, outbox],
+      [KNEX, db],
+      [TOKENS.UnitOfWork, uow],
+      [KnexUnitOfWork, uow],
+      [TOKENS.Outbox, outbox],
+      [KnexOutbox, outbox],
       [TOKENS.IdempotencyStore, new KnexIdempotencyStore(uow, t.idempotency, clock)],
       [TOKENS.AuditStore, new KnexAuditStore(uow, t.audit, t.auditHeads)],
       [TOKENS.Inbox, new KnexInbox(uow, t.inbox, clock)],

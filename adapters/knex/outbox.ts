@@ -4,9 +4,14 @@ import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
-  id: string; kind: 'event' | 'job'; type: string; payload: unknown; occurred_at: Date | string;
+  id: string;
+  kind: 'event' | 'job';
+  type: string;
+  payload: unknown;
+  occurred_at: Date | string;
   aggregate_id: string | null;
-  headers: Record<string, string>; attempts: number;
+  headers: Record<string, string>;
+  attempts: number;
 }
 
 /** Options of the knex outbox. */
@@ -19,7 +24,9 @@ export interface KnexOutboxOptions {
 export class KnexOutbox implements Outbox {
   readonly #leaseMs: number;
   constructor(
-    private readonly uow: KnexUnitOfWork, private readonly table: string, private readonly clock: Clock = Date,
+    private readonly uow: KnexUnitOfWork,
+    private readonly table: string,
+    private readonly clock: Clock = Date,
     options: KnexOutboxOptions = {},
   ) {
     this.#leaseMs = options.claimLeaseMs ?? 30_000;
@@ -28,10 +35,17 @@ export class KnexOutbox implements Outbox {
   async add(messages: readonly OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const db = await this.uow.db();
-    await db(this.table).insert(messages.map((m) => ({
-      id: m.id, kind: m.kind, type: m.type, payload: JSON.stringify(m.payload ?? null), occurred_at: m.occurredAt,
-      aggregate_id: m.aggregateId ?? null, headers: JSON.stringify(m.headers),
-    })));
+    await db(this.table).insert(
+      messages.map((m) => ({
+        id: m.id,
+        kind: m.kind,
+        type: m.type,
+        payload: JSON.stringify(m.payload ?? null),
+        occurred_at: m.occurredAt,
+        aggregate_id: m.aggregateId ?? null,
+        headers: JSON.stringify(m.headers),
+      })),
+    );
   }
 
   async claim(limit: number): Promise<OutboxMessage[]> {
@@ -54,25 +68,33 @@ export class KnexOutbox implements Outbox {
                              AND e.position < c.position AND e.sent_at IS NULL AND e.parked_at IS NULL))
            ORDER BY c.position LIMIT ? FOR UPDATE SKIP LOCKED)
          RETURNING o.*`,
-        [this.table, now + this.#leaseMs, this.table, now, this.table, limit]);
+        [this.table, now + this.#leaseMs, this.table, now, this.table, limit],
+      );
       return (rows as Array<Row & { position: string }>)
-        .sort((a, b) => Number(a.position) - Number(b.position)).map(toMessage);
+        .sort((a, b) => Number(a.position) - Number(b.position))
+        .map(toMessage);
     });
   }
 
   async markSent(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     // The Clock's time, not the server's: `purgeSent` judges ages by the same clock.
-    await this.uow.knex(this.table).whereIn('id', ids)
+    await this.uow
+      .knex(this.table)
+      .whereIn('id', ids)
       .update({ sent_at: new Date(this.clock.now()), claimed_until: null });
   }
 
   async markFailed(id: string, error: string, park: boolean): Promise<void> {
     const knex = this.uow.knex;
-    await knex(this.table).where({ id }).update({
-      attempts: knex.raw('attempts + 1'), last_error: error.slice(0, 2_000), claimed_until: null,
-      parked_at: park ? knex.fn.now() : null,
-    });
+    await knex(this.table)
+      .where({ id })
+      .update({
+        attempts: knex.raw('attempts + 1'),
+        last_error: error.slice(0, 2_000),
+        claimed_until: null,
+        parked_at: park ? knex.fn.now() : null,
+      });
   }
 
   async release(ids: readonly string[]): Promise<void> {
@@ -107,12 +129,18 @@ export class KnexOutbox implements Outbox {
          count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NOT NULL) AS parked,
          count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
          min(occurred_at) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) AS oldest_unsent
-       FROM ?? GROUP BY kind, type ORDER BY kind, type`, [now, this.table]);
+       FROM ?? GROUP BY kind, type ORDER BY kind, type`,
+      [now, this.table],
+    );
     const types = (rows as StatusRow[]).map((row): OutboxTypeStatus => {
       const oldest = row.oldest_unsent === null ? null : new Date(row.oldest_unsent);
       return {
-        kind: row.kind, type: row.type, unsent: Number(row.unsent), inFlight: Number(row.in_flight),
-        parked: Number(row.parked), sent: Number(row.sent),
+        kind: row.kind,
+        type: row.type,
+        unsent: Number(row.unsent),
+        inFlight: Number(row.in_flight),
+        parked: Number(row.parked),
+        sent: Number(row.sent),
         oldestUnsentAt: oldest?.toISOString() ?? null,
         oldestUnsentAgeMs: oldest ? Math.max(0, now - oldest.getTime()) : null,
       };
@@ -122,7 +150,10 @@ export class KnexOutbox implements Outbox {
     return {
       types,
       totals: {
-        unsent: sum('unsent'), inFlight: sum('inFlight'), parked: sum('parked'), sent: sum('sent'),
+        unsent: sum('unsent'),
+        inFlight: sum('inFlight'),
+        parked: sum('parked'),
+        sent: sum('sent'),
         oldestUnsentAgeMs: ages.length > 0 ? Math.max(...ages) : null,
       },
     };
@@ -133,10 +164,19 @@ export class KnexOutbox implements Outbox {
    * @example for (const row of await outbox.parked(20)) console.log(row.id, row.lastError);
    */
   async parked(limit = 20): Promise<ParkedRow[]> {
-    const found = await this.uow.knex(this.table).whereNotNull('parked_at').whereNull('sent_at').orderBy('position')
-      .limit(limit).select('id', 'kind', 'type', 'attempts', 'last_error', 'parked_at');
+    const found = await this.uow
+      .knex(this.table)
+      .whereNotNull('parked_at')
+      .whereNull('sent_at')
+      .orderBy('position')
+      .limit(limit)
+      .select('id', 'kind', 'type', 'attempts', 'last_error', 'parked_at');
     return found.map((row) => ({
-      id: row.id, kind: row.kind, type: row.type, attempts: Number(row.attempts), lastError: row.last_error ?? null,
+      id: row.id,
+      kind: row.kind,
+      type: row.type,
+      attempts: Number(row.attempts),
+      lastError: row.last_error ?? null,
       parkedAt: new Date(row.parked_at).toISOString(),
     }));
   }
@@ -153,14 +193,16 @@ export class KnexOutbox implements Outbox {
     const { rows } = await knex.raw(
       `UPDATE ?? SET parked_at = NULL, attempts = 0, claimed_until = NULL
        WHERE id IN (${ids.map(() => '?').join(', ')}) AND parked_at IS NOT NULL AND sent_at IS NULL RETURNING id`,
-      [this.table, ...ids]);
+      [this.table, ...ids],
+    );
     const retried = new Set((rows as Array<{ id: string }>).map((r) => r.id));
     const rest = ids.filter((id) => !retried.has(id));
     const existing = rest.length === 0 ? [] : await knex(this.table).whereIn('id', rest).select('id');
     const found = new Set(existing.map((r) => r.id as string));
     return {
       retried: ids.filter((id) => retried.has(id)),
-      notParked: rest.filter((id) => found.has(id)), missing: rest.filter((id) => !found.has(id)),
+      notParked: rest.filter((id) => found.has(id)),
+      missing: rest.filter((id) => !found.has(id)),
     };
   }
 
@@ -169,14 +211,20 @@ export class KnexOutbox implements Outbox {
     const { rows } = await this.uow.knex.raw(
       `UPDATE ?? SET parked_at = NULL, attempts = 0, claimed_until = NULL
        WHERE parked_at IS NOT NULL AND sent_at IS NULL RETURNING 1`,
-      [this.table]);
+      [this.table],
+    );
     return rows.length;
   }
 }
 
 interface StatusRow {
-  kind: 'event' | 'job'; type: string; unsent: string | number; in_flight: string | number; parked: string | number;
-  sent: string | number; oldest_unsent: Date | string | null;
+  kind: 'event' | 'job';
+  type: string;
+  unsent: string | number;
+  in_flight: string | number;
+  parked: string | number;
+  sent: string | number;
+  oldest_unsent: Date | string | null;
 }
 
 /** One message type's line of `KnexOutbox.status()`. */
@@ -209,15 +257,23 @@ export interface ParkedRow {
 export interface OutboxStatus {
   readonly types: readonly OutboxTypeStatus[];
   readonly totals: {
-    readonly unsent: number; readonly inFlight: number; readonly parked: number; readonly sent: number;
+    readonly unsent: number;
+    readonly inFlight: number;
+    readonly parked: number;
+    readonly sent: number;
     readonly oldestUnsentAgeMs: number | null;
   };
 }
 
 function toMessage(row: Row): OutboxMessage {
   return {
-    id: row.id, kind: row.kind, type: row.type, payload: row.payload,
+    id: row.id,
+    kind: row.kind,
+    type: row.type,
+    payload: row.payload,
     occurredAt: new Date(row.occurred_at).toISOString(),
-    aggregateId: row.aggregate_id ?? undefined, headers: row.headers, attempts: Number(row.attempts),
+    aggregateId: row.aggregate_id ?? undefined,
+    headers: row.headers,
+    attempts: Number(row.attempts),
   };
 }

@@ -9,7 +9,9 @@ import knex, { type Knex } from 'knex';
 export async function pgliteKnex(options: { dataDir?: string } = {}): Promise<Knex> {
   const { default: ClientPgLite } = await import('knex-pglite');
   return knex({
-    client: ClientPgLite, dialect: 'postgres', connection: options.dataDir ? { filename: options.dataDir } : {},
+    client: ClientPgLite,
+    dialect: 'postgres',
+    connection: options.dataDir ? { filename: options.dataDir } : {},
     acquireConnectionTimeout: 15_000,
   } as Knex.Config);
 }

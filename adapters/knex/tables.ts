@@ -24,8 +24,12 @@ export function tables(options: TableOptions = {}): Tables {
   const prefix = options.prefix ?? 'ucc_';
   const name = (table: string) => (options.schema ? `${options.schema}.${prefix}${table}` : `${prefix}${table}`);
   return {
-    idempotency: name('idempotency'), audit: name('audit'), auditHeads: name('audit_heads'),
-    outbox: name('outbox'), inbox: name('inbox'), migrations: `${prefix}migrations`,
+    idempotency: name('idempotency'),
+    audit: name('audit'),
+    auditHeads: name('audit_heads'),
+    outbox: name('outbox'),
+    inbox: name('inbox'),
+    migrations: `${prefix}migrations`,
   };
 }
 
@@ -87,8 +91,10 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
           table.timestamp('sent_at', { useTz: true });
           table.timestamp('parked_at', { useTz: true });
         }),
-        knex.raw(`CREATE INDEX ?? ON ?? (position) WHERE sent_at IS NULL AND parked_at IS NULL`,
-          [`${bare(t.outbox)}_unsent`, t.outbox]),
+        knex.raw(`CREATE INDEX ?? ON ?? (position) WHERE sent_at IS NULL AND parked_at IS NULL`, [
+          `${bare(t.outbox)}_unsent`,
+          t.outbox,
+        ]),
         schema().createTable(bare(t.inbox), (table) => {
           table.text('consumer').notNullable();
           table.text('message_id').notNullable();
@@ -101,9 +107,11 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
     '002_audit_head_prev_hash': (knex) => [knex.raw('ALTER TABLE ?? ADD COLUMN prev_hash text', [t.auditHeads])],
     // A claim checks "no earlier unsent row of this aggregate": a lookup with this index, not a scan of the backlog.
     '003_outbox_unsent_by_aggregate': (knex) => [
-      knex.raw(`CREATE INDEX ?? ON ?? (aggregate_id, position)
+      knex.raw(
+        `CREATE INDEX ?? ON ?? (aggregate_id, position)
                 WHERE sent_at IS NULL AND parked_at IS NULL AND aggregate_id IS NOT NULL`,
-        [`${bare(t.outbox)}_unsent_by_aggregate`, t.outbox]),
+        [`${bare(t.outbox)}_unsent_by_aggregate`, t.outbox],
+      ),
     ],
   };
 }
@@ -114,7 +122,9 @@ function source(t: Tables, schemaName: string | undefined): Knex.MigrationSource
     getMigrations: async () => Object.keys(all),
     getMigrationName: (name) => name,
     getMigration: async (name) => ({
-      up: async (knex: Knex) => { for (const statement of all[name]!(knex)) await statement; },
+      up: async (knex: Knex) => {
+        for (const statement of all[name]!(knex)) await statement;
+      },
       down: async () => undefined,
     }),
   };
@@ -134,14 +144,15 @@ export interface PendingMigration {
 export async function pendingMigrations(knex: Knex, options: TableOptions = {}): Promise<PendingMigration[]> {
   const t = tables(options);
   const pending: PendingMigration[] = [];
-  const schemaExists = options.schema === undefined || (await knex('information_schema.schemata')
-    .where({ schema_name: options.schema }).first()) !== undefined;
+  const schemaExists =
+    options.schema === undefined ||
+    (await knex('information_schema.schemata').where({ schema_name: options.schema }).first()) !== undefined;
   if (!schemaExists) {
     pending.push({ name: 'create_schema', sql: [knex.schema.createSchemaIfNotExists(options.schema!).toString()] });
   }
   const history = options.schema ? knex.schema.withSchema(options.schema) : knex.schema;
   const applied = new Set<string>();
-  if (schemaExists && await history.hasTable(t.migrations)) {
+  if (schemaExists && (await history.hasTable(t.migrations))) {
     const from = options.schema ? `${options.schema}.${t.migrations}` : t.migrations;
     for (const row of await knex(from).select('name')) applied.add(row.name as string);
   }
@@ -159,7 +170,8 @@ export async function migrate(knex: Knex, options: TableOptions = {}): Promise<v
   const t = tables(options);
   if (options.schema) await knex.schema.createSchemaIfNotExists(options.schema);
   await knex.migrate.latest({
-    migrationSource: source(t, options.schema), tableName: t.migrations,
+    migrationSource: source(t, options.schema),
+    tableName: t.migrations,
     ...(options.schema ? { schemaName: options.schema } : {}),
   });
 }

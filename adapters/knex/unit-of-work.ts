@@ -5,9 +5,25 @@ import type { UnitOfWork } from '../../lib/ports.js';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
-const CONNECTION_LOST = /Connection terminated|ECONNREFUSED|ECONNRESET|EPIPE|Client has encountered a connection error|terminating connection|Timeout acquiring a connection/i;
+const CONNECTION_LOST = new RegExp(
+  [
+    'Connection terminated',
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'EPIPE',
+    'Client has encountered a connection error',
+    'terminating connection',
+    'Timeout acquiring a connection',
+  ].join('|'),
+  'i',
+);
 
-interface Scope { readonly uow: KnexUnitOfWork; readonly outer: Scope | undefined; begin(): Promise<Knex.Transaction>; started?: Promise<Knex.Transaction> }
+interface Scope {
+  readonly uow: KnexUnitOfWork;
+  readonly outer: Scope | undefined;
+  begin(): Promise<Knex.Transaction>;
+  started?: Promise<Knex.Transaction>;
+}
 
 // One AsyncLocalStorage for every instance: on Node 20 an enabled AsyncLocalStorage is never released and every
 // promise in the process pays for each one, so one per unit of work would slow the process with every container.
@@ -15,12 +31,16 @@ const ambient = new AsyncLocalStorage<Scope>();
 
 /**
  * The knex UnitOfWork. Repositories get the current transaction with `await uow.db()`.
- * @example async lock(id: string) { const db = await this.uow.db(); return db('orders').where({ id }).forUpdate().first(); }
+ * @example
+ * async lock(id: string) { const db = await this.uow.db(); return db('orders').where({ id }).forUpdate().first(); }
  */
 export class KnexUnitOfWork implements UnitOfWork {
   readonly #config: Knex.TransactionConfig;
   /** `isolationLevel` defaults to Postgres' read committed; repositories lock what they decide on. */
-  constructor(readonly knex: Knex, options: { readonly isolationLevel?: Knex.IsolationLevels } = {}) {
+  constructor(
+    readonly knex: Knex,
+    options: { readonly isolationLevel?: Knex.IsolationLevels } = {},
+  ) {
     this.#config = options.isolationLevel ? { isolationLevel: options.isolationLevel } : {};
   }
 
@@ -38,8 +58,12 @@ export class KnexUnitOfWork implements UnitOfWork {
   async transaction<T>(work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
     const parent = this.#scope();
     const scope: Scope = {
-      uow: this, outer: ambient.getStore(),
-      begin: () => (scope.started ??= parent ? parent.begin().then((trx) => trx.transaction()) : this.knex.transaction(this.#config)),
+      uow: this,
+      outer: ambient.getStore(),
+      begin: () =>
+        (scope.started ??= parent
+          ? parent.begin().then((trx) => trx.transaction())
+          : this.knex.transaction(this.#config)),
     };
     let value: T;
     try {

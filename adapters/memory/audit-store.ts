@@ -17,8 +17,16 @@ export class MemoryAuditStore implements AuditStore {
       for (let head = this.#heads.get(entry.tenant); head; head = this.#heads.get(entry.tenant)) await head;
     } else if (!this.#heads.has(entry.tenant)) {
       let release!: () => void;
-      this.#heads.set(entry.tenant, new Promise<void>((resolve) => { release = resolve; }));
-      tx.onEnd(() => { this.#heads.delete(entry.tenant); release(); });
+      this.#heads.set(
+        entry.tenant,
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      );
+      tx.onEnd(() => {
+        this.#heads.delete(entry.tenant);
+        release();
+      });
     }
     const chain = this.#byTenant.get(entry.tenant) ?? [];
     this.#byTenant.set(entry.tenant, chain);

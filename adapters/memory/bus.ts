@@ -1,5 +1,14 @@
-// An in-process bus with a broker's semantics: topic-routed events, durable job queues, prefetch, retries, dead letters.
-import type { Delivery, Disposition, MessageBus, MessageSource, OutboxMessage, PublishReport, QueueOptions } from '../../lib/ports.js';
+// An in-process bus with a broker's semantics: topic-routed events, durable job queues, prefetch, retries and
+// dead letters.
+import type {
+  Delivery,
+  Disposition,
+  MessageBus,
+  MessageSource,
+  OutboxMessage,
+  PublishReport,
+  QueueOptions,
+} from '../../lib/ports.js';
 
 /** A raw listener: sees every published message of a type (no acks, no retries). */
 export type Subscriber = (message: OutboxMessage) => unknown;
@@ -43,7 +52,11 @@ export class MemoryBus implements MessageBus, MessageSource {
   /** Listens to every published message of a type; returns an unsubscribe. */
   subscribe(type: string, subscriber: Subscriber): () => void {
     this.#subscribers.set(type, [...(this.#subscribers.get(type) ?? []), subscriber]);
-    return () => this.#subscribers.set(type, (this.#subscribers.get(type) ?? []).filter((s) => s !== subscriber));
+    return () =>
+      this.#subscribers.set(
+        type,
+        (this.#subscribers.get(type) ?? []).filter((s) => s !== subscriber),
+      );
   }
 
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
@@ -53,13 +66,17 @@ export class MemoryBus implements MessageBus, MessageSource {
       for (const subscriber of this.#subscribers.get(message.type) ?? []) this.#listen(subscriber, message);
       if (message.kind === 'job') this.#queue(this.jobQueue(message.type)).bindings.add(`job:${message.type}`);
       for (const queue of this.#queues.values()) {
-        if (queue.bindings.has(`${message.kind}:${message.type}`)) this.#enqueue(queue, { message, attempt: 1, redelivered: false });
+        if (queue.bindings.has(`${message.kind}:${message.type}`))
+          this.#enqueue(queue, { message, attempt: 1, redelivered: false });
       }
     }
     return { sent: messages.map((m) => m.id), failed: [] };
   }
 
-  async consume(options: QueueOptions, handle: (delivery: Delivery) => Promise<Disposition>): Promise<{ close(): Promise<void> }> {
+  async consume(
+    options: QueueOptions,
+    handle: (delivery: Delivery) => Promise<Disposition>,
+  ): Promise<{ close(): Promise<void> }> {
     const queue = this.#queue(options.queue);
     for (const { kind, type } of options.bindings) queue.bindings.add(`${kind}:${type}`);
     queue.options = options;
@@ -91,12 +108,15 @@ export class MemoryBus implements MessageBus, MessageSource {
 
   #queue(name: string): Queue {
     let queue = this.#queues.get(name);
-    if (!queue) this.#queues.set(name, (queue = { bindings: new Set(), waiting: [], inflight: 0, retries: new Set(), dead: [] }));
+    if (!queue)
+      this.#queues.set(name, (queue = { bindings: new Set(), waiting: [], inflight: 0, retries: new Set(), dead: [] }));
     return queue;
   }
 
   #listen(subscriber: Subscriber, message: OutboxMessage): void {
-    const delivery = Promise.resolve().then(() => subscriber(message)).catch((error) => this.options.onError?.(error, message));
+    const delivery = Promise.resolve()
+      .then(() => subscriber(message))
+      .catch((error) => this.options.onError?.(error, message));
     this.#listenersInFlight.add(delivery);
     void delivery.finally(() => this.#listenersInFlight.delete(delivery));
   }
@@ -109,7 +129,8 @@ export class MemoryBus implements MessageBus, MessageSource {
   #pump(queue: Queue): void {
     while (queue.handle && queue.options && queue.inflight < queue.options.prefetch && queue.waiting.length > 0) {
       const delivery = queue.waiting.shift()!;
-      const handle = queue.handle, options = queue.options;
+      const handle = queue.handle,
+        options = queue.options;
       queue.inflight++;
       void Promise.resolve()
         .then(() => handle(delivery))

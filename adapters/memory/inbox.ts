@@ -6,7 +6,10 @@ import type { MemoryUnitOfWork } from './unit-of-work.js';
 export class MemoryInbox implements Inbox {
   /** consumer + message id → processed at, oldest first (insertion order). */
   readonly #seen = new Map<string, number>();
-  constructor(private readonly uow: MemoryUnitOfWork, private readonly clock: Clock = Date) {}
+  constructor(
+    private readonly uow: MemoryUnitOfWork,
+    private readonly clock: Clock = Date,
+  ) {}
 
   async record(consumer: string, messageId: string): Promise<boolean> {
     const key = `${consumer}\u0000${messageId}`;

@@ -35,9 +35,14 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
     const uow = new MemoryUnitOfWork();
     const outbox = new MemoryOutbox(uow, clock);
     const constants: Array<[symbol | Function, unknown]> = [
-      [TOKENS.Clock, clock], [TOKENS.UnitOfWork, uow], [MemoryUnitOfWork, uow],
-      [TOKENS.IdempotencyStore, new MemoryIdempotencyStore(uow, clock)], [TOKENS.AuditStore, new MemoryAuditStore(uow)],
-      [TOKENS.Outbox, outbox], [MemoryOutbox, outbox], [TOKENS.Inbox, new MemoryInbox(uow, clock)],
+      [TOKENS.Clock, clock],
+      [TOKENS.UnitOfWork, uow],
+      [MemoryUnitOfWork, uow],
+      [TOKENS.IdempotencyStore, new MemoryIdempotencyStore(uow, clock)],
+      [TOKENS.AuditStore, new MemoryAuditStore(uow)],
+      [TOKENS.Outbox, outbox],
+      [MemoryOutbox, outbox],
+      [TOKENS.Inbox, new MemoryInbox(uow, clock)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
     if (options.bus !== false) bindBus(bind, options);
@@ -57,6 +62,7 @@ function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModule
   bind(TOKENS.MessageBus).toConstantValue(bus);
   bind(TOKENS.MessageSource).toConstantValue(bus);
   bind(MemoryBus).toConstantValue(bus);
-  bind(TOKENS.Relay).toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox])
+  bind(TOKENS.Relay)
+    .toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox])
     .inSingletonScope();
 }

@@ -3,7 +3,10 @@ import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 interface Row {
-  message: OutboxMessage; status: 'staged' | 'pending' | 'claimed' | 'parked'; attempts: number; error?: string;
+  message: OutboxMessage;
+  status: 'staged' | 'pending' | 'claimed' | 'parked';
+  attempts: number;
+  error?: string;
 }
 
 /**
@@ -14,14 +17,19 @@ export class MemoryOutbox implements Outbox {
   readonly #rows = new Map<string, Row>();
   /** Sent ids and when they were sent, oldest first (insertion order). */
   readonly #sent = new Map<string, number>();
-  constructor(private readonly uow: MemoryUnitOfWork, private readonly clock: Clock = Date) {}
+  constructor(
+    private readonly uow: MemoryUnitOfWork,
+    private readonly clock: Clock = Date,
+  ) {}
 
   async add(messages: readonly OutboxMessage[]): Promise<void> {
     const tx = this.uow.current();
     for (const message of messages) {
       this.#rows.set(message.id, { message, status: tx ? 'staged' : 'pending', attempts: 0 });
     }
-    tx?.onRollback(() => { for (const m of messages) this.#rows.delete(m.id); });
+    tx?.onRollback(() => {
+      for (const m of messages) this.#rows.delete(m.id);
+    });
     tx?.onCommit(() => {
       for (const m of messages) {
         const row = this.#rows.get(m.id);
@@ -95,7 +103,8 @@ export class MemoryOutbox implements Outbox {
 
   /** Parked rows with their errors (for tests and operators). */
   parked(): Array<{ message: OutboxMessage; error: string; attempts: number }> {
-    return [...this.#rows.values()].filter((r) => r.status === 'parked')
+    return [...this.#rows.values()]
+      .filter((r) => r.status === 'parked')
       .map((r) => ({ message: r.message, error: r.error ?? '', attempts: r.attempts }));
   }
 }

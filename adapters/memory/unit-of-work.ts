@@ -8,14 +8,26 @@ export class MemoryTransaction {
   readonly #commit: Array<() => void> = [];
   readonly #end: Array<() => void> = [];
   /** Registers how to undo a write made in this transaction. */
-  onRollback(undo: () => void): void { this.#undo.push(undo); }
+  onRollback(undo: () => void): void {
+    this.#undo.push(undo);
+  }
   /** Registers what to do once the outermost transaction committed. */
-  onCommit(fn: () => void): void { this.#commit.push(fn); }
+  onCommit(fn: () => void): void {
+    this.#commit.push(fn);
+  }
   /** Registers what to do when the outermost transaction ended (committed or rolled back). */
-  onEnd(fn: () => void): void { this.#end.push(fn); }
-  /** @internal */ commit(): void { for (const fn of this.#commit.splice(0)) fn(); }
-  /** @internal */ end(): void { for (const fn of this.#end.splice(0)) fn(); }
-  get mark(): number { return this.#undo.length; }
+  onEnd(fn: () => void): void {
+    this.#end.push(fn);
+  }
+  /** @internal */ commit(): void {
+    for (const fn of this.#commit.splice(0)) fn();
+  }
+  /** @internal */ end(): void {
+    for (const fn of this.#end.splice(0)) fn();
+  }
+  get mark(): number {
+    return this.#undo.length;
+  }
   rollbackTo(mark: number): void {
     while (this.#undo.length > mark) this.#undo.pop()!();
   }
@@ -43,21 +55,33 @@ export class MemoryUnitOfWork implements UnitOfWork {
     const tx = new MemoryTransaction();
     try {
       let committed = false;
-      const value = await ambient.run({ uow: this, tx, outer: ambient.getStore() }, () => this.#attempt(tx, 0, work, (v) => (committed = shouldCommit(v))));
+      const value = await ambient.run({ uow: this, tx, outer: ambient.getStore() }, () =>
+        this.#attempt(tx, 0, work, (v) => (committed = shouldCommit(v))),
+      );
       if (committed) tx.commit();
       return value;
     } finally {
       tx.end();
       // Hand the lock straight to the next waiter (FIFO), or free it.
       const next = this.#waiters.shift();
-      if (next) next(); else this.#locked = false;
+      if (next) next();
+      else this.#locked = false;
     }
   }
 
-  isRetryable(): boolean { return false; }
-  isUnavailable(): boolean { return false; }
+  isRetryable(): boolean {
+    return false;
+  }
+  isUnavailable(): boolean {
+    return false;
+  }
 
-  async #attempt<T>(tx: MemoryTransaction, mark: number, work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
+  async #attempt<T>(
+    tx: MemoryTransaction,
+    mark: number,
+    work: () => Promise<T>,
+    shouldCommit: (value: T) => boolean,
+  ): Promise<T> {
     try {
       const value = await work();
       if (!shouldCommit(value)) tx.rollbackTo(mark);
@@ -72,7 +96,11 @@ export class MemoryUnitOfWork implements UnitOfWork {
 // One AsyncLocalStorage shared by every MemoryUnitOfWork. On Node 20 an enabled AsyncLocalStorage is never dropped
 // and every promise created anywhere in the process walks all of them, so one per instance (per test container)
 // made the whole process slower with every container built.
-interface Frame { readonly uow: MemoryUnitOfWork; readonly tx: MemoryTransaction; readonly outer: Frame | undefined }
+interface Frame {
+  readonly uow: MemoryUnitOfWork;
+  readonly tx: MemoryTransaction;
+  readonly outer: Frame | undefined;
+}
 const ambient = new AsyncLocalStorage<Frame>();
 
 /**
@@ -82,13 +110,24 @@ const ambient = new AsyncLocalStorage<Frame>();
 export class TransactionalMap<K, V> {
   readonly #map = new Map<K, V>();
   constructor(private readonly uow: MemoryUnitOfWork) {}
-  get(key: K): V | undefined { return this.#map.get(key); }
-  has(key: K): boolean { return this.#map.has(key); }
-  values(): IterableIterator<V> { return this.#map.values(); }
-  entries(): IterableIterator<[K, V]> { return this.#map.entries(); }
-  get size(): number { return this.#map.size; }
+  get(key: K): V | undefined {
+    return this.#map.get(key);
+  }
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+  values(): IterableIterator<V> {
+    return this.#map.values();
+  }
+  entries(): IterableIterator<[K, V]> {
+    return this.#map.entries();
+  }
+  get size(): number {
+    return this.#map.size;
+  }
   set(key: K, value: V): void {
-    const had = this.#map.has(key), before = this.#map.get(key);
+    const had = this.#map.has(key),
+      before = this.#map.get(key);
     this.#map.set(key, value);
     this.uow.current()?.onRollback(() => (had ? this.#map.set(key, before as V) : this.#map.delete(key)));
   }

@@ -24,8 +24,14 @@ export interface AuditStoreFixture {
 export function runAuditStoreContract(t: TestApi, name: string, make: () => Promise<AuditStoreFixture>): void {
   const tenant = () => `t-${randomUUID()}`;
   const entry = (forTenant: string, extra: Partial<AuditEntry> = {}): AuditEntry => ({
-    id: randomUUID(), at: new Date().toISOString(), tenant: forTenant, actor: 'alice', type: 'Deposit',
-    requestId: randomUUID(), outcome: 'ok', payload: { amount: 3, note: 'Zoë ✓', nested: { list: [1, null] } },
+    id: randomUUID(),
+    at: new Date().toISOString(),
+    tenant: forTenant,
+    actor: 'alice',
+    type: 'Deposit',
+    requestId: randomUUID(),
+    outcome: 'ok',
+    payload: { amount: 3, note: 'Zoë ✓', nested: { list: [1, null] } },
     ...extra,
   });
   const test = (title: string, body: (fixture: AuditStoreFixture) => Promise<void>) =>
@@ -49,7 +55,8 @@ export function runAuditStoreContract(t: TestApi, name: string, make: () => Prom
     });
 
     test('should keep tenants on separate chains', async ({ store }) => {
-      const a = tenant(), b = tenant();
+      const a = tenant(),
+        b = tenant();
       await store.append(entry(a));
       const firstOfB = await store.append(entry(b));
       assert.equal(firstOfB.seq, 1);
@@ -57,10 +64,19 @@ export function runAuditStoreContract(t: TestApi, name: string, make: () => Prom
 
     test('should drop an append whose transaction rolled back and keep a committed one', async ({ store, uow }) => {
       const a = tenant();
-      await uow.transaction(() => store.append(entry(a, { type: 'RolledBack' })), () => false);
-      await uow.transaction(() => store.append(entry(a, { type: 'Committed' })), () => true);
+      await uow.transaction(
+        () => store.append(entry(a, { type: 'RolledBack' })),
+        () => false,
+      );
+      await uow.transaction(
+        () => store.append(entry(a, { type: 'Committed' })),
+        () => true,
+      );
       const rows = await store.list({ tenant: a });
-      assert.deepStrictEqual(rows.map((r) => r.type), ['Committed']);
+      assert.deepStrictEqual(
+        rows.map((r) => r.type),
+        ['Committed'],
+      );
       assert.equal(verifyAuditChain(rows).ok, true);
     });
 
@@ -68,15 +84,24 @@ export function runAuditStoreContract(t: TestApi, name: string, make: () => Prom
       const a = tenant();
       await Promise.all(Array.from({ length: 50 }, (_, i) => store.append(entry(a, { type: `T${i}` }))));
       const rows = await store.list({ tenant: a, order: 'asc' });
-      assert.deepStrictEqual(rows.map((r) => r.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.deepStrictEqual(
+        rows.map((r) => r.seq),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
       assert.deepStrictEqual(verifyAuditChain(rows), { ok: true, count: 50 });
     });
 
     test('should list newest first with a limit', async ({ store }) => {
       const a = tenant();
       for (const type of ['A', 'B', 'C']) await store.append(entry(a, { type }));
-      assert.deepStrictEqual((await store.list({ tenant: a, order: 'desc', limit: 2 })).map((r) => r.type), ['C', 'B']);
-      assert.deepStrictEqual((await store.list({ tenant: a, order: 'asc' })).map((r) => r.type), ['A', 'B', 'C']);
+      assert.deepStrictEqual(
+        (await store.list({ tenant: a, order: 'desc', limit: 2 })).map((r) => r.type),
+        ['C', 'B'],
+      );
+      assert.deepStrictEqual(
+        (await store.list({ tenant: a, order: 'asc' })).map((r) => r.type),
+        ['A', 'B', 'C'],
+      );
     });
   });
 }

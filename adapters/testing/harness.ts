@@ -24,7 +24,8 @@ export interface Closable {
  * @example t.it('should …', () => withFixture(make, async ({ inbox }) => { ... }));
  */
 export async function withFixture<F extends Closable, T>(
-  make: () => Promise<F>, use: (fixture: F) => Promise<T>,
+  make: () => Promise<F>,
+  use: (fixture: F) => Promise<T>,
 ): Promise<T> {
   const fixture = await make();
   let result: T;

@@ -25,7 +25,9 @@ export interface IdempotencyStoreFixture {
  * });
  */
 export function runIdempotencyStoreContract(
-  t: TestApi, name: string, make: (clock: ManualClock) => Promise<IdempotencyStoreFixture>,
+  t: TestApi,
+  name: string,
+  make: (clock: ManualClock) => Promise<IdempotencyStoreFixture>,
 ): void {
   const id = (scope = 'tenant\u001factor'): IdempotencyKey => ({ scope, key: `key-${randomUUID()}` });
   const test = (title: string, body: (fixture: IdempotencyStoreFixture & { clock: ManualClock }) => Promise<void>) =>
@@ -57,7 +59,10 @@ export function runIdempotencyStoreContract(
     test('should not keep a completion whose transaction rolled back', async ({ store, uow }) => {
       const key = id();
       const owner = token(await store.claim(key, 'fp', 1_000));
-      await uow.transaction(() => store.complete(key, owner, ok(1), 60_000), () => false);
+      await uow.transaction(
+        () => store.complete(key, owner, ok(1), 60_000),
+        () => false,
+      );
       assert.equal((await store.claim(key, 'fp', 1_000)).status, 'in_progress');
       await store.release(key, owner);
     });
@@ -97,8 +102,13 @@ export function runIdempotencyStoreContract(
     });
 
     test('should reap expired records and stale claims, keeping live ones', async ({ store, uow, clock }) => {
-      const live = id(), expired = id(), stale = id();
-      for (const [key, ttl] of [[live, 100_000], [expired, 10]] as const) {
+      const live = id(),
+        expired = id(),
+        stale = id();
+      for (const [key, ttl] of [
+        [live, 100_000],
+        [expired, 10],
+      ] as const) {
         const owner = token(await store.claim(key, 'fp', 1_000));
         await commit(uow, () => store.complete(key, owner, ok(1), ttl));
       }
@@ -111,7 +121,8 @@ export function runIdempotencyStoreContract(
     });
 
     test('should keep scopes apart: the same key in two scopes is two records', async ({ store }) => {
-      const a = id('tenant-a\u001fu'), b = { scope: 'tenant-b\u001fu', key: a.key };
+      const a = id('tenant-a\u001fu'),
+        b = { scope: 'tenant-b\u001fu', key: a.key };
       assert.equal((await store.claim(a, 'fp', 1_000)).status, 'claimed');
       assert.equal((await store.claim(b, 'fp', 1_000)).status, 'claimed');
     });

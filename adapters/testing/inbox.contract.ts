@@ -35,7 +35,10 @@ export function runInboxContract(t: TestApi, name: string, make: () => Promise<I
 
     test('should forget a record whose transaction rolled back', async ({ inbox, uow }) => {
       const id = randomUUID();
-      await uow.transaction(() => inbox.record('billing', id), () => false);
+      await uow.transaction(
+        () => inbox.record('billing', id),
+        () => false,
+      );
       assert.equal(await commit(uow, () => inbox.record('billing', id)), true);
     });
 

@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type {
-  Delivery, Disposition, MessageBus, MessageSource, OutboxMessage, PublishReport, QueueOptions,
+  Delivery,
+  Disposition,
+  MessageBus,
+  MessageSource,
+  OutboxMessage,
+  PublishReport,
+  QueueOptions,
 } from '../../lib/ports.js';
 import { eventually, withFixture, type TestApi } from './harness.js';
 
@@ -33,8 +39,12 @@ type Handle = (delivery: Delivery) => Promise<Disposition>;
 interface Case extends Omit<MessagingFixture, 'close'> {
   /** A queue or message type name unique to this case. */
   unique(name: string): string;
-  consume(queue: string, bindings: QueueOptions['bindings'], handle: Handle, options?: Partial<QueueOptions>):
-    Promise<{ close(): Promise<void> }>;
+  consume(
+    queue: string,
+    bindings: QueueOptions['bindings'],
+    handle: Handle,
+    options?: Partial<QueueOptions>,
+  ): Promise<{ close(): Promise<void> }>;
   publish(messages: readonly OutboxMessage[]): Promise<PublishReport>;
 }
 
@@ -58,11 +68,21 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
   t.describe(`Messaging contract (MessageBus + MessageSource): ${name}`, () => {
     test('should report every published id as sent, in order, and fail none', async (c) => {
       const [placed, paid, ship] = [c.unique('Placed'), c.unique('Paid'), c.unique('Ship')];
-      await c.consume(c.unique('orders'), [{ kind: 'event', type: placed }, { kind: 'event', type: paid }], ack);
+      await c.consume(
+        c.unique('orders'),
+        [
+          { kind: 'event', type: placed },
+          { kind: 'event', type: paid },
+        ],
+        ack,
+      );
       await c.consume(c.source.jobQueue(ship), [{ kind: 'job', type: ship }], ack);
       const batch = [message('event', placed), message('job', ship), message('event', paid)];
       const report = await c.publish(batch);
-      assert.deepStrictEqual(report.sent, batch.map((m) => m.id));
+      assert.deepStrictEqual(
+        report.sent,
+        batch.map((m) => m.id),
+      );
       assert.deepStrictEqual(report.failed, []);
       assert.deepStrictEqual(report.unconfirmed ?? [], []);
       const empty = await c.publish([]);
@@ -71,10 +91,12 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should deliver a message intact (id, kind, type, payload, aggregate, headers) as attempt 1', async (c) => {
-      const type = c.unique('Placed'), seen = recorder();
+      const type = c.unique('Placed'),
+        seen = recorder();
       await c.consume(c.unique('orders'), [{ kind: 'event', type }], seen.handle, { prefetch: 1 });
       const withAggregate = message('event', type, {
-        aggregateId: 'order-7', headers: { requestId: 'r-7', tenant: 'acme', actor: 'alice' },
+        aggregateId: 'order-7',
+        headers: { requestId: 'r-7', tenant: 'acme', actor: 'alice' },
         payload: { name: 'Zoë ✓', nested: { list: [1, 2.5, null, true], text: "' OR 1=1 --" } },
       });
       const withoutAggregate = message('event', type);
@@ -88,12 +110,26 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
 
     test('should route events by type and jobs by job queue, to every queue bound to them', async (c) => {
       const [a, b, j] = [c.unique('A'), c.unique('B'), c.unique('J')];
-      const onlyA = recorder(), aAndB = recorder(), worker = recorder();
+      const onlyA = recorder(),
+        aAndB = recorder(),
+        worker = recorder();
       await c.consume(c.unique('only-a'), [{ kind: 'event', type: a }], onlyA.handle);
-      await c.consume(c.unique('a-and-b'), [{ kind: 'event', type: a }, { kind: 'event', type: b }], aAndB.handle);
+      await c.consume(
+        c.unique('a-and-b'),
+        [
+          { kind: 'event', type: a },
+          { kind: 'event', type: b },
+        ],
+        aAndB.handle,
+      );
       await c.consume(c.source.jobQueue(j), [{ kind: 'job', type: j }], worker.handle);
-      const [eventA, eventB, jobJ, jobA, eventJ] =
-        [message('event', a), message('event', b), message('job', j), message('job', a), message('event', j)];
+      const [eventA, eventB, jobJ, jobA, eventJ] = [
+        message('event', a),
+        message('event', b),
+        message('job', j),
+        message('job', a),
+        message('event', j),
+      ];
       await c.publish([eventA, eventB, jobJ, jobA, eventJ]);
       await c.source.idle();
       assert.deepStrictEqual(onlyA.ids(), [eventA.id], 'a queue bound to event A takes only event A (not job A)');
@@ -102,19 +138,28 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should keep jobs published before any worker until one consumes their job queue', async (c) => {
-      const type = c.unique('SendReceipt'), worker = recorder();
+      const type = c.unique('SendReceipt'),
+        worker = recorder();
       assert.equal(c.source.jobQueue(type), c.source.jobQueue(type), 'jobQueue() is stable');
       assert.notEqual(c.source.jobQueue(type), c.source.jobQueue(c.unique('Other')), 'each job type has its queue');
       const jobs = [message('job', type), message('job', type)];
-      assert.deepStrictEqual((await c.publish(jobs)).sent, jobs.map((m) => m.id));
+      assert.deepStrictEqual(
+        (await c.publish(jobs)).sent,
+        jobs.map((m) => m.id),
+      );
       await c.consume(c.source.jobQueue(type), [{ kind: 'job', type }], worker.handle, { prefetch: 1 });
       await c.source.idle();
-      assert.deepStrictEqual(worker.ids(), jobs.map((m) => m.id));
+      assert.deepStrictEqual(
+        worker.ids(),
+        jobs.map((m) => m.id),
+      );
     });
 
     test('should not deliver to a queue an event published before the queue was bound', async (c) => {
-      const type = c.unique('Placed'), seen = recorder();
-      const early = message('event', type), late = message('event', type);
+      const type = c.unique('Placed'),
+        seen = recorder();
+      const early = message('event', type),
+        late = message('event', type);
       await c.publish([early]);
       await c.consume(c.unique('late-joiner'), [{ kind: 'event', type }], seen.handle, { prefetch: 1 });
       await c.publish([late]);
@@ -122,19 +167,27 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
       assert.deepStrictEqual(seen.ids(), [late.id]);
     });
 
-    test('should deliver a queue\'s messages in publish order with prefetch 1', async (c) => {
-      const type = c.unique('Step'), seen = recorder();
+    test("should deliver a queue's messages in publish order with prefetch 1", async (c) => {
+      const type = c.unique('Step'),
+        seen = recorder();
       await c.consume(c.unique('steps'), [{ kind: 'event', type }], seen.handle, { prefetch: 1 });
       const steps = Array.from({ length: 5 }, () => message('event', type));
       await c.publish(steps);
       await c.source.idle();
-      assert.deepStrictEqual(seen.ids(), steps.map((m) => m.id));
+      assert.deepStrictEqual(
+        seen.ids(),
+        steps.map((m) => m.id),
+      );
     });
 
-    test('should keep a queue\'s messages for the next consumer after one closed', async (c) => {
-      const type = c.unique('Placed'), queue = c.unique('handover'), first = recorder(), second = recorder();
+    test("should keep a queue's messages for the next consumer after one closed", async (c) => {
+      const type = c.unique('Placed'),
+        queue = c.unique('handover'),
+        first = recorder(),
+        second = recorder();
       const consumer = await c.consume(queue, [{ kind: 'event', type }], first.handle);
-      const before = message('event', type), after = message('event', type);
+      const before = message('event', type),
+        after = message('event', type);
       await c.publish([before]);
       await c.source.idle();
       await consumer.close();
@@ -145,7 +198,10 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should run each message once across two consumers of one queue', async (c) => {
-      const type = c.unique('Placed'), queue = c.unique('shared'), one = recorder(), two = recorder();
+      const type = c.unique('Placed'),
+        queue = c.unique('shared'),
+        one = recorder(),
+        two = recorder();
       await c.consume(queue, [{ kind: 'event', type }], one.handle);
       await c.consume(queue, [{ kind: 'event', type }], two.handle);
       const batch = Array.from({ length: 10 }, () => message('event', type));
@@ -155,7 +211,8 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should redeliver a message whose handler asked for a retry, with attempt + 1, until it acks', async (c) => {
-      const type = c.unique('Flaky'), queue = c.unique('retrying');
+      const type = c.unique('Flaky'),
+        queue = c.unique('retrying');
       const seen = recorder((d) => (d.attempt < 3 ? { action: 'retry', reason: 'not yet' } : { action: 'ack' }));
       await c.consume(queue, [{ kind: 'event', type }], seen.handle, { maxAttempts: 5 });
       const flaky = message('event', type);
@@ -168,8 +225,10 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should treat a handler that throws as asking for a retry', async (c) => {
-      const type = c.unique('Throwing'), queue = c.unique('throwing');
-      const once = message('event', type), always = message('event', type);
+      const type = c.unique('Throwing'),
+        queue = c.unique('throwing');
+      const once = message('event', type),
+        always = message('event', type);
       const seen = recorder((d) => {
         if (d.message.id === always.id || d.attempt === 1) throw new Error(`kaboom ${d.message.id}`);
         return { action: 'ack' };
@@ -180,27 +239,37 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
       assert.deepStrictEqual(seen.attemptsOf(once.id), [1, 2], 'thrown once, then acked');
       assert.deepStrictEqual(seen.attemptsOf(always.id), [1, 2], 'thrown until maxAttempts');
       const dead = await c.deadLetters(queue);
-      assert.deepStrictEqual(dead.map((d) => [d.id, d.attempt]), [[always.id, 2]]);
+      assert.deepStrictEqual(
+        dead.map((d) => [d.id, d.attempt]),
+        [[always.id, 2]],
+      );
       assert.match(dead[0]!.reason, new RegExp(`kaboom ${always.id}`), 'the dead letter says what was thrown');
     });
 
     test('should dead-letter a message after maxAttempts with its reason, and keep the queue flowing', async (c) => {
-      const type = c.unique('Poison'), queue = c.unique('poisoned');
-      const poison = message('event', type), fine = message('event', type);
+      const type = c.unique('Poison'),
+        queue = c.unique('poisoned');
+      const poison = message('event', type),
+        fine = message('event', type);
       const seen = recorder((d): Disposition =>
-        (d.message.id === poison.id ? { action: 'retry', reason: 'downstream refused' } : { action: 'ack' }));
+        d.message.id === poison.id ? { action: 'retry', reason: 'downstream refused' } : { action: 'ack' },
+      );
       await c.consume(queue, [{ kind: 'event', type }], seen.handle, { maxAttempts: 3 });
       await c.publish([poison, fine]);
       await c.source.idle();
       assert.deepStrictEqual(seen.attemptsOf(poison.id), [1, 2, 3]);
       assert.deepStrictEqual(seen.attemptsOf(fine.id), [1]);
       const dead = await c.deadLetters(queue);
-      assert.deepStrictEqual(dead.map((d) => [d.id, d.attempt]), [[poison.id, 3]]);
+      assert.deepStrictEqual(
+        dead.map((d) => [d.id, d.attempt]),
+        [[poison.id, 3]],
+      );
       assert.match(dead[0]!.reason, /downstream refused/);
     });
 
     test('should dead-letter at once a message whose handler says dead', async (c) => {
-      const type = c.unique('Unparseable'), queue = c.unique('strict');
+      const type = c.unique('Unparseable'),
+        queue = c.unique('strict');
       const seen = recorder(() => ({ action: 'dead', reason: 'payload can never parse' }));
       await c.consume(queue, [{ kind: 'event', type }], seen.handle, { maxAttempts: 5 });
       const bad = message('event', type);
@@ -208,13 +277,18 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
       await c.source.idle();
       assert.deepStrictEqual(seen.attemptsOf(bad.id), [1]);
       const dead = await c.deadLetters(queue);
-      assert.deepStrictEqual(dead.map((d) => [d.id, d.attempt]), [[bad.id, 1]]);
+      assert.deepStrictEqual(
+        dead.map((d) => [d.id, d.attempt]),
+        [[bad.id, 1]],
+      );
       assert.match(dead[0]!.reason, /payload can never parse/);
     });
 
     test('should never have more than prefetch deliveries of a consumer in flight', async (c) => {
-      const type = c.unique('Slow'), gate = latch();
-      let inFlight = 0, most = 0;
+      const type = c.unique('Slow'),
+        gate = latch();
+      let inFlight = 0,
+        most = 0;
       const seen = recorder(async () => {
         most = Math.max(most, ++inFlight);
         await gate.opened;
@@ -234,7 +308,8 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should resolve idle() only once every delivery, retries included, was handled', async (c) => {
-      const type = c.unique('Slow'), finished: number[] = [];
+      const type = c.unique('Slow'),
+        finished: number[] = [];
       const seen = recorder(async (d) => {
         await new Promise((resolve) => setTimeout(resolve, 30));
         finished.push(d.attempt);
@@ -247,7 +322,10 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
     });
 
     test('should close a consumer only after its deliveries in flight finished, and ack them', async (c) => {
-      const type = c.unique('Slow'), queue = c.unique('closing'), gate = latch(), later = recorder();
+      const type = c.unique('Slow'),
+        queue = c.unique('closing'),
+        gate = latch(),
+        later = recorder();
       let finished = false;
       const slow = recorder(async () => {
         await gate.opened;
@@ -258,7 +336,9 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
       await c.publish([message('event', type)]);
       await eventually(() => slow.deliveries.length === 1, 'the delivery to start');
       let closed = false;
-      const closing = consumer.close().then(() => { closed = true; });
+      const closing = consumer.close().then(() => {
+        closed = true;
+      });
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(closed, false, 'close() waits for the handler');
       gate.open();
@@ -278,7 +358,8 @@ async function runCase(fixture: MessagingFixture, body: (c: Case) => Promise<voi
   const prefix = `contract-${randomUUID().slice(0, 8)}`;
   const consumers: Array<{ close(): Promise<void> }> = [];
   const c: Case = {
-    bus: fixture.bus, source: fixture.source,
+    bus: fixture.bus,
+    source: fixture.source,
     deadLetters: (queue) => fixture.deadLetters(queue),
     unique: (name) => `${prefix}.${name}`,
     publish: (messages) => fixture.bus.publish(messages),
@@ -298,8 +379,14 @@ async function runCase(fixture: MessagingFixture, body: (c: Case) => Promise<voi
 
 function message(kind: OutboxMessage['kind'], type: string, extra: Partial<OutboxMessage> = {}): OutboxMessage {
   return {
-    id: randomUUID(), kind, type, payload: { type }, occurredAt: new Date().toISOString(), aggregateId: undefined,
-    headers: { requestId: `r-${randomUUID().slice(0, 8)}` }, ...extra,
+    id: randomUUID(),
+    kind,
+    type,
+    payload: { type },
+    occurredAt: new Date().toISOString(),
+    aggregateId: undefined,
+    headers: { requestId: `r-${randomUUID().slice(0, 8)}` },
+    ...extra,
   };
 }
 
@@ -322,6 +409,8 @@ function recorder(decide: (delivery: Delivery) => Disposition | Promise<Disposit
 /** A promise the case opens by hand. */
 function latch(): { opened: Promise<void>; open(): void } {
   let open!: () => void;
-  const opened = new Promise<void>((resolve) => { open = resolve; });
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
   return { opened, open };
 }

@@ -23,14 +23,23 @@ export interface OutboxFixture {
  */
 export function runOutboxContract(t: TestApi, name: string, make: () => Promise<OutboxFixture>): void {
   const message = (type: string, aggregateId?: string): OutboxMessage => ({
-    id: randomUUID(), kind: 'event', type, payload: { type, text: 'Zoë ✓' }, occurredAt: new Date().toISOString(),
-    aggregateId, headers: { requestId: 'r-1' },
+    id: randomUUID(),
+    kind: 'event',
+    type,
+    payload: { type, text: 'Zoë ✓' },
+    occurredAt: new Date().toISOString(),
+    aggregateId,
+    headers: { requestId: 'r-1' },
   });
   /** The fixture, and `commit(messages)`: adds them in a committed transaction. */
   const withCommit = async () => {
     const fixture = await make();
     const { uow, outbox } = fixture;
-    const commit = (messages: OutboxMessage[]) => uow.transaction(() => outbox.add(messages), () => true);
+    const commit = (messages: OutboxMessage[]) =>
+      uow.transaction(
+        () => outbox.add(messages),
+        () => true,
+      );
     return { ...fixture, commit };
   };
   const test = (title: string, body: (fixture: Awaited<ReturnType<typeof withCommit>>) => Promise<void>) =>
@@ -42,12 +51,21 @@ export function runOutboxContract(t: TestApi, name: string, make: () => Promise<
       await commit(written);
       assert.equal(await outbox.pending(), 3);
       const claimed = await outbox.claim(10);
-      assert.deepStrictEqual(claimed.map(({ attempts, ...m }) => m), written);
-      assert.deepStrictEqual(claimed.map((m) => m.attempts), [0, 0, 0]);
+      assert.deepStrictEqual(
+        claimed.map(({ attempts, ...m }) => m),
+        written,
+      );
+      assert.deepStrictEqual(
+        claimed.map((m) => m.attempts),
+        [0, 0, 0],
+      );
     });
 
     test('should drop messages whose transaction rolled back', async ({ outbox, uow }) => {
-      await uow.transaction(() => outbox.add([message('gone')]), () => false);
+      await uow.transaction(
+        () => outbox.add([message('gone')]),
+        () => false,
+      );
       assert.equal(await outbox.pending(), 0);
       assert.deepStrictEqual(await outbox.claim(10), []);
     });
@@ -56,8 +74,14 @@ export function runOutboxContract(t: TestApi, name: string, make: () => Promise<
       await commit([message('a'), message('b'), message('c')]);
       const first = await outbox.claim(2);
       const second = await outbox.claim(10);
-      assert.deepStrictEqual(first.map((m) => m.type), ['a', 'b']);
-      assert.deepStrictEqual(second.map((m) => m.type), ['c']);
+      assert.deepStrictEqual(
+        first.map((m) => m.type),
+        ['a', 'b'],
+      );
+      assert.deepStrictEqual(
+        second.map((m) => m.type),
+        ['c'],
+      );
     });
 
     test('should forget sent messages', async ({ outbox, commit }) => {
@@ -83,24 +107,38 @@ export function runOutboxContract(t: TestApi, name: string, make: () => Promise<
       assert.deepStrictEqual(await outbox.claim(10), []);
     });
 
-    test('should hand out only the oldest unsent message of an aggregate, letting other aggregates flow',
-      async ({ outbox, commit }) => {
-        await commit([message('a1', 'A'), message('b1', 'B'), message('a2', 'A'), message('b2', 'B'), message('free')]);
-        const first = await outbox.claim(10);
-        assert.deepStrictEqual(first.map((m) => m.type), ['a1', 'b1', 'free']);
-        assert.deepStrictEqual(await outbox.claim(10), [], 'a2 and b2 wait while a1 and b1 are out');
-        await outbox.markFailed(first[0]!.id, 'nope', false);
-        await outbox.markSent([first[1]!.id]);
-        assert.deepStrictEqual((await outbox.claim(10)).map((m) => m.type), ['a1', 'b2'],
-          'a1 again before a2; b2 after b1 was sent');
-      });
+    test('should hand out only the oldest unsent message of an aggregate, letting other aggregates flow', async ({
+      outbox,
+      commit,
+    }) => {
+      await commit([message('a1', 'A'), message('b1', 'B'), message('a2', 'A'), message('b2', 'B'), message('free')]);
+      const first = await outbox.claim(10);
+      assert.deepStrictEqual(
+        first.map((m) => m.type),
+        ['a1', 'b1', 'free'],
+      );
+      assert.deepStrictEqual(await outbox.claim(10), [], 'a2 and b2 wait while a1 and b1 are out');
+      await outbox.markFailed(first[0]!.id, 'nope', false);
+      await outbox.markSent([first[1]!.id]);
+      assert.deepStrictEqual(
+        (await outbox.claim(10)).map((m) => m.type),
+        ['a1', 'b2'],
+        'a1 again before a2; b2 after b1 was sent',
+      );
+    });
 
     test('should take released messages back without counting an attempt', async ({ outbox, commit }) => {
       await commit([message('a', 'A'), message('b')]);
       const claimed = await outbox.claim(10);
       await outbox.release(claimed.map((m) => m.id));
       const again = await outbox.claim(10);
-      assert.deepStrictEqual(again.map((m) => [m.type, m.attempts]), [['a', 0], ['b', 0]]);
+      assert.deepStrictEqual(
+        again.map((m) => [m.type, m.attempts]),
+        [
+          ['a', 0],
+          ['b', 0],
+        ],
+      );
       assert.equal(await outbox.pending(), 2);
     });
 
@@ -109,7 +147,10 @@ export function runOutboxContract(t: TestApi, name: string, make: () => Promise<
       const [a1] = await outbox.claim(10);
       assert.ok(a1, 'the first message of the aggregate should be claimed');
       await outbox.markFailed(a1.id, 'poison', true);
-      assert.deepStrictEqual((await outbox.claim(10)).map((m) => m.type), ['a2']);
+      assert.deepStrictEqual(
+        (await outbox.claim(10)).map((m) => m.type),
+        ['a2'],
+      );
     });
   });
 }

@@ -35,60 +35,105 @@ export function runUnitOfWorkContract(t: TestApi, name: string, make: () => Prom
   t.describe(`UnitOfWork contract: ${name}`, () => {
     test('should commit when shouldCommit says so', async ({ uow, probe }) => {
       const k = key();
-      await uow.transaction(() => probe.write(k, 1).then(() => 'yes'), () => true);
+      await uow.transaction(
+        () => probe.write(k, 1).then(() => 'yes'),
+        () => true,
+      );
       assert.equal(await probe.read(k), 1);
     });
 
     test('should roll back when shouldCommit says no, and return the value', async ({ uow, probe }) => {
       const k = key();
-      const value = await uow.transaction(() => probe.write(k, 1).then(() => 'no'), () => false);
+      const value = await uow.transaction(
+        () => probe.write(k, 1).then(() => 'no'),
+        () => false,
+      );
       assert.equal(value, 'no');
       assert.equal(await probe.read(k), undefined);
     });
 
     test('should roll back and rethrow when the work throws', async ({ uow, probe }) => {
       const k = key();
-      const failing = async () => { await probe.write(k, 1); throw new Error('work failed'); };
-      await assert.rejects(uow.transaction(failing, () => true), /work failed/);
+      const failing = async () => {
+        await probe.write(k, 1);
+        throw new Error('work failed');
+      };
+      await assert.rejects(
+        uow.transaction(failing, () => true),
+        /work failed/,
+      );
       assert.equal(await probe.read(k), undefined);
     });
 
     test('should see its own writes inside the transaction', async ({ uow, probe }) => {
       const k = key();
-      const seen = await uow.transaction(async () => { await probe.write(k, 5); return probe.read(k); }, () => false);
+      const seen = await uow.transaction(
+        async () => {
+          await probe.write(k, 5);
+          return probe.read(k);
+        },
+        () => false,
+      );
       assert.equal(seen, 5);
     });
 
     test('should roll back a nested scope alone (savepoint) and keep the outer writes', async ({ uow, probe }) => {
-      const outer = key(), inner = key();
-      await uow.transaction(async () => {
-        await probe.write(outer, 1);
-        await uow.transaction(() => probe.write(inner, 2), () => false);
-        const failing = async () => { await probe.write(inner, 3); throw new Error('inner'); };
-        await assert.rejects(uow.transaction(failing, () => true), /inner/);
-      }, () => true);
+      const outer = key(),
+        inner = key();
+      await uow.transaction(
+        async () => {
+          await probe.write(outer, 1);
+          await uow.transaction(
+            () => probe.write(inner, 2),
+            () => false,
+          );
+          const failing = async () => {
+            await probe.write(inner, 3);
+            throw new Error('inner');
+          };
+          await assert.rejects(
+            uow.transaction(failing, () => true),
+            /inner/,
+          );
+        },
+        () => true,
+      );
       assert.equal(await probe.read(outer), 1);
       assert.equal(await probe.read(inner), undefined);
     });
 
     test('should undo a committed nested scope when the outer transaction rolls back', async ({ uow, probe }) => {
-      const outer = key(), inner = key();
-      await uow.transaction(async () => {
-        await probe.write(outer, 1);
-        await uow.transaction(() => probe.write(inner, 2), () => true);
-      }, () => false);
+      const outer = key(),
+        inner = key();
+      await uow.transaction(
+        async () => {
+          await probe.write(outer, 1);
+          await uow.transaction(
+            () => probe.write(inner, 2),
+            () => true,
+          );
+        },
+        () => false,
+      );
       assert.equal(await probe.read(outer), undefined);
       assert.equal(await probe.read(inner), undefined);
     });
 
     test('should lose no update when concurrent transactions read-modify-write one row', async ({ uow, probe }) => {
       const k = key();
-      await uow.transaction(() => probe.write(k, 0), () => true);
-      const increment = () => uow.transaction(async () => {
-        const current = (await probe.read(k, true)) ?? 0;
-        await new Promise((resolve) => setImmediate(resolve));
-        await probe.write(k, current + 1);
-      }, () => true);
+      await uow.transaction(
+        () => probe.write(k, 0),
+        () => true,
+      );
+      const increment = () =>
+        uow.transaction(
+          async () => {
+            const current = (await probe.read(k, true)) ?? 0;
+            await new Promise((resolve) => setImmediate(resolve));
+            await probe.write(k, current + 1);
+          },
+          () => true,
+        );
       await Promise.all(Array.from({ length: 10 }, increment));
       assert.equal(await probe.read(k), 10);
     });

@@ -21,18 +21,33 @@ export interface AuditView {
 }
 
 /** The newest audit records, newest first (`limit` is the query-string text, 1–500). */
-export class GetAuditLog extends Query(v.object({
-  limit: v.optional(v.pipe(v.string(), v.digits('Must be a whole number'), v.transform(Number), v.minValue(1, 'Must be at least 1'), v.maxValue(500, 'Must be at most 500'))),
-}))<AuditView[]> {}
+export class GetAuditLog extends Query(
+  v.object({
+    limit: v.optional(
+      v.pipe(
+        v.string(),
+        v.digits('Must be a whole number'),
+        v.transform(Number),
+        v.minValue(1, 'Must be at least 1'),
+        v.maxValue(500, 'Must be at most 500'),
+      ),
+    ),
+  }),
+)<AuditView[]> {}
 
 /** Lists the bound AuditStore, newest first. */
-@handles(GetAuditLog) @injectable()
+@handles(GetAuditLog)
+@injectable()
 export class GetAuditLogHandler implements Handler<GetAuditLog> {
   constructor(@inject(TOKENS.AuditStore) private readonly store: AuditStore) {}
 
   async handle(query: GetAuditLog) {
     const records = await this.store.list({ limit: query.limit ?? DEFAULT_AUDIT_LIMIT, order: 'desc' });
-    return ok(records.map(({ id, at, actor, type, outcome, code }): AuditView => (code === undefined ? { id, at, actor, type, outcome } : { id, at, actor, type, outcome, code })));
+    return ok(
+      records.map(({ id, at, actor, type, outcome, code }): AuditView =>
+        code === undefined ? { id, at, actor, type, outcome } : { id, at, actor, type, outcome, code },
+      ),
+    );
   }
 }
 
@@ -43,7 +58,10 @@ export const auditLog: Feature = {
   rules: [everyone(GetAuditLog)],
   routes(mediator) {
     const router = express.Router();
-    router.get('/', mediate(mediator, (req) => GetAuditLog.from({ limit: req.query.limit })));
+    router.get(
+      '/',
+      mediate(mediator, (req) => GetAuditLog.from({ limit: req.query.limit })),
+    );
     return router;
   },
 };

@@ -8,7 +8,10 @@ import { sendReply } from './reply.js';
 export function actorFrom(get: (name: string) => string | undefined): Actor | undefined {
   const id = get('X-Actor')?.trim();
   if (!id) return undefined;
-  const roles = (get('X-Roles') ?? '').split(',').map((role) => role.trim()).filter((role) => role !== '');
+  const roles = (get('X-Roles') ?? '')
+    .split(',')
+    .map((role) => role.trim())
+    .filter((role) => role !== '');
   return { id, roles };
 }
 

@@ -17,7 +17,10 @@ export function problemErrorHandler(logError: (error: unknown) => void): ErrorRe
     if (res.headersSent) return next(error);
     const kind = clientErrorKind(error);
     if (kind === 'internal') logError(error);
-    sendReply(res, problem(kind, kind === 'internal' ? 'Something went wrong; nothing was committed' : (error as Error).message));
+    sendReply(
+      res,
+      problem(kind, kind === 'internal' ? 'Something went wrong; nothing was committed' : (error as Error).message),
+    );
   };
 }
 

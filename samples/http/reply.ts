@@ -19,7 +19,11 @@ export function sendReply(res: Response, reply: HttpReply): void {
  * replies with the result: the value with `successStatus`, or problem+json.
  * @example router.post('/moves', requireActor, mediate(mediator, (req) => MoveInventory.from(req.body)));
  */
-export function mediate(mediator: Mediator, toRequest: (req: Request) => AnyRequest, successStatus = 200): RequestHandler {
+export function mediate(
+  mediator: Mediator,
+  toRequest: (req: Request) => AnyRequest,
+  successStatus = 200,
+): RequestHandler {
   return async (req, res) => {
     const read = readSendOptions((name) => req.get(name), SAMPLE_HEADERS);
     if (!read.ok) return sendReply(res, read.reply);

@@ -3,14 +3,23 @@ import * as v from 'valibot';
 import { Event } from '../../lib/index.js';
 
 /** Stock was put into a bin. */
-export class StockReceived extends Event(v.object({ productId: v.string(), binId: v.string(), qty: v.number(), qtyAfter: v.number() })) {
+export class StockReceived extends Event(
+  v.object({ productId: v.string(), binId: v.string(), qty: v.number(), qtyAfter: v.number() }),
+) {
   static readonly type = 'stock.received';
 }
 
 /** Stock was moved from one bin to another. */
-export class InventoryMoved extends Event(v.object({
-  productId: v.string(), fromBinId: v.string(), toBinId: v.string(), qty: v.number(), reason: v.string(),
-  sourceQtyAfter: v.number(), destQtyAfter: v.number(),
-})) {
+export class InventoryMoved extends Event(
+  v.object({
+    productId: v.string(),
+    fromBinId: v.string(),
+    toBinId: v.string(),
+    qty: v.number(),
+    reason: v.string(),
+    sourceQtyAfter: v.number(),
+    destQtyAfter: v.number(),
+  }),
+) {
   static readonly type = 'inventory.moved';
 }

@@ -8,7 +8,8 @@ import { GetInventory, MoveInventory, ReceiveStock } from './requests.js';
 type Bins = ReadonlyMap<string, number>;
 
 /** Adds the received quantity to the bin. */
-@handles(ReceiveStock) @injectable()
+@handles(ReceiveStock)
+@injectable()
 export class ReceiveStockHandler implements Handler<ReceiveStock, Bins> {
   constructor(@inject(INVENTORY_REPOSITORY) private readonly inventory: InventoryRepository) {}
 
@@ -26,7 +27,8 @@ export class ReceiveStockHandler implements Handler<ReceiveStock, Bins> {
 }
 
 /** Moves stock between two bins, or fails with `insufficient_stock` when the source bin holds too little. */
-@handles(MoveInventory) @injectable()
+@handles(MoveInventory)
+@injectable()
 export class MoveInventoryHandler implements Handler<MoveInventory, Bins> {
   constructor(@inject(INVENTORY_REPOSITORY) private readonly inventory: InventoryRepository) {}
 
@@ -43,13 +45,16 @@ export class MoveInventoryHandler implements Handler<MoveInventory, Bins> {
     const destQtyAfter = (ctx.state.get(toBinId) ?? 0) + qty;
     await this.inventory.setQuantity(productId, fromBinId, sourceQtyAfter);
     await this.inventory.setQuantity(productId, toBinId, destQtyAfter);
-    ctx.publish(new InventoryMoved({ productId, fromBinId, toBinId, qty, reason, sourceQtyAfter, destQtyAfter }), { aggregateId: productId });
+    ctx.publish(new InventoryMoved({ productId, fromBinId, toBinId, qty, reason, sourceQtyAfter, destQtyAfter }), {
+      aggregateId: productId,
+    });
     return ok({ sourceQtyAfter, destQtyAfter });
   }
 }
 
 /** Reads every bin of a product. */
-@handles(GetInventory) @injectable()
+@handles(GetInventory)
+@injectable()
 export class GetInventoryHandler implements Handler<GetInventory> {
   constructor(@inject(INVENTORY_REPOSITORY) private readonly inventory: InventoryRepository) {}
 

@@ -15,20 +15,32 @@ export class SqlInventoryRepository implements InventoryRepository {
     const db = await this.uow.db();
     const sorted = [...new Set(binIds)].sort(); // one lock order everywhere, so two moves A→B and B→A cannot deadlock
     // A bin never stocked has no row to lock; create it (at 0) first, so two sends into a new bin serialize too.
-    await db(STOCK_TABLE).insert(sorted.map((binId) => ({ product_id: productId, bin_id: binId, qty: 0 }))).onConflict(['product_id', 'bin_id']).ignore();
-    const rows: Array<{ bin_id: string; qty: number }> = await db(STOCK_TABLE).where({ product_id: productId }).whereIn('bin_id', sorted).orderBy('bin_id').forUpdate();
+    await db(STOCK_TABLE)
+      .insert(sorted.map((binId) => ({ product_id: productId, bin_id: binId, qty: 0 })))
+      .onConflict(['product_id', 'bin_id'])
+      .ignore();
+    const rows: Array<{ bin_id: string; qty: number }> = await db(STOCK_TABLE)
+      .where({ product_id: productId })
+      .whereIn('bin_id', sorted)
+      .orderBy('bin_id')
+      .forUpdate();
     return new Map(rows.map((row) => [row.bin_id, Number(row.qty)]));
   }
 
   async setQuantity(productId: string, binId: string, qty: number): Promise<void> {
     if (qty < 0) throw new RangeError(`Bin ${binId} of ${productId} cannot hold ${qty}`);
     const db = await this.uow.db();
-    await db(STOCK_TABLE).insert({ product_id: productId, bin_id: binId, qty }).onConflict(['product_id', 'bin_id']).merge();
+    await db(STOCK_TABLE)
+      .insert({ product_id: productId, bin_id: binId, qty })
+      .onConflict(['product_id', 'bin_id'])
+      .merge();
   }
 
   async bins(productId: string): Promise<ReadonlyMap<string, number>> {
     const db = await this.uow.db();
-    const rows: Array<{ bin_id: string; qty: number }> = await db(STOCK_TABLE).where({ product_id: productId }).orderBy('bin_id');
+    const rows: Array<{ bin_id: string; qty: number }> = await db(STOCK_TABLE)
+      .where({ product_id: productId })
+      .orderBy('bin_id');
     return new Map(rows.map((row) => [row.bin_id, Number(row.qty)]));
   }
 }

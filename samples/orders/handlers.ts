@@ -13,13 +13,18 @@ import { CancelOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder, type OrderStatu
 export type ShipState = { readonly order: Order; readonly available: number } | undefined;
 
 /** Creates an order owned by the actor, with a fresh id. */
-@handles(PlaceOrder) @injectable()
+@handles(PlaceOrder)
+@injectable()
 export class PlaceOrderHandler implements Handler<PlaceOrder> {
   constructor(@inject(ORDER_REPOSITORY) private readonly orders: OrderRepository) {}
 
   async handle(cmd: PlaceOrder, ctx: Context<PlaceOrder>) {
     const order: Order = {
-      orderId: randomUUID(), status: 'placed', productId: cmd.productId, binId: cmd.binId, qty: cmd.qty,
+      orderId: randomUUID(),
+      status: 'placed',
+      productId: cmd.productId,
+      binId: cmd.binId,
+      qty: cmd.qty,
       owner: actorId(ctx)!, // the PlaceOrder policy rule denies a send without an actor
     };
     await this.orders.save(order);
@@ -30,7 +35,8 @@ export class PlaceOrderHandler implements Handler<PlaceOrder> {
 }
 
 /** Marks a placed order paid. */
-@handles(PayOrder) @injectable()
+@handles(PayOrder)
+@injectable()
 export class PayOrderHandler implements Handler<PayOrder, Order | undefined> {
   constructor(@inject(ORDER_REPOSITORY) private readonly orders: OrderRepository) {}
 
@@ -46,7 +52,8 @@ export class PayOrderHandler implements Handler<PayOrder, Order | undefined> {
 }
 
 /** Takes a paid order's quantity from its bin and marks it shipped, or fails with `insufficient_stock`. */
-@handles(ShipOrder) @injectable()
+@handles(ShipOrder)
+@injectable()
 export class ShipOrderHandler implements Handler<ShipOrder, ShipState> {
   constructor(
     @inject(ORDER_REPOSITORY) private readonly orders: OrderRepository,
@@ -72,7 +79,8 @@ export class ShipOrderHandler implements Handler<ShipOrder, ShipState> {
 }
 
 /** Marks a placed or paid order cancelled. */
-@handles(CancelOrder) @injectable()
+@handles(CancelOrder)
+@injectable()
 export class CancelOrderHandler implements Handler<CancelOrder, Order | undefined> {
   constructor(@inject(ORDER_REPOSITORY) private readonly orders: OrderRepository) {}
 
@@ -88,7 +96,8 @@ export class CancelOrderHandler implements Handler<CancelOrder, Order | undefine
 }
 
 /** Reads one order. */
-@handles(GetOrder) @injectable()
+@handles(GetOrder)
+@injectable()
 export class GetOrderHandler implements Handler<GetOrder> {
   constructor(@inject(ORDER_REPOSITORY) private readonly orders: OrderRepository) {}
 
@@ -99,7 +108,13 @@ export class GetOrderHandler implements Handler<GetOrder> {
 }
 
 /** Saves the order in the state `action` leads to (transition() already checked it may) and stages `event`. */
-async function advance(orders: OrderRepository, ctx: Context, order: Order, action: OrderAction, event: AnyRequest): Promise<Ok<OrderStatusView>> {
+async function advance(
+  orders: OrderRepository,
+  ctx: Context,
+  order: Order,
+  action: OrderAction,
+  event: AnyRequest,
+): Promise<Ok<OrderStatusView>> {
   const status = orderLifecycle.actions[action].to;
   await orders.save({ ...order, status });
   ctx.publish(event, { aggregateId: order.orderId });

@@ -1,6 +1,12 @@
 // The orders feature: an order lifecycle (place → pay → ship, cancel) with owner- and role-based policy.
 import type { Feature } from '../shared/feature.js';
-import { CancelOrderHandler, GetOrderHandler, PayOrderHandler, PlaceOrderHandler, ShipOrderHandler } from './handlers.js';
+import {
+  CancelOrderHandler,
+  GetOrderHandler,
+  PayOrderHandler,
+  PlaceOrderHandler,
+  ShipOrderHandler,
+} from './handlers.js';
 import { orderGuards, orderRules } from './policy.js';
 import { orderRoutes } from './routes.js';
 
@@ -10,7 +16,7 @@ export * from './repository.js';
 export * from './requests.js';
 export { MemoryOrderRepository } from './memory-repository.js';
 
-/** Orders: placed by anyone, paid by the owner, shipped from stock by clerks and managers, cancelled before shipping. */
+/** Orders: placed by anyone, paid by the owner, shipped from stock by clerks and managers, cancelled until shipped. */
 export const orders: Feature = {
   path: '/orders',
   handlers: [PlaceOrderHandler, PayOrderHandler, ShipOrderHandler, CancelOrderHandler, GetOrderHandler],

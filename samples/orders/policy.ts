@@ -18,10 +18,21 @@ async function ownsLoadedOrder(ctx: Context): Promise<boolean> {
 /** Any actor places; only the owner pays; clerks and managers ship; the owner or a manager cancels; anyone reads. */
 export const orderRules: readonly PolicyRule[] = [
   rule(PlaceOrder, (ctx) => actorId(ctx) !== undefined || { allow: false, reason: 'Placing an order needs an actor' }),
-  rule(PayOrder, async (ctx) => (await ownsLoadedOrder(ctx)) || { allow: false, reason: 'Only the order\'s owner may pay it' }),
-  rule(ShipOrder, (ctx) => hasAnyRole(ctx, 'clerk', 'manager') || { allow: false, reason: 'Only clerks and managers may ship orders' }),
-  rule(CancelOrder, async (ctx) => hasAnyRole(ctx, 'manager') || (await ownsLoadedOrder(ctx)) ||
-    { allow: false, reason: 'Only the order\'s owner or a manager may cancel it' }),
+  rule(
+    PayOrder,
+    async (ctx) => (await ownsLoadedOrder(ctx)) || { allow: false, reason: "Only the order's owner may pay it" },
+  ),
+  rule(
+    ShipOrder,
+    (ctx) =>
+      hasAnyRole(ctx, 'clerk', 'manager') || { allow: false, reason: 'Only clerks and managers may ship orders' },
+  ),
+  rule(
+    CancelOrder,
+    async (ctx) =>
+      hasAnyRole(ctx, 'manager') ||
+      (await ownsLoadedOrder(ctx)) || { allow: false, reason: "Only the order's owner or a manager may cancel it" },
+  ),
   everyone(GetOrder),
 ];
 

@@ -5,12 +5,17 @@ import { entityId, orderId, quantity } from '../shared/schemas.js';
 import type { Order, OrderStatus } from './order.js';
 
 /** What every order command answers. */
-export interface OrderStatusView { readonly orderId: string; readonly status: OrderStatus }
+export interface OrderStatusView {
+  readonly orderId: string;
+  readonly status: OrderStatus;
+}
 
 const byOrderId = v.object({ orderId });
 
 /** Places an order for `qty` units from a bin; the actor owns it. */
-export class PlaceOrder extends Command(v.object({ productId: entityId, binId: entityId, qty: quantity }))<OrderStatusView> {}
+export class PlaceOrder extends Command(
+  v.object({ productId: entityId, binId: entityId, qty: quantity }),
+)<OrderStatusView> {}
 
 /** Pays a placed order (its owner only). */
 export class PayOrder extends Command(byOrderId)<OrderStatusView> {}

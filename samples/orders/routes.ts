@@ -8,10 +8,29 @@ import { CancelOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './reques
 /** `POST /`, `POST /:id/pay`, `POST /:id/ship`, `POST /:id/cancel`, `GET /:id`. */
 export function orderRoutes(mediator: Mediator): Router {
   const router = express.Router();
-  router.post('/', requireActor, mediate(mediator, (req) => PlaceOrder.from(req.body), 201));
-  router.post('/:id/pay', requireActor, mediate(mediator, (req) => PayOrder.from({ orderId: req.params.id })));
-  router.post('/:id/ship', requireActor, mediate(mediator, (req) => ShipOrder.from({ orderId: req.params.id })));
-  router.post('/:id/cancel', requireActor, mediate(mediator, (req) => CancelOrder.from({ orderId: req.params.id })));
-  router.get('/:id', mediate(mediator, (req) => GetOrder.from({ orderId: req.params.id })));
+  router.post(
+    '/',
+    requireActor,
+    mediate(mediator, (req) => PlaceOrder.from(req.body), 201),
+  );
+  router.post(
+    '/:id/pay',
+    requireActor,
+    mediate(mediator, (req) => PayOrder.from({ orderId: req.params.id })),
+  );
+  router.post(
+    '/:id/ship',
+    requireActor,
+    mediate(mediator, (req) => ShipOrder.from({ orderId: req.params.id })),
+  );
+  router.post(
+    '/:id/cancel',
+    requireActor,
+    mediate(mediator, (req) => CancelOrder.from({ orderId: req.params.id })),
+  );
+  router.get(
+    '/:id',
+    mediate(mediator, (req) => GetOrder.from({ orderId: req.params.id })),
+  );
   return router;
 }

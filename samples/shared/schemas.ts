@@ -4,7 +4,10 @@ import * as v from 'valibot';
 /** A product or bin id: 1–64 letters, digits, `.`, `_` or `-`, starting with a letter or digit. */
 export const entityId = v.pipe(
   v.string(),
-  v.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'Must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+  v.regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    'Must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit',
+  ),
 );
 
 /** An order id (orders get a random UUID when placed). */

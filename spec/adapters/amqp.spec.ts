@@ -22,7 +22,10 @@ describe('amqp adapters on RabbitMQ', function () {
     const queues = new Set<string>();
     /** The source, noting every queue it consumes so `close` can delete it. */
     const source: MessageSource = {
-      consume: (options, handle) => { queues.add(options.queue); return amqp.consume(options, handle); },
+      consume: (options, handle) => {
+        queues.add(options.queue);
+        return amqp.consume(options, handle);
+      },
       idle: () => amqp.idle(),
       jobQueue: (type) => amqp.jobQueue(type),
     };

@@ -1,10 +1,19 @@
 // Runs every port contract against the knex adapters on one database (PGlite or Postgres).
 import type { Knex } from 'knex';
 import {
-  KnexAuditStore, KnexIdempotencyStore, KnexInbox, KnexOutbox, KnexUnitOfWork, tables,
+  KnexAuditStore,
+  KnexIdempotencyStore,
+  KnexInbox,
+  KnexOutbox,
+  KnexUnitOfWork,
+  tables,
 } from '../../adapters/knex/index.js';
 import {
-  runAuditStoreContract, runIdempotencyStoreContract, runInboxContract, runOutboxContract, runUnitOfWorkContract,
+  runAuditStoreContract,
+  runIdempotencyStoreContract,
+  runInboxContract,
+  runOutboxContract,
+  runUnitOfWorkContract,
   type Probe,
 } from '../../adapters/testing/index.js';
 import { dropSchema, freshSchema } from '../db.js';

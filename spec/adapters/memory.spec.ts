@@ -1,9 +1,19 @@
 // The memory adapters against every port contract, through usecasecore/testing.
 import {
-  MemoryAuditStore, MemoryBus, MemoryIdempotencyStore, MemoryInbox, MemoryOutbox, MemoryUnitOfWork, TransactionalMap,
+  MemoryAuditStore,
+  MemoryBus,
+  MemoryIdempotencyStore,
+  MemoryInbox,
+  MemoryOutbox,
+  MemoryUnitOfWork,
+  TransactionalMap,
 } from '../../adapters/memory/index.js';
 import {
-  runAuditStoreContract, runIdempotencyStoreContract, runInboxContract, runMessagingContract, runOutboxContract,
+  runAuditStoreContract,
+  runIdempotencyStoreContract,
+  runInboxContract,
+  runMessagingContract,
+  runOutboxContract,
   runUnitOfWorkContract,
 } from '../../adapters/testing/index.js';
 
@@ -34,7 +44,9 @@ runInboxContract(mocha, 'memory', async () => {
 runMessagingContract(mocha, 'memory', async () => {
   const bus = new MemoryBus();
   return {
-    bus, source: bus, close: closed,
+    bus,
+    source: bus,
+    close: closed,
     deadLetters: async (queue) =>
       bus.deadLetters(queue).map((d) => ({ id: d.message.id, attempt: d.attempts, reason: d.reason })),
   };

@@ -10,7 +10,9 @@ runInboxContract({ describe, it }, 'memory under node:test', async () => {
 runMessagingContract({ describe, it }, 'memory under node:test', async () => {
   const bus = new MemoryBus();
   return {
-    bus, source: bus, close: async () => undefined,
+    bus,
+    source: bus,
+    close: async () => undefined,
     deadLetters: async (queue) =>
       bus.deadLetters(queue).map((d) => ({ id: d.message.id, attempt: d.attempts, reason: d.reason })),
   };

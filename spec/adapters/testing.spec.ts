@@ -16,7 +16,9 @@ describe('manualClock()', () => {
   it('should be set from epoch ms, a Date or an ISO string', () => {
     const clock = manualClock();
     for (const [time, ms] of [
-      [5, 5], [new Date('2026-03-04T05:06:07.008Z'), 1772600767008], ['2026-03-04T05:06:07.008Z', 1772600767008],
+      [5, 5],
+      [new Date('2026-03-04T05:06:07.008Z'), 1772600767008],
+      ['2026-03-04T05:06:07.008Z', 1772600767008],
     ] as const) {
       clock.set(time);
       expect(clock.now(), String(time)).to.equal(ms);
@@ -37,16 +39,25 @@ describe('manualClock()', () => {
 });
 
 describe('withFixture()', () => {
-  it('should close the fixture after the case, also when the case throws, and keep the case\'s error', async () => {
+  it("should close the fixture after the case, also when the case throws, and keep the case's error", async () => {
     const closes: string[] = [];
-    const make = (name: string, closeFails = false) => async () => ({
-      async close() { closes.push(name); if (closeFails) throw new Error(`close of ${name} failed`); },
-    });
+    const make =
+      (name: string, closeFails = false) =>
+      async () => ({
+        async close() {
+          closes.push(name);
+          if (closeFails) throw new Error(`close of ${name} failed`);
+        },
+      });
     expect(await withFixture(make('passes'), async () => 'value')).to.equal('value');
-    await expect(withFixture(make('throws', true), async () => { throw new Error('case failed'); }))
-      .to.be.rejectedWith('case failed');
-    await expect(withFixture(make('close fails', true), async () => 'value'))
-      .to.be.rejectedWith('close of close fails failed');
+    await expect(
+      withFixture(make('throws', true), async () => {
+        throw new Error('case failed');
+      }),
+    ).to.be.rejectedWith('case failed');
+    await expect(withFixture(make('close fails', true), async () => 'value')).to.be.rejectedWith(
+      'close of close fails failed',
+    );
     expect(closes).to.deep.equal(['passes', 'throws', 'close fails']);
   });
 });

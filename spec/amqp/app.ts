@@ -5,17 +5,30 @@ import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { AmqpConnection, amqpModule, type Exchanges } from '../../adapters/amqp/index.js';
 import { knexModule } from '../../adapters/knex/index.js';
-import { Command, Event, TOKENS, createMediator, handles, ok, type Context, type Handler, type Relay } from '../../lib/index.js';
+import {
+  Command,
+  Event,
+  TOKENS,
+  createMediator,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+  type Relay,
+} from '../../lib/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
 
 /** Publishes one `spec.emitted` event carrying `pad` bytes (to make buffering visible in the heap). */
 export class Emit extends Command(v.object({ id: v.string(), pad: v.optional(v.number(), 0) }))<{ id: string }> {}
-export class Emitted extends Event(v.object({ id: v.string(), pad: v.string() })) { static readonly type = 'spec.emitted'; }
+export class Emitted extends Event(v.object({ id: v.string(), pad: v.string() })) {
+  static readonly type = 'spec.emitted';
+}
 
 /** Ids the Emitted consumer processed, in this process. */
 export const received: string[] = [];
 
-@handles(Emit) @injectable()
+@handles(Emit)
+@injectable()
 class EmitHandler implements Handler<Emit> {
   handle(cmd: Emit, ctx: Context<Emit>) {
     ctx.publish(new Emitted({ id: cmd.id, pad: 'x'.repeat(cmd.pad) }));
@@ -23,7 +36,8 @@ class EmitHandler implements Handler<Emit> {
   }
 }
 
-@handles(Emitted) @injectable()
+@handles(Emitted)
+@injectable()
 class EmittedHandler implements Handler<Emitted> {
   handle(event: Emitted) {
     received.push(event.id);
@@ -34,8 +48,12 @@ class EmittedHandler implements Handler<Emitted> {
 /** The mediator on `db` and the broker; `relay: false` binds a relay that never publishes (a process about to die). */
 export function faultApp(db: Knex, url: string, exchanges: Exchanges, options: { relay?: boolean } = {}) {
   const container = new Container();
-  container.load(knexModule({ knex: db }), amqpModule({ url, exchanges, relay: { backoffMs: [20, 500] }, retryDelayMs: () => 50 }));
-  if (options.relay === false) container.rebind<Relay>(TOKENS.Relay).toConstantValue({ wake: () => undefined, drain: async () => undefined });
+  container.load(
+    knexModule({ knex: db }),
+    amqpModule({ url, exchanges, relay: { backoffMs: [20, 500] }, retryDelayMs: () => 50 }),
+  );
+  if (options.relay === false)
+    container.rebind<Relay>(TOKENS.Relay).toConstantValue({ wake: () => undefined, drain: async () => undefined });
   const mediator = createMediator(container, {
     handlers: [EmitHandler, EmittedHandler],
     middleware: recommendedStack({ rules: [everyone(Emit), everyone(Emitted)], inbox: true }),

@@ -20,7 +20,8 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> 
     if (Date.now() > deadline) throw new Error(`not done within ${timeoutMs} ms`);
   }
 }
-const rabbitmqctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 120_000 }).toString();
+const rabbitmqctl = (...args: string[]) =>
+  execFileSync('rabbitmqctl', args, { stdio: 'pipe', timeout: 120_000 }).toString();
 
 describe('RabbitMQ faults', function () {
   this.timeout(180_000);
@@ -51,18 +52,31 @@ describe('RabbitMQ faults', function () {
     await admin.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
   });
 
-  const settled = async (timeoutMs = 30_000) => { await relay.drain(timeoutMs); await app.container.get(AmqpSource).idle(); };
+  const settled = async (timeoutMs = 30_000) => {
+    await relay.drain(timeoutMs);
+    await app.container.get(AmqpSource).idle();
+  };
   const sendAll = (mediator: Mediator, ids: readonly string[], pad = 0) =>
     Promise.all(ids.map((id) => mediator.send(Emit.from({ id, pad }))));
 
-  it('should deliver, through another process\'s relay, what a process committed before it was SIGKILLed', async () => {
+  it("should deliver, through another process's relay, what a process committed before it was SIGKILLed", async () => {
     const prefix = `killed-${randomUUID().slice(0, 8)}`;
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-      env: { ...process.env, DATABASE_URL: pgUrl, SCHEMA: schema, AMQP_URL: amqpUrl, EXCHANGES: JSON.stringify(topology.exchanges), COUNT: '20', PREFIX: prefix },
+      env: {
+        ...process.env,
+        DATABASE_URL: pgUrl,
+        SCHEMA: schema,
+        AMQP_URL: amqpUrl,
+        EXCHANGES: JSON.stringify(topology.exchanges),
+        COUNT: '20',
+        PREFIX: prefix,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk; });
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
     while (!out.includes('COMMITTED')) await once(child.stdout, 'data');
     child.kill('SIGKILL');
     await once(child, 'exit');
@@ -73,10 +87,21 @@ describe('RabbitMQ faults', function () {
 
   it('should publish from a relay running as its own process (usecasecore relay)', async () => {
     const { mediator } = faultApp(db, amqpUrl, topology.exchanges, { relay: false }); // this process never publishes
-    const cli = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../adapters/cli/main.ts', import.meta.url)), 'relay'], {
-      env: { ...process.env, DATABASE_URL: pgUrl, AMQP_URL: amqpUrl, UCC_SCHEMA: schema, UCC_EXCHANGES: topology.prefix, RELAY_POLL_MS: '50' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const cli = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../../adapters/cli/main.ts', import.meta.url)), 'relay'],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: pgUrl,
+          AMQP_URL: amqpUrl,
+          UCC_SCHEMA: schema,
+          UCC_EXCHANGES: topology.prefix,
+          RELAY_POLL_MS: '50',
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       await once(cli.stdout, 'data'); // its start-up line
       const ids = Array.from({ length: 10 }, (_, i) => `cli-${i}-${randomUUID().slice(0, 6)}`);
@@ -96,12 +121,16 @@ describe('RabbitMQ faults', function () {
       global.gc?.();
       const heapBefore = process.memoryUsage().heapUsed;
       const results = await sendAll(app.mediator, ids, 10_000); // 10 kB each: ~10 MB if anything buffered them
-      expect(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok))).to.equal(true);
+      expect(
+        results.every((r) => r.ok),
+        JSON.stringify(results.find((r) => !r.ok)),
+      ).to.equal(true);
       for (let i = 0; i < 5; i++) await relay.drain(300).catch(() => undefined); // let the relay fail a few passes
       global.gc?.();
       const grown = process.memoryUsage().heapUsed - heapBefore;
       expect(grown, `heap grew ${(grown / 1e6).toFixed(1)} MB`).to.be.below(5e6);
-      const [{ n }] = (await db.raw(`SELECT count(*) n FROM ucc_outbox WHERE sent_at IS NULL AND parked_at IS NULL`)).rows;
+      const [{ n }] = (await db.raw(`SELECT count(*) n FROM ucc_outbox WHERE sent_at IS NULL AND parked_at IS NULL`))
+        .rows;
       expect(Number(n)).to.equal(1_000);
     } finally {
       rabbitmqctl('start_app');

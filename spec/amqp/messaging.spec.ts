@@ -6,21 +6,38 @@ import * as v from 'valibot';
 import { AmqpConnection, AmqpSource, amqpModule } from '../../adapters/amqp/index.js';
 import { MemoryOutbox, memoryModule } from '../../adapters/memory/index.js';
 import {
-  Command, Event, TOKENS, consume, createMediator, fail, handles, ok, work,
-  type Context, type Handler, type MessageSource, type RunningRelay,
+  Command,
+  Event,
+  TOKENS,
+  consume,
+  createMediator,
+  fail,
+  handles,
+  ok,
+  work,
+  type Context,
+  type Handler,
+  type MessageSource,
+  type RunningRelay,
 } from '../../lib/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
 import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
 
-class Ordered extends Command(v.object({ orderId: v.string(), fail: v.optional(v.boolean()) }))<{ orderId: string }, 'refused'> {}
-class OrderAccepted extends Event(v.object({ orderId: v.string() })) { static readonly type = 'spec.order.accepted'; }
+class Ordered extends Command(v.object({ orderId: v.string(), fail: v.optional(v.boolean()) }))<
+  { orderId: string },
+  'refused'
+> {}
+class OrderAccepted extends Event(v.object({ orderId: v.string() })) {
+  static readonly type = 'spec.order.accepted';
+}
 class ShipLater extends Command(v.object({ orderId: v.string() }))<void> {}
 
 const effects: string[] = [];
 let failures = new Map<string, number>();
 
-@handles(Ordered) @injectable()
+@handles(Ordered)
+@injectable()
 class OrderedHandler implements Handler<Ordered> {
   handle(cmd: Ordered, ctx: Context<Ordered>) {
     ctx.publish(new OrderAccepted({ orderId: cmd.orderId }), { aggregateId: cmd.orderId });
@@ -28,18 +45,26 @@ class OrderedHandler implements Handler<Ordered> {
     return cmd.fail ? fail('refused') : ok({ orderId: cmd.orderId });
   }
 }
-@handles(OrderAccepted) @injectable()
+@handles(OrderAccepted)
+@injectable()
 class OrderAcceptedHandler implements Handler<OrderAccepted> {
   handle(event: OrderAccepted) {
     const left = failures.get(event.orderId) ?? 0;
-    if (left > 0) { failures.set(event.orderId, left - 1); throw new Error(`downstream refused ${event.orderId}`); }
+    if (left > 0) {
+      failures.set(event.orderId, left - 1);
+      throw new Error(`downstream refused ${event.orderId}`);
+    }
     effects.push(`accepted:${event.orderId}`);
     return ok(undefined);
   }
 }
-@handles(ShipLater) @injectable()
+@handles(ShipLater)
+@injectable()
 class ShipLaterHandler implements Handler<ShipLater> {
-  handle(job: ShipLater) { effects.push(`shipped:${job.orderId}`); return ok(undefined); }
+  handle(job: ShipLater) {
+    effects.push(`shipped:${job.orderId}`);
+    return ok(undefined);
+  }
 }
 
 describe('RabbitMQ adapters', function () {
@@ -52,16 +77,33 @@ describe('RabbitMQ adapters', function () {
     if (!found) return this.skip();
     url = found;
   });
-  beforeEach(() => { effects.length = 0; failures = new Map(); });
-  after(async () => { for (const cleanup of cleanups.reverse()) await cleanup(); });
+  beforeEach(() => {
+    effects.length = 0;
+    failures = new Map();
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
 
   /** A mediator on memory stores and RabbitMQ, with its own exchanges. */
   function app(topology = isolatedTopology(), options: { mandatoryEvents?: boolean } = {}) {
     const container = new Container();
-    container.load(memoryModule({ bus: false }), amqpModule({ url, exchanges: topology.exchanges, relay: { backoffMs: [10, 200] }, retryDelayMs: () => 20, ...options }));
+    container.load(
+      memoryModule({ bus: false }),
+      amqpModule({
+        url,
+        exchanges: topology.exchanges,
+        relay: { backoffMs: [10, 200] },
+        retryDelayMs: () => 20,
+        ...options,
+      }),
+    );
     const mediator = createMediator(container, {
       handlers: [OrderedHandler, OrderAcceptedHandler, ShipLaterHandler],
-      middleware: recommendedStack({ rules: [everyone(Ordered), everyone(OrderAccepted), everyone(ShipLater)], inbox: true }),
+      middleware: recommendedStack({
+        rules: [everyone(Ordered), everyone(OrderAccepted), everyone(ShipLater)],
+        inbox: true,
+      }),
     });
     const relay = container.get<RunningRelay>(TOKENS.Relay);
     const source = container.get<MessageSource>(TOKENS.MessageSource);
@@ -72,10 +114,21 @@ describe('RabbitMQ adapters', function () {
       await deleteTopology(url, topology.exchanges, [...queues, source.jobQueue(ShipLater.name)]);
     });
     return {
-      container, mediator, relay, source, topology, queues,
+      container,
+      mediator,
+      relay,
+      source,
+      topology,
+      queues,
       outbox: container.get(MemoryOutbox),
-      async settled() { await relay.drain(10_000); await source.idle(); },
-      consume: (name: string, options = {}) => { queues.push(topology.queue(name)); return consume(mediator, source, topology.queue(name), [OrderAccepted], options); },
+      async settled() {
+        await relay.drain(10_000);
+        await source.idle();
+      },
+      consume: (name: string, options = {}) => {
+        queues.push(topology.queue(name));
+        return consume(mediator, source, topology.queue(name), [OrderAccepted], options);
+      },
     };
   }
 
@@ -84,7 +137,10 @@ describe('RabbitMQ adapters', function () {
     await a.consume('accepted');
     const id = randomUUID();
     expect(await a.mediator.send(Ordered.from({ orderId: id }))).to.deep.include({ ok: true });
-    expect(await a.mediator.send(Ordered.from({ orderId: `rolled-back-${id}`, fail: true }))).to.have.nested.property('failure.code', 'refused');
+    expect(await a.mediator.send(Ordered.from({ orderId: `rolled-back-${id}`, fail: true }))).to.have.nested.property(
+      'failure.code',
+      'refused',
+    );
     await a.settled();
     expect(effects).to.deep.equal([`accepted:${id}`]);
   });
@@ -116,7 +172,9 @@ describe('RabbitMQ adapters', function () {
     if (!dead) return expect.fail('no dead letter');
     expect(JSON.parse(dead.content.toString())).to.deep.equal({ orderId: poison });
     expect(dead.properties.headers?.['x-usecasecore-attempt']).to.equal(3);
-    expect(String(dead.properties.headers?.['x-usecasecore-dead-reason'])).to.match(/gave up after 3 attempts: .*downstream refused/);
+    expect(String(dead.properties.headers?.['x-usecasecore-dead-reason'])).to.match(
+      /gave up after 3 attempts: .*downstream refused/,
+    );
   });
 
   it('should take effect once when the same message arrives twice and at two consumers at once', async () => {
@@ -130,7 +188,14 @@ describe('RabbitMQ adapters', function () {
     await a.mediator.send(Ordered.from({ orderId: id }));
     await a.relay.drain(10_000);
     const bus = a.container.get<{ publish(m: unknown[]): Promise<unknown> }>(TOKENS.MessageBus);
-    const event = { id: `dup-${id}`, kind: 'event' as const, type: OrderAccepted.type, payload: { orderId: `dup-${id}` }, occurredAt: new Date().toISOString(), headers: {} };
+    const event = {
+      id: `dup-${id}`,
+      kind: 'event' as const,
+      type: OrderAccepted.type,
+      payload: { orderId: `dup-${id}` },
+      occurredAt: new Date().toISOString(),
+      headers: {},
+    };
     await Promise.all([bus.publish([event]), bus.publish([event]), bus.publish([event])]);
     await a.settled();
     await second.idle();

@@ -4,34 +4,74 @@ import { injectable } from 'inversify';
 import * as v from 'valibot';
 import { TransactionalMap } from '../../adapters/memory/index.js';
 import {
-  Command, GENESIS_HASH, chainHash, fail, handles, lifecycle, notFound, ok, verifyAuditChain,
-  type AuditRecord, type Context, type Handler, type RequestClass, type Result,
+  Command,
+  GENESIS_HASH,
+  chainHash,
+  fail,
+  handles,
+  lifecycle,
+  notFound,
+  ok,
+  verifyAuditChain,
+  type AuditRecord,
+  type Context,
+  type Handler,
+  type RequestClass,
+  type Result,
 } from '../../lib/index.js';
-import { audit, everyone, guard, idempotency, policy, publish, transition, unitOfWork, validation } from '../../middleware/index.js';
-import { ACCOUNT_HANDLERS, Deposit, Explode, FakeClock, GetBalance, Withdraw, alice, expect, wire } from '../helpers.js';
+import {
+  audit,
+  everyone,
+  guard,
+  idempotency,
+  policy,
+  publish,
+  transition,
+  unitOfWork,
+  validation,
+} from '../../middleware/index.js';
+import {
+  ACCOUNT_HANDLERS,
+  Deposit,
+  Explode,
+  FakeClock,
+  GetBalance,
+  Withdraw,
+  alice,
+  expect,
+  wire,
+} from '../helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 
 function deferred<T = void>() {
   let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => { resolve = r; });
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
 /** A command no rule allows (forbidden). */
 class CloseAccount extends Command(v.object({ account: v.string() }))<void> {}
-@handles(CloseAccount) @injectable()
+@handles(CloseAccount)
+@injectable()
 class CloseAccountHandler implements Handler<CloseAccount> {
-  handle() { return ok(undefined); }
+  handle() {
+    return ok(undefined);
+  }
 }
 
 /** Parcels with a tiny lifecycle (invalid_transition, not_found). */
 let parcels: TransactionalMap<string, string>;
 const parcelLifecycle = lifecycle({ ship: { from: ['packed'], to: 'shipped' } });
 class ShipParcel extends Command(v.object({ parcelId: v.string() }))<{ status: string }> {}
-@handles(ShipParcel) @injectable()
+@handles(ShipParcel)
+@injectable()
 class ShipParcelHandler implements Handler<ShipParcel, string | undefined> {
-  load(cmd: ShipParcel) { return parcels.get(cmd.parcelId); }
+  load(cmd: ShipParcel) {
+    return parcels.get(cmd.parcelId);
+  }
   handle(cmd: ShipParcel, ctx: Context<ShipParcel, string | undefined>) {
     if (ctx.state === undefined) return notFound(`No parcel ${cmd.parcelId}`);
     parcels.set(cmd.parcelId, 'shipped');
@@ -42,13 +82,17 @@ class ShipParcelHandler implements Handler<ShipParcel, string | undefined> {
 /** Succeeds, but a beforeCommit hook registered after audit's fails (optionally after a gate): the commit fails. */
 let lateGate: { entered: () => void; wait: Promise<void> } | undefined;
 class LateFail extends Command(v.object({ account: v.string() }))<void> {}
-@handles(LateFail) @injectable()
+@handles(LateFail)
+@injectable()
 class LateFailHandler implements Handler<LateFail> {
   handle(cmd: LateFail, ctx: Context<LateFail>) {
     ctx.beforeCommit(async () => {
       const gate = lateGate;
       lateGate = undefined;
-      if (gate) { gate.entered(); await gate.wait; }
+      if (gate) {
+        gate.entered();
+        await gate.wait;
+      }
       throw new Error('commit failed');
     });
     return ok(undefined);
@@ -57,18 +101,26 @@ class LateFailHandler implements Handler<LateFail> {
 
 /** A request full of secrets, with its own sensitive field and routing name. */
 const passwordsSeen: string[] = [];
-class SignUp extends Command(v.object({
-  email: v.string(),
-  password: v.string(),
-  note: v.string(),
-  profile: v.object({ displayName: v.string(), apiToken: v.string(), card: v.object({ number: v.string(), cvv: v.string() }), cardNumber: v.string() }),
-  headers: v.object({ Authorization: v.string() }),
-  sessions: v.array(v.object({ token: v.string(), device: v.string() })),
-}))<{ email: string }, 'email_taken'> {
+class SignUp extends Command(
+  v.object({
+    email: v.string(),
+    password: v.string(),
+    note: v.string(),
+    profile: v.object({
+      displayName: v.string(),
+      apiToken: v.string(),
+      card: v.object({ number: v.string(), cvv: v.string() }),
+      cardNumber: v.string(),
+    }),
+    headers: v.object({ Authorization: v.string() }),
+    sessions: v.array(v.object({ token: v.string(), device: v.string() })),
+  }),
+)<{ email: string }, 'email_taken'> {
   static readonly type = 'users.sign-up';
   static readonly sensitive = ['note'];
 }
-@handles(SignUp) @injectable()
+@handles(SignUp)
+@injectable()
 class SignUpHandler implements Handler<SignUp> {
   handle(cmd: SignUp) {
     passwordsSeen.push(cmd.password);
@@ -82,13 +134,33 @@ const signUpInput = (email: string) => ({
   email,
   password: 'hunter2',
   note: 'private remark',
-  profile: { displayName: 'Ada', apiToken: 'tok_live_123', card: { number: '4242424242424242', cvv: '123' }, cardNumber: '4000056655665556' },
+  profile: {
+    displayName: 'Ada',
+    apiToken: 'tok_live_123',
+    card: { number: '4242424242424242', cvv: '123' },
+    cardNumber: '4000056655665556',
+  },
   headers: { Authorization: 'Bearer eyJhbGciOi' },
-  sessions: [{ token: 'sess_abc', device: 'phone' }, { token: 'sess_def', device: 'laptop' }],
+  sessions: [
+    { token: 'sess_abc', device: 'phone' },
+    { token: 'sess_def', device: 'laptop' },
+  ],
 });
-const SECRETS = ['hunter2', 'private remark', 'tok_live_123', '4242424242424242', '123"', '4000056655665556', 'Bearer', 'sess_abc', 'sess_def'];
+const SECRETS = [
+  'hunter2',
+  'private remark',
+  'tok_live_123',
+  '4242424242424242',
+  '123"',
+  '4000056655665556',
+  'Bearer',
+  'sess_abc',
+  'sess_def',
+];
 
-const rules = ([Deposit, Withdraw, Explode, GetBalance, ShipParcel, LateFail, SignUp] as RequestClass[]).map((t) => everyone(t));
+const rules = ([Deposit, Withdraw, Explode, GetBalance, ShipParcel, LateFail, SignUp] as RequestClass[]).map((t) =>
+  everyone(t),
+);
 
 function setup(clock = new FakeClock()) {
   lateGate = undefined;
@@ -96,8 +168,13 @@ function setup(clock = new FakeClock()) {
   const w = wire({
     handlers: [...ACCOUNT_HANDLERS, CloseAccountHandler, ShipParcelHandler, LateFailHandler, SignUpHandler],
     middleware: [
-      validation(), audit(), idempotency(), unitOfWork(), policy(rules),
-      transition([guard(ShipParcel, parcelLifecycle, 'ship', (s: string | undefined) => s)]), publish(),
+      validation(),
+      audit(),
+      idempotency(),
+      unitOfWork(),
+      policy(rules),
+      transition([guard(ShipParcel, parcelLifecycle, 'ship', (s: string | undefined) => s)]),
+      publish(),
     ],
     memory: { clock },
   });
@@ -120,11 +197,31 @@ describe('audit()', () => {
       readonly expected: Partial<AuditRecord>;
     }
     const cases: Case[] = [
-      { name: 'ok', send: (w) => w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice), expected: { outcome: 'ok', code: undefined, replayed: undefined } },
-      { name: 'a domain failure (with its code)', send: (w) => w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), alice), expected: { outcome: 'domain', code: 'insufficient_funds' } },
-      { name: 'forbidden', send: (w) => w.mediator.send(CloseAccount.from({ account: 'a' }), alice), expected: { outcome: 'forbidden', type: 'CloseAccount' } },
-      { name: 'invalid_transition', send: (w) => w.mediator.send(ShipParcel.from({ parcelId: 'p-new' }), alice), expected: { outcome: 'invalid_transition' } },
-      { name: 'not_found', send: (w) => w.mediator.send(ShipParcel.from({ parcelId: 'p-missing' }), alice), expected: { outcome: 'not_found' } },
+      {
+        name: 'ok',
+        send: (w) => w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice),
+        expected: { outcome: 'ok', code: undefined, replayed: undefined },
+      },
+      {
+        name: 'a domain failure (with its code)',
+        send: (w) => w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), alice),
+        expected: { outcome: 'domain', code: 'insufficient_funds' },
+      },
+      {
+        name: 'forbidden',
+        send: (w) => w.mediator.send(CloseAccount.from({ account: 'a' }), alice),
+        expected: { outcome: 'forbidden', type: 'CloseAccount' },
+      },
+      {
+        name: 'invalid_transition',
+        send: (w) => w.mediator.send(ShipParcel.from({ parcelId: 'p-new' }), alice),
+        expected: { outcome: 'invalid_transition' },
+      },
+      {
+        name: 'not_found',
+        send: (w) => w.mediator.send(ShipParcel.from({ parcelId: 'p-missing' }), alice),
+        expected: { outcome: 'not_found' },
+      },
       {
         name: 'a replay (replayed: true)',
         prepare: (w) => w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k1' }),
@@ -133,8 +230,10 @@ describe('audit()', () => {
       },
       {
         name: 'a replayed domain failure',
-        prepare: (w) => w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), { ...alice, idempotencyKey: 'k2' }),
-        send: (w) => w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), { ...alice, idempotencyKey: 'k2' }),
+        prepare: (w) =>
+          w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), { ...alice, idempotencyKey: 'k2' }),
+        send: (w) =>
+          w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), { ...alice, idempotencyKey: 'k2' }),
         expected: { outcome: 'domain', code: 'insufficient_funds', replayed: true },
       },
       {
@@ -143,7 +242,12 @@ describe('audit()', () => {
         send: (w) => w.mediator.send(Deposit.from({ account: 'a', amount: 6 }), { ...alice, idempotencyKey: 'k3' }),
         expected: { outcome: 'idempotency_mismatch' },
       },
-      { name: 'an exception (outcome error, the promise rejects)', send: (w) => w.mediator.send(Explode.from({ account: 'a' }), alice), rejects: /boom/, expected: { outcome: 'error', code: undefined } },
+      {
+        name: 'an exception (outcome error, the promise rejects)',
+        send: (w) => w.mediator.send(Explode.from({ account: 'a' }), alice),
+        rejects: /boom/,
+        expected: { outcome: 'error', code: undefined },
+      },
     ];
     for (const c of cases) {
       it(`should write exactly one record for ${c.name}`, async () => {
@@ -162,7 +266,9 @@ describe('audit()', () => {
     it('should write no record for a validation failure (payload or idempotency key)', async () => {
       const w = setup();
       expect((await w.mediator.send(Deposit.from({ account: 'a', amount: 'x' }), alice)).ok).to.equal(false);
-      expect((await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), { ...alice, idempotencyKey: '' })).ok).to.equal(false);
+      expect(
+        (await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), { ...alice, idempotencyKey: '' })).ok,
+      ).to.equal(false);
       expect((await w.mediator.send(SignUp.from({ email: 'x' }), alice)).ok).to.equal(false);
       expect(await w.audit.list()).to.have.length(0);
     });
@@ -186,13 +292,24 @@ describe('audit()', () => {
   it('should record actor, tenant, type, request id, time and payload', async () => {
     const clock = new FakeClock(Date.parse('2026-03-04T05:06:07.008Z'));
     const w = setup(clock);
-    await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { actor: { id: 'alice' }, tenant: 't-9', requestId: 'req-42' });
+    await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+      actor: { id: 'alice' },
+      tenant: 't-9',
+      requestId: 'req-42',
+    });
     await w.mediator.send(Deposit.from({ account: 'a', amount: 6 }));
     await w.mediator.send(Deposit.from({ account: 'a', amount: 7 }));
     const [first, second, third] = await w.audit.list();
     expect(first).to.deep.include({
-      tenant: 't-9', actor: 'alice', type: 'Deposit', requestId: 'req-42', outcome: 'ok',
-      at: '2026-03-04T05:06:07.008Z', payload: { account: 'a', amount: 5 }, seq: 1, prevHash: GENESIS_HASH,
+      tenant: 't-9',
+      actor: 'alice',
+      type: 'Deposit',
+      requestId: 'req-42',
+      outcome: 'ok',
+      at: '2026-03-04T05:06:07.008Z',
+      payload: { account: 'a', amount: 5 },
+      seq: 1,
+      prevHash: GENESIS_HASH,
     });
     expect(first!.id).to.match(/^[0-9a-f-]{36}$/);
     expect(second).to.deep.include({ tenant: 'default', actor: null, type: 'Deposit', outcome: 'ok', seq: 1 });
@@ -204,9 +321,12 @@ describe('audit()', () => {
   });
 
   describe('redaction', () => {
-    it('should redact password/token/authorization/card fields at any depth and the request\'s sensitive fields', async () => {
+    it("should redact password/token/authorization/card fields at any depth and the request's sensitive fields", async () => {
       const w = setup();
-      expect(await w.mediator.send(SignUp.from(signUpInput('ada@example.com')), alice)).to.deep.equal({ ok: true, value: { email: 'ada@example.com' } });
+      expect(await w.mediator.send(SignUp.from(signUpInput('ada@example.com')), alice)).to.deep.equal({
+        ok: true,
+        value: { email: 'ada@example.com' },
+      });
       const [record] = await w.audit.list();
       expect(record!.type).to.equal('users.sign-up');
       expect(record!.payload).to.deep.equal({
@@ -215,7 +335,10 @@ describe('audit()', () => {
         note: '[REDACTED]',
         profile: { displayName: 'Ada', apiToken: '[REDACTED]', card: '[REDACTED]', cardNumber: '[REDACTED]' },
         headers: { Authorization: '[REDACTED]' },
-        sessions: [{ token: '[REDACTED]', device: 'phone' }, { token: '[REDACTED]', device: 'laptop' }],
+        sessions: [
+          { token: '[REDACTED]', device: 'phone' },
+          { token: '[REDACTED]', device: 'laptop' },
+        ],
       });
       expect(passwordsSeen).to.deep.equal(['hunter2']); // the handler still gets the real value
     });
@@ -224,7 +347,10 @@ describe('audit()', () => {
       const w = setup();
       await w.mediator.send(SignUp.from(signUpInput('ada@example.com')), alice);
       await w.mediator.send(SignUp.from(signUpInput('taken@example.com')), alice);
-      await expect(w.mediator.send(SignUp.from(signUpInput('crash@example.com')), alice)).to.be.rejectedWith(Error, 'mailer down');
+      await expect(w.mediator.send(SignUp.from(signUpInput('crash@example.com')), alice)).to.be.rejectedWith(
+        Error,
+        'mailer down',
+      );
       const records = await w.audit.list();
       expect(records.map((r) => r.outcome)).to.deep.equal(['ok', 'domain', 'error']);
       const text = JSON.stringify(records);
@@ -241,17 +367,25 @@ describe('audit()', () => {
       const w = setup();
       const sends = Array.from({ length: 1_000 }, (_, i) => {
         switch (i % 5) {
-          case 0: return w.mediator.send(Deposit.from({ account: `acc-${i % 7}`, amount: i + 1 }), alice);
-          case 1: return w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), alice);
-          case 2: return w.mediator.send(Deposit.from({ account: 'dup', amount: 1 }), { ...alice, idempotencyKey: 'dup' });
-          case 3: return w.mediator.send(CloseAccount.from({ account: 'a' }), { actor: { id: `user-${i}` } });
-          default: return w.mediator.send(Explode.from({ account: 'a' }), alice);
+          case 0:
+            return w.mediator.send(Deposit.from({ account: `acc-${i % 7}`, amount: i + 1 }), alice);
+          case 1:
+            return w.mediator.send(Withdraw.from({ account: 'empty', amount: 5 }), alice);
+          case 2:
+            return w.mediator.send(Deposit.from({ account: 'dup', amount: 1 }), { ...alice, idempotencyKey: 'dup' });
+          case 3:
+            return w.mediator.send(CloseAccount.from({ account: 'a' }), { actor: { id: `user-${i}` } });
+          default:
+            return w.mediator.send(Explode.from({ account: 'a' }), alice);
         }
       });
       const settled = await Promise.allSettled(sends);
       expect(settled.filter((s) => s.status === 'rejected')).to.have.length(200);
       records = await w.audit.list({ tenant: 'default', order: 'asc' });
-      outcomes = records.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.outcome]: (acc[r.outcome] ?? 0) + 1 }), {});
+      outcomes = records.reduce<Record<string, number>>(
+        (acc, r) => ({ ...acc, [r.outcome]: (acc[r.outcome] ?? 0) + 1 }),
+        {},
+      );
     });
 
     it('should pass verification on 1,000 records from concurrent sends in one tenant', () => {
@@ -263,26 +397,120 @@ describe('audit()', () => {
 
     const copy = () => records.map((r) => ({ ...r }));
     const tampers: Array<[string, () => AuditRecord[], number, RegExp]> = [
-      ['an edited payload', () => { const c = copy(); c[500] = { ...c[500]!, payload: { account: 'acc-1', amount: 1_000_000 } }; return c; }, 500, /edited/],
-      ['an edited outcome of the first record', () => { const c = copy(); c[0] = { ...c[0]!, outcome: 'ok' === c[0]!.outcome ? 'forbidden' : 'ok' }; return c; }, 0, /edited/],
-      ['an edited actor of the last record', () => { const c = copy(); c[999] = { ...c[999]!, actor: 'mallory' }; return c; }, 999, /edited/],
-      ['an edit whose own hash was recomputed', () => {
-        const c = copy();
-        const edited = { ...c[500]!, actor: 'mallory' };
-        c[500] = { ...edited, hash: chainHash(edited.prevHash, edited.seq, edited) };
-        return c;
-      }, 501, /prevHash/],
-      ['a deleted record', () => { const c = copy(); c.splice(500, 1); return c; }, 500, /removed or reordered/],
-      ['a deleted first record', () => { const c = copy(); c.splice(0, 1); return c; }, 0, /removed or reordered/],
-      ['two swapped records', () => { const c = copy(); [c[500], c[501]] = [c[501]!, c[500]!]; return c; }, 500, /removed or reordered/],
-      ['the first and last records swapped', () => { const c = copy(); [c[0], c[999]] = [c[999]!, c[0]!]; return c; }, 0, /removed or reordered/],
-      ['a swap with renumbered seqs', () => {
-        const c = copy();
-        [c[500], c[501]] = [{ ...c[501]!, seq: 501 }, { ...c[500]!, seq: 502 }];
-        return c;
-      }, 500, /prevHash|edited/],
-      ['an inserted (forged) record', () => { const c = copy(); c.splice(300, 0, { ...c[300]!, id: 'forged' }); return c; }, 300, /edited/],
-      ['an inserted duplicate record', () => { const c = copy(); c.splice(301, 0, { ...c[300]! }); return c; }, 301, /removed or reordered/],
+      [
+        'an edited payload',
+        () => {
+          const c = copy();
+          c[500] = { ...c[500]!, payload: { account: 'acc-1', amount: 1_000_000 } };
+          return c;
+        },
+        500,
+        /edited/,
+      ],
+      [
+        'an edited outcome of the first record',
+        () => {
+          const c = copy();
+          c[0] = { ...c[0]!, outcome: 'ok' === c[0]!.outcome ? 'forbidden' : 'ok' };
+          return c;
+        },
+        0,
+        /edited/,
+      ],
+      [
+        'an edited actor of the last record',
+        () => {
+          const c = copy();
+          c[999] = { ...c[999]!, actor: 'mallory' };
+          return c;
+        },
+        999,
+        /edited/,
+      ],
+      [
+        'an edit whose own hash was recomputed',
+        () => {
+          const c = copy();
+          const edited = { ...c[500]!, actor: 'mallory' };
+          c[500] = { ...edited, hash: chainHash(edited.prevHash, edited.seq, edited) };
+          return c;
+        },
+        501,
+        /prevHash/,
+      ],
+      [
+        'a deleted record',
+        () => {
+          const c = copy();
+          c.splice(500, 1);
+          return c;
+        },
+        500,
+        /removed or reordered/,
+      ],
+      [
+        'a deleted first record',
+        () => {
+          const c = copy();
+          c.splice(0, 1);
+          return c;
+        },
+        0,
+        /removed or reordered/,
+      ],
+      [
+        'two swapped records',
+        () => {
+          const c = copy();
+          [c[500], c[501]] = [c[501]!, c[500]!];
+          return c;
+        },
+        500,
+        /removed or reordered/,
+      ],
+      [
+        'the first and last records swapped',
+        () => {
+          const c = copy();
+          [c[0], c[999]] = [c[999]!, c[0]!];
+          return c;
+        },
+        0,
+        /removed or reordered/,
+      ],
+      [
+        'a swap with renumbered seqs',
+        () => {
+          const c = copy();
+          [c[500], c[501]] = [
+            { ...c[501]!, seq: 501 },
+            { ...c[500]!, seq: 502 },
+          ];
+          return c;
+        },
+        500,
+        /prevHash|edited/,
+      ],
+      [
+        'an inserted (forged) record',
+        () => {
+          const c = copy();
+          c.splice(300, 0, { ...c[300]!, id: 'forged' });
+          return c;
+        },
+        300,
+        /edited/,
+      ],
+      [
+        'an inserted duplicate record',
+        () => {
+          const c = copy();
+          c.splice(301, 0, { ...c[300]! });
+          return c;
+        },
+        301,
+        /removed or reordered/,
+      ],
     ];
     for (const [name, tamper, index, reason] of tampers) {
       it(`should report the first broken index for ${name}`, () => {
@@ -297,8 +525,11 @@ describe('audit()', () => {
 
   it('should keep a separate chain per tenant', async () => {
     const w = setup();
-    await Promise.all(Array.from({ length: 30 }, (_, i) =>
-      w.mediator.send(Deposit.from({ account: 'a', amount: i + 1 }), { ...alice, tenant: `t${i % 3}` })));
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        w.mediator.send(Deposit.from({ account: 'a', amount: i + 1 }), { ...alice, tenant: `t${i % 3}` }),
+      ),
+    );
     for (const tenant of ['t0', 't1', 't2']) {
       const chain = await w.audit.list({ tenant, order: 'asc' });
       expect(chain).to.have.length(10);
@@ -319,7 +550,9 @@ describe('audit()', () => {
   it('should keep the chain verifiable when a transaction rolls back after another send appended to the tenant', async () => {
     const w = setup();
     await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k1' });
-    const entered = deferred(), release = deferred(), replayAppending = deferred();
+    const entered = deferred(),
+      release = deferred(),
+      replayAppending = deferred();
     const append = w.audit.append.bind(w.audit);
     w.audit.append = (entry) => {
       if (entry.replayed) replayAppending.resolve();

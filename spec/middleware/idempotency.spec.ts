@@ -3,40 +3,76 @@
 import { inject, injectable } from 'inversify';
 import * as v from 'valibot';
 import { Command, handles, ok, type Context, type Handler, type RequestClass, type Result } from '../../lib/index.js';
-import { audit, everyone, idempotency, policy, publish, transition, unitOfWork, validation, type IdempotencyOptions } from '../../middleware/index.js';
 import {
-  ACCOUNTS, ACCOUNT_HANDLERS, Accounts, Deposit, Deposited, Explode, FakeClock, GetBalance, Withdraw, alice, expect, wire,
+  audit,
+  everyone,
+  idempotency,
+  policy,
+  publish,
+  transition,
+  unitOfWork,
+  validation,
+  type IdempotencyOptions,
+} from '../../middleware/index.js';
+import {
+  ACCOUNTS,
+  ACCOUNT_HANDLERS,
+  Accounts,
+  Deposit,
+  Deposited,
+  Explode,
+  FakeClock,
+  GetBalance,
+  Withdraw,
+  alice,
+  expect,
+  wire,
 } from '../helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 
 function deferred<T = void>() {
   let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => { resolve = r; });
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
 /** A gate a SlowDeposit run stops at: `entered` resolves when it got there, `release()` lets it go on. */
-interface Gate { entered: Promise<void>; release: () => void }
+interface Gate {
+  entered: Promise<void>;
+  release: () => void;
+}
 const gates: Array<{ entered: () => void; wait: Promise<void> }> = [];
 function gate(): Gate {
-  const entered = deferred(), released = deferred();
+  const entered = deferred(),
+    released = deferred();
   gates.push({ entered: entered.resolve, wait: released.promise });
   return { entered: entered.promise, release: released.resolve };
 }
 
-const money = v.object({ account: v.pipe(v.string(), v.minLength(1)), amount: v.pipe(v.number(), v.integer(), v.minValue(1)) });
+const money = v.object({
+  account: v.pipe(v.string(), v.minLength(1)),
+  amount: v.pipe(v.number(), v.integer(), v.minValue(1)),
+});
 
 /** A Deposit whose handler stops mid-run at the next queued gate (if any). */
 class SlowDeposit extends Command(money)<{ balance: number }> {}
-@handles(SlowDeposit) @injectable()
+@handles(SlowDeposit)
+@injectable()
 class SlowDepositHandler implements Handler<SlowDeposit, number> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
-  load(cmd: SlowDeposit) { return this.accounts.balances.get(cmd.account) ?? 0; }
+  load(cmd: SlowDeposit) {
+    return this.accounts.balances.get(cmd.account) ?? 0;
+  }
   async handle(cmd: SlowDeposit, ctx: Context<SlowDeposit, number>) {
     this.accounts.count('SlowDeposit');
     const next = gates.shift();
-    if (next) { next.entered(); await next.wait; }
+    if (next) {
+      next.entered();
+      await next.wait;
+    }
     const balance = ctx.state + cmd.amount;
     this.accounts.balances.set(cmd.account, balance);
     ctx.publish(new Deposited({ account: cmd.account, amount: cmd.amount }), { aggregateId: cmd.account });
@@ -47,10 +83,13 @@ class SlowDepositHandler implements Handler<SlowDeposit, number> {
 /** Throws (after writing) while `flaky.failures` > 0: a transient error. */
 const flaky = { failures: 0 };
 class FlakyDeposit extends Command(money)<{ balance: number }> {}
-@handles(FlakyDeposit) @injectable()
+@handles(FlakyDeposit)
+@injectable()
 class FlakyDepositHandler implements Handler<FlakyDeposit, number> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
-  load(cmd: FlakyDeposit) { return this.accounts.balances.get(cmd.account) ?? 0; }
+  load(cmd: FlakyDeposit) {
+    return this.accounts.balances.get(cmd.account) ?? 0;
+  }
   handle(cmd: FlakyDeposit, ctx: Context<FlakyDeposit, number>) {
     this.accounts.count('FlakyDeposit');
     this.accounts.balances.set(cmd.account, ctx.state + cmd.amount);
@@ -61,8 +100,11 @@ class FlakyDepositHandler implements Handler<FlakyDeposit, number> {
 }
 
 /** A command with a record field, whose keys valibot keeps in input order (so canonical JSON matters). */
-class Tally extends Command(v.object({ account: v.string(), counts: v.record(v.string(), v.number()) }))<{ total: number }> {}
-@handles(Tally) @injectable()
+class Tally extends Command(v.object({ account: v.string(), counts: v.record(v.string(), v.number()) }))<{
+  total: number;
+}> {}
+@handles(Tally)
+@injectable()
 class TallyHandler implements Handler<Tally> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
   handle(cmd: Tally) {
@@ -71,7 +113,9 @@ class TallyHandler implements Handler<Tally> {
   }
 }
 
-const rules = ([Deposit, Withdraw, Explode, GetBalance, SlowDeposit, FlakyDeposit, Tally] as RequestClass[]).map((type) => everyone(type));
+const rules = ([Deposit, Withdraw, Explode, GetBalance, SlowDeposit, FlakyDeposit, Tally] as RequestClass[]).map(
+  (type) => everyone(type),
+);
 
 function setup(options: IdempotencyOptions = {}, clock = new FakeClock()) {
   gates.length = 0;
@@ -85,7 +129,8 @@ function setup(options: IdempotencyOptions = {}, clock = new FakeClock()) {
 }
 
 const key = (idempotencyKey: string, extra: Record<string, unknown> = {}) => ({ ...alice, idempotencyKey, ...extra });
-const kinds = (results: ReadonlyArray<Result<unknown, string>>) => results.map((r) => (r.ok ? (r.replayed ? 'replayed' : 'ok') : r.failure.kind));
+const kinds = (results: ReadonlyArray<Result<unknown, string>>) =>
+  results.map((r) => (r.ok ? (r.replayed ? 'replayed' : 'ok') : r.failure.kind));
 
 // ---- specs -----------------------------------------------------------------------------------------------------
 
@@ -115,13 +160,22 @@ describe('idempotency()', () => {
     await w.settled();
     expect(w.bus.published).to.have.length(1);
     const records = await w.audit.list();
-    expect(records.map((r) => [r.outcome, r.replayed])).to.deep.equal([['ok', undefined], ['ok', true]]);
+    expect(records.map((r) => [r.outcome, r.replayed])).to.deep.equal([
+      ['ok', undefined],
+      ['ok', true],
+    ]);
   });
 
   it('should treat reordered JSON keys as the same payload', async () => {
     const w = setup();
-    const first = await w.mediator.send(Tally.from(JSON.parse('{"account":"a","counts":{"x":1,"y":2,"z":3}}')), key('order-1'));
-    const reordered = await w.mediator.send(Tally.from(JSON.parse('{"counts":{"z":3,"x":1,"y":2},"account":"a"}')), key('order-1'));
+    const first = await w.mediator.send(
+      Tally.from(JSON.parse('{"account":"a","counts":{"x":1,"y":2,"z":3}}')),
+      key('order-1'),
+    );
+    const reordered = await w.mediator.send(
+      Tally.from(JSON.parse('{"counts":{"z":3,"x":1,"y":2},"account":"a"}')),
+      key('order-1'),
+    );
     expect(first).to.deep.equal({ ok: true, value: { total: 6 } });
     expect(reordered).to.deep.equal({ ok: true, value: { total: 6 }, replayed: true });
     expect(w.accounts.runs('Tally')).to.equal(1);
@@ -159,7 +213,12 @@ describe('idempotency()', () => {
         expect(replay).to.deep.equal({ ok: true, value: { balance: 5 }, replayed: true });
         await w.settled();
         expect(w.bus.published).to.have.length(1);
-        expect((await w.audit.list()).map((r) => r.outcome)).to.deep.equal(['idempotency_mismatch', 'ok', 'idempotency_mismatch', 'ok']);
+        expect((await w.audit.list()).map((r) => r.outcome)).to.deep.equal([
+          'idempotency_mismatch',
+          'ok',
+          'idempotency_mismatch',
+          'ok',
+        ]);
       });
     }
   });
@@ -182,8 +241,13 @@ describe('idempotency()', () => {
   describe('50 concurrent sends with one key', () => {
     it('should run the handler once, publish one message and replay the rest', async () => {
       const w = setup();
-      const results = await Promise.all(Array.from({ length: 50 }, () => w.mediator.send(Deposit.from({ account: 'a', amount: 7 }), key('burst-1'))));
-      const counts = kinds(results).reduce<Record<string, number>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => w.mediator.send(Deposit.from({ account: 'a', amount: 7 }), key('burst-1'))),
+      );
+      const counts = kinds(results).reduce<Record<string, number>>(
+        (acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }),
+        {},
+      );
       expect(counts).to.deep.equal({ ok: 1, replayed: 49 });
       for (const r of results) expect(r.ok && r.value).to.deep.equal({ balance: 7 });
       expect(w.accounts.runs('Deposit')).to.equal(1);
@@ -195,10 +259,15 @@ describe('idempotency()', () => {
 
     it('should answer in_progress (never reject) when duplicates do not wait (waitMs: 0)', async () => {
       const w = setup({ waitMs: 0 });
-      const settled = await Promise.allSettled(Array.from({ length: 50 }, () => w.mediator.send(Deposit.from({ account: 'a', amount: 7 }), key('burst-2'))));
+      const settled = await Promise.allSettled(
+        Array.from({ length: 50 }, () => w.mediator.send(Deposit.from({ account: 'a', amount: 7 }), key('burst-2'))),
+      );
       expect(settled.filter((s) => s.status === 'rejected')).to.have.length(0);
       const results = settled.map((s) => (s as PromiseFulfilledResult<Result<unknown, string>>).value);
-      const counts = kinds(results).reduce<Record<string, number>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
+      const counts = kinds(results).reduce<Record<string, number>>(
+        (acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }),
+        {},
+      );
       expect(counts.ok).to.equal(1);
       expect((counts.in_progress ?? 0) + (counts.replayed ?? 0)).to.equal(49);
       expect(w.accounts.runs('Deposit')).to.equal(1);
@@ -211,7 +280,15 @@ describe('idempotency()', () => {
   it('should store a domain failure and replay it without running the handler', async () => {
     const w = setup();
     const first = await w.mediator.send(Withdraw.from({ account: 'a', amount: 50 }), key('domain-1'));
-    expect(first).to.deep.equal({ ok: false, failure: { kind: 'domain', code: 'insufficient_funds', message: 'Domain rule failed: insufficient_funds', details: { available: 0 } } });
+    expect(first).to.deep.equal({
+      ok: false,
+      failure: {
+        kind: 'domain',
+        code: 'insufficient_funds',
+        message: 'Domain rule failed: insufficient_funds',
+        details: { available: 0 },
+      },
+    });
     await w.mediator.send(Deposit.from({ account: 'a', amount: 100 }), alice); // now the withdrawal would succeed
     const replay = await w.mediator.send(Withdraw.from({ account: 'a', amount: 50 }), key('domain-1'));
     expect(replay).to.deep.equal({ ...first, replayed: true });
@@ -222,7 +299,10 @@ describe('idempotency()', () => {
   it('should release the claim when the handler throws, so a retry runs (and nothing of the failed run remains)', async () => {
     const w = setup();
     flaky.failures = 1;
-    await expect(w.mediator.send(FlakyDeposit.from({ account: 'a', amount: 3 }), key('throw-1'))).to.be.rejectedWith(Error, 'transient failure');
+    await expect(w.mediator.send(FlakyDeposit.from({ account: 'a', amount: 3 }), key('throw-1'))).to.be.rejectedWith(
+      Error,
+      'transient failure',
+    );
     expect(w.accounts.balances.get('a')).to.equal(undefined);
     expect(await w.outbox.pending()).to.equal(0);
     const retry = await w.mediator.send(FlakyDeposit.from({ account: 'a', amount: 3 }), key('throw-1'));
@@ -245,21 +325,29 @@ describe('idempotency()', () => {
     for (const [name, a, b] of scopes) {
       it(`should run twice for the same key from ${name}, never sharing a result`, async () => {
         const w = setup();
-        const first = await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), { ...a, idempotencyKey: 'scoped-1' });
-        const second = await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), { ...b, idempotencyKey: 'scoped-1' });
+        const first = await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), {
+          ...a,
+          idempotencyKey: 'scoped-1',
+        });
+        const second = await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), {
+          ...b,
+          idempotencyKey: 'scoped-1',
+        });
         expect(first).to.deep.equal({ ok: true, value: { balance: 10 } });
         expect(second).to.deep.equal({ ok: true, value: { balance: 20 } });
         expect(w.accounts.runs('Deposit')).to.equal(2);
         // Each scope replays its own result.
-        expect(await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), { ...a, idempotencyKey: 'scoped-1' }))
-          .to.deep.equal({ ok: true, value: { balance: 10 }, replayed: true });
-        expect(await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), { ...b, idempotencyKey: 'scoped-1' }))
-          .to.deep.equal({ ok: true, value: { balance: 20 }, replayed: true });
+        expect(
+          await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), { ...a, idempotencyKey: 'scoped-1' }),
+        ).to.deep.equal({ ok: true, value: { balance: 10 }, replayed: true });
+        expect(
+          await w.mediator.send(Deposit.from({ account: 'shared', amount: 10 }), { ...b, idempotencyKey: 'scoped-1' }),
+        ).to.deep.equal({ ok: true, value: { balance: 20 }, replayed: true });
       });
     }
   });
 
-  it('should let a second send take over an expired lease and fence off the first owner\'s late commit', async () => {
+  it("should let a second send take over an expired lease and fence off the first owner's late commit", async () => {
     const w = setup({ leaseMs: 1_000 });
     const g = gate();
     const first = w.mediator.send(SlowDeposit.from({ account: 'a', amount: 5 }), key('lease-1'));
@@ -297,9 +385,16 @@ describe('idempotency()', () => {
     const w = setup({ ttlMs: 60_000 });
     await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), key('ttl-1'));
     w.clock.advance(59_999);
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), key('ttl-1'))).to.deep.equal({ ok: true, value: { balance: 10 }, replayed: true });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), key('ttl-1'))).to.deep.equal({
+      ok: true,
+      value: { balance: 10 },
+      replayed: true,
+    });
     w.clock.advance(2);
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), key('ttl-1'))).to.deep.equal({ ok: true, value: { balance: 20 } });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), key('ttl-1'))).to.deep.equal({
+      ok: true,
+      value: { balance: 20 },
+    });
     expect(w.accounts.runs('Deposit')).to.equal(2);
   });
 
@@ -312,8 +407,15 @@ describe('idempotency()', () => {
     w.clock.advance(600); // reap-old expired at 1,000 ms; reap-new expires at 1,600 ms
     expect(await w.idempotency.reap()).to.equal(1);
     expect(await w.idempotency.reap()).to.equal(0);
-    expect(await w.mediator.send(Deposit.from({ account: 'b', amount: 1 }), key('reap-new'))).to.deep.equal({ ok: true, value: { balance: 1 }, replayed: true });
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), key('reap-old'))).to.deep.equal({ ok: true, value: { balance: 2 } });
+    expect(await w.mediator.send(Deposit.from({ account: 'b', amount: 1 }), key('reap-new'))).to.deep.equal({
+      ok: true,
+      value: { balance: 1 },
+      replayed: true,
+    });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), key('reap-old'))).to.deep.equal({
+      ok: true,
+      value: { balance: 2 },
+    });
     expect(w.accounts.runs('Deposit')).to.equal(3);
     expect(w.accounts.balances.get('a')).to.equal(2); // business rows survive the reaper
   });

@@ -1,11 +1,24 @@
 // policy(): deny by default, a throwing rule denies, rules judge state loaded in the transaction, every denial is
 // audited once (DESIGN "Guarantees" 2 and 4; RELIABILITY 26, 27).
 import type { Context, Decision, Policy } from '../../lib/index.js';
-import { audit, everyone, idempotency, policy, publish, rule, transition, unitOfWork, validation, type PolicyRule } from '../../middleware/index.js';
+import {
+  audit,
+  everyone,
+  idempotency,
+  policy,
+  publish,
+  rule,
+  transition,
+  unitOfWork,
+  validation,
+  type PolicyRule,
+} from '../../middleware/index.js';
 import { Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../helpers.js';
 
 function setup(rules: readonly PolicyRule[] | Policy) {
-  return wire({ middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()] });
+  return wire({
+    middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+  });
 }
 
 type Wired = ReturnType<typeof setup>;
@@ -37,7 +50,11 @@ describe('policy()', () => {
 
   it('should deny every request type when no rules are given', async () => {
     const w = setup([]);
-    for (const request of [Deposit.from({ account: 'a', amount: 5 }), Withdraw.from({ account: 'a', amount: 5 }), Explode.from({ account: 'a' })]) {
+    for (const request of [
+      Deposit.from({ account: 'a', amount: 5 }),
+      Withdraw.from({ account: 'a', amount: 5 }),
+      Explode.from({ account: 'a' }),
+    ]) {
       const result = await w.mediator.send(request, alice);
       expect(!result.ok && result.failure.kind).to.equal('forbidden');
     }
@@ -50,7 +67,10 @@ describe('policy()', () => {
 
   it('should allow a request type made public with everyone(), even anonymously', async () => {
     const w = setup([everyone(Deposit)]);
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }))).to.deep.equal({ ok: true, value: { balance: 5 } });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }))).to.deep.equal({
+      ok: true,
+      value: { balance: 5 },
+    });
     expect(w.accounts.runs('Deposit')).to.equal(1);
     const records = await w.audit.list();
     expect(records.map((r) => [r.outcome, r.actor])).to.deep.equal([['ok', null]]);
@@ -60,25 +80,52 @@ describe('policy()', () => {
     const denials: Array<[string, PolicyRule['check'], string | RegExp]> = [
       ['false', () => false, 'alice may not Deposit'],
       ['{ allow: false }', () => ({ allow: false }), 'alice may not Deposit'],
-      ['{ allow: false, reason }', () => ({ allow: false, reason: 'Deposits are frozen for audit' }), 'Deposits are frozen for audit'],
+      [
+        '{ allow: false, reason }',
+        () => ({ allow: false, reason: 'Deposits are frozen for audit' }),
+        'Deposits are frozen for audit',
+      ],
       ['a Promise of false', async () => false, 'alice may not Deposit'],
-      ['a Promise of { allow: false, reason }', async () => ({ allow: false, reason: 'Not on weekends' }), 'Not on weekends'],
+      [
+        'a Promise of { allow: false, reason }',
+        async () => ({ allow: false, reason: 'Not on weekends' }),
+        'Not on weekends',
+      ],
       ['a truthy value that is not true', () => 'yes' as unknown as Decision, 'alice may not Deposit'],
       ['{ allow: "true" } (not the boolean)', () => ({ allow: 'true' as unknown as boolean }), 'alice may not Deposit'],
       ['undefined (a rule that forgot to return)', () => undefined as unknown as Decision, 'alice may not Deposit'],
-      ['a synchronous throw', () => { throw new Error('rules config missing'); }, 'Policy for Deposit failed, so it denies'],
-      ['a rejected Promise', async () => { throw new Error('policy service down'); }, 'Policy for Deposit failed, so it denies'],
+      [
+        'a synchronous throw',
+        () => {
+          throw new Error('rules config missing');
+        },
+        'Policy for Deposit failed, so it denies',
+      ],
+      [
+        'a rejected Promise',
+        async () => {
+          throw new Error('policy service down');
+        },
+        'Policy for Deposit failed, so it denies',
+      ],
     ];
     for (const [name, check, message] of denials) {
       it(`should deny when the rule returns ${name}, audited exactly once`, async () => {
         const w = setup([rule(Deposit, check)]);
-        const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'deny-1' });
+        const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+          ...alice,
+          idempotencyKey: 'deny-1',
+        });
         await expectDenied(w, result, message);
       });
     }
 
     it('should not leak the thrown error text of a failing rule', async () => {
-      const w = setup([rule(Deposit, () => { throw new Error('db password=hunter2'); })]);
+      const w = setup([
+        rule(Deposit, () => {
+          throw new Error('db password=hunter2');
+        }),
+      ]);
       const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice);
       const record = await expectDenied(w, result);
       expect(JSON.stringify([result, record])).not.to.contain('hunter2');
@@ -87,8 +134,14 @@ describe('policy()', () => {
 
   it('should allow { allow: true } and true', async () => {
     const w = setup([rule(Deposit, () => ({ allow: true })), rule(Withdraw, async () => true)]);
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice)).to.deep.equal({ ok: true, value: { balance: 5 } });
-    expect(await w.mediator.send(Withdraw.from({ account: 'a', amount: 2 }), alice)).to.deep.equal({ ok: true, value: { balance: 3 } });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice)).to.deep.equal({
+      ok: true,
+      value: { balance: 5 },
+    });
+    expect(await w.mediator.send(Withdraw.from({ account: 'a', amount: 2 }), alice)).to.deep.equal({
+      ok: true,
+      value: { balance: 3 },
+    });
   });
 
   it('should decide on the actor and roles in the metadata', async () => {
@@ -97,9 +150,16 @@ describe('policy()', () => {
     const bob = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { actor: { id: 'bob' } });
     expect(!bob.ok && bob.failure).to.deep.equal({ kind: 'forbidden', message: 'bob may not Deposit' });
     const anonymous = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }));
-    expect(!anonymous.ok && anonymous.failure).to.deep.equal({ kind: 'forbidden', message: 'Anonymous may not Deposit' });
+    expect(!anonymous.ok && anonymous.failure).to.deep.equal({
+      kind: 'forbidden',
+      message: 'Anonymous may not Deposit',
+    });
     expect(w.accounts.runs('Deposit')).to.equal(1);
-    expect((await w.audit.list()).map((r) => [r.outcome, r.actor])).to.deep.equal([['ok', 'alice'], ['forbidden', 'bob'], ['forbidden', null]]);
+    expect((await w.audit.list()).map((r) => [r.outcome, r.actor])).to.deep.equal([
+      ['ok', 'alice'],
+      ['forbidden', 'bob'],
+      ['forbidden', null],
+    ]);
   });
 
   it('should decide on state loaded with ctx.load(), shared with the handler (loaded once)', async () => {
@@ -111,8 +171,14 @@ describe('policy()', () => {
       return balance < 100 || { allow: false, reason: `Account ${ctx.request.account} is at its cap (${balance})` };
     });
     const w = setup([cap]);
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice)).to.deep.equal({ ok: true, value: { balance: 60 } });
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice)).to.deep.equal({ ok: true, value: { balance: 120 } });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice)).to.deep.equal({
+      ok: true,
+      value: { balance: 60 },
+    });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice)).to.deep.equal({
+      ok: true,
+      value: { balance: 120 },
+    });
     const denied = await w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice);
     expect(!denied.ok && denied.failure).to.deep.equal({ kind: 'forbidden', message: 'Account a is at its cap (120)' });
     expect(loads).to.deep.equal([0, 0, 60, 60, 120, 120]);
@@ -123,7 +189,9 @@ describe('policy()', () => {
 
   it('should judge state read inside the transaction: of two concurrent capped deposits only one passes', async () => {
     // Each deposit alone passes "balance + amount <= 100"; together they would not.
-    const w = setup([rule(Deposit, async (ctx: Context<Deposit, number>) => (await ctx.load()) + ctx.request.amount <= 100)]);
+    const w = setup([
+      rule(Deposit, async (ctx: Context<Deposit, number>) => (await ctx.load()) + ctx.request.amount <= 100),
+    ]);
     const results = await Promise.all([
       w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice),
       w.mediator.send(Deposit.from({ account: 'a', amount: 60 }), alice),
@@ -143,7 +211,10 @@ describe('policy()', () => {
       },
     };
     const w = setup(engine);
-    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice)).to.deep.equal({ ok: true, value: { balance: 5 } });
+    expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice)).to.deep.equal({
+      ok: true,
+      value: { balance: 5 },
+    });
     const bob = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { actor: { id: 'bob' } });
     expect(!bob.ok && bob.failure).to.deep.equal({ kind: 'forbidden', message: 'clerks only' });
     const crashed = await w.mediator.send(Explode.from({ account: 'a' }), alice);
@@ -156,13 +227,19 @@ describe('policy()', () => {
 
   it('should audit every denial exactly once across many sends', async () => {
     const w = setup([rule(Deposit, (ctx: Context<Deposit>) => ctx.request.amount % 2 === 0)]);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => w.mediator.send(Deposit.from({ account: 'a', amount: i + 1 }), alice)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => w.mediator.send(Deposit.from({ account: 'a', amount: i + 1 }), alice)),
+    );
     expect(results.filter((r) => !r.ok)).to.have.length(10);
     const records = await w.audit.list();
     expect(records.filter((r) => r.outcome === 'forbidden')).to.have.length(10);
     expect(records.filter((r) => r.outcome === 'ok')).to.have.length(10);
-    expect(records.filter((r) => r.outcome === 'forbidden').map((r) => (r.payload as { amount: number }).amount).sort((a, b) => a - b))
-      .to.deep.equal([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+    expect(
+      records
+        .filter((r) => r.outcome === 'forbidden')
+        .map((r) => (r.payload as { amount: number }).amount)
+        .sort((a, b) => a - b),
+    ).to.deep.equal([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
     expect(w.accounts.runs('Deposit')).to.equal(10);
   });
 });

@@ -5,21 +5,57 @@ import { Container, inject, injectable } from 'inversify';
 import * as v from 'valibot';
 import { MemoryOutbox, MemoryUnitOfWork, memoryModule } from '../../adapters/memory/index.js';
 import {
-  Command, Event, TOKENS, UseCaseError, createMediator, createRelay, fail, handles, ok,
-  type Context, type Handler, type MessageBus, type OutboxMessage, type PublishReport, type RelayOptions, type RequestClass,
+  Command,
+  Event,
+  TOKENS,
+  UseCaseError,
+  createMediator,
+  createRelay,
+  fail,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+  type MessageBus,
+  type OutboxMessage,
+  type PublishReport,
+  type RelayOptions,
+  type RequestClass,
 } from '../../lib/index.js';
-import { audit, everyone, idempotency, policy, publish, transition, unitOfWork, validation } from '../../middleware/index.js';
 import {
-  ACCOUNTS, ACCOUNT_HANDLERS, Accounts, Deposit, Explode, FakeClock, GetBalance, Withdraw, alice, expect, wire,
+  audit,
+  everyone,
+  idempotency,
+  policy,
+  publish,
+  transition,
+  unitOfWork,
+  validation,
+} from '../../middleware/index.js';
+import {
+  ACCOUNTS,
+  ACCOUNT_HANDLERS,
+  Accounts,
+  Deposit,
+  Explode,
+  FakeClock,
+  GetBalance,
+  Withdraw,
+  alice,
+  expect,
+  wire,
 } from '../helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 
 /** Stages two events, then succeeds, fails or throws. */
-class Noted extends Event(v.object({ n: v.number() })) { static readonly type = 'spec.noted'; }
+class Noted extends Event(v.object({ n: v.number() })) {
+  static readonly type = 'spec.noted';
+}
 let afterStage: (() => Promise<void>) | undefined;
 class Emit extends Command(v.object({ mode: v.picklist(['ok', 'fail', 'throw']) }))<void, 'refused'> {}
-@handles(Emit) @injectable()
+@handles(Emit)
+@injectable()
 class EmitHandler implements Handler<Emit> {
   async handle(cmd: Emit, ctx: Context<Emit>) {
     ctx.publish(new Noted({ n: 1 }));
@@ -32,8 +68,11 @@ class EmitHandler implements Handler<Emit> {
 }
 
 /** Opens an account and enqueues its first deposit as a job. */
-class OpenAccount extends Command(v.object({ account: v.string(), initial: v.pipe(v.number(), v.integer(), v.minValue(1)) }))<{ account: string }, 'taken'> {}
-@handles(OpenAccount) @injectable()
+class OpenAccount extends Command(
+  v.object({ account: v.string(), initial: v.pipe(v.number(), v.integer(), v.minValue(1)) }),
+)<{ account: string }, 'taken'> {}
+@handles(OpenAccount)
+@injectable()
 class OpenAccountHandler implements Handler<OpenAccount> {
   constructor(@inject(ACCOUNTS) private readonly accounts: Accounts) {}
   handle(cmd: OpenAccount, ctx: Context<OpenAccount>) {
@@ -47,7 +86,8 @@ class OpenAccountHandler implements Handler<OpenAccount> {
 /** Publishes, then runs a probe in a beforeCommit hook that runs after publish's (the rows are written, uncommitted). */
 let beforeCommitProbe: (() => Promise<void>) | undefined;
 class EmitThenFailCommit extends Command(v.object({ n: v.number() }))<void> {}
-@handles(EmitThenFailCommit) @injectable()
+@handles(EmitThenFailCommit)
+@injectable()
 class EmitThenFailCommitHandler implements Handler<EmitThenFailCommit> {
   handle(cmd: EmitThenFailCommit, ctx: Context<EmitThenFailCommit>) {
     ctx.publish(new Noted({ n: cmd.n }));
@@ -60,8 +100,18 @@ class EmitThenFailCommitHandler implements Handler<EmitThenFailCommit> {
 }
 
 const HANDLERS = [...ACCOUNT_HANDLERS, EmitHandler, OpenAccountHandler, EmitThenFailCommitHandler];
-const rules = ([Deposit, Withdraw, Explode, GetBalance, Emit, OpenAccount, EmitThenFailCommit] as RequestClass[]).map((t) => everyone(t));
-const recommended = () => [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()];
+const rules = ([Deposit, Withdraw, Explode, GetBalance, Emit, OpenAccount, EmitThenFailCommit] as RequestClass[]).map(
+  (t) => everyone(t),
+);
+const recommended = () => [
+  validation(),
+  audit(),
+  idempotency(),
+  unitOfWork(),
+  policy(rules),
+  transition([]),
+  publish(),
+];
 
 function setup(clock = new FakeClock()) {
   beforeCommitProbe = undefined;
@@ -74,7 +124,10 @@ class ScriptedBus implements MessageBus {
   readonly attempts: string[][] = [];
   readonly delivered: OutboxMessage[] = [];
   readonly tries = new Map<string, number>();
-  constructor(private readonly failing: (message: OutboxMessage, attempt: number) => string | undefined = () => undefined, private readonly permanent = false) {}
+  constructor(
+    private readonly failing: (message: OutboxMessage, attempt: number) => string | undefined = () => undefined,
+    private readonly permanent = false,
+  ) {}
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
     await new Promise((resolve) => setImmediate(resolve)); // a broker answers asynchronously
     this.attempts.push(messages.map((m) => m.id));
@@ -85,7 +138,10 @@ class ScriptedBus implements MessageBus {
       this.tries.set(m.id, attempt);
       const error = this.failing(m, attempt);
       if (error) failed.push({ id: m.id, error, permanent: this.permanent });
-      else { sent.push(m.id); this.delivered.push(m); }
+      else {
+        sent.push(m.id);
+        this.delivered.push(m);
+      }
     }
     return { sent, failed };
   }
@@ -99,7 +155,15 @@ function relayOver(bus: MessageBus, options: RelayOptions = {}) {
   const message = (aggregateId?: string, name?: string): OutboxMessage => {
     const label = name ?? `m${++n}`;
     if (name) n++;
-    return { id: `${label}-${n}`, kind: 'event', type: 'spec.noted', payload: { label }, occurredAt: new Date(0).toISOString(), aggregateId, headers: {} };
+    return {
+      id: `${label}-${n}`,
+      kind: 'event',
+      type: 'spec.noted',
+      payload: { label },
+      occurredAt: new Date(0).toISOString(),
+      aggregateId,
+      headers: {},
+    };
   };
   return { outbox, relay, message };
 }
@@ -111,14 +175,22 @@ const labels = (messages: readonly OutboxMessage[]) => messages.map((m) => (m.pa
 describe('publish()', () => {
   it('should deliver events only after commit, with their type, payload, aggregate and headers', async () => {
     const w = setup();
-    const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, tenant: 't1', requestId: 'req-1' });
+    const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+      ...alice,
+      tenant: 't1',
+      requestId: 'req-1',
+    });
     expect(result.ok).to.equal(true);
     await w.settled();
     expect(w.bus.published).to.have.length(1);
     const [message] = w.bus.published;
     expect(message).to.deep.include({
-      kind: 'event', type: 'account.deposited', payload: { account: 'a', amount: 5 }, aggregateId: 'a',
-      occurredAt: '2026-01-01T00:00:00.000Z', headers: { requestId: 'req-1', tenant: 't1', causationType: 'Deposit', actor: 'alice', actorRoles: 'clerk' },
+      kind: 'event',
+      type: 'account.deposited',
+      payload: { account: 'a', amount: 5 },
+      aggregateId: 'a',
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      headers: { requestId: 'req-1', tenant: 't1', causationType: 'Deposit', actor: 'alice', actorRoles: 'clerk' },
     });
     expect(message!.id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(await w.outbox.pending()).to.equal(0);
@@ -134,7 +206,10 @@ describe('publish()', () => {
     expect((await w.mediator.send(Emit.from({ mode: 'ok' }), alice)).ok).to.equal(true);
     expect(during).to.deep.equal([0, 0]);
     await w.settled();
-    expect(w.bus.published.map((m) => [m.type, (m.payload as { n: number }).n])).to.deep.equal([['spec.noted', 1], ['spec.noted', 2]]);
+    expect(w.bus.published.map((m) => [m.type, (m.payload as { n: number }).n])).to.deep.equal([
+      ['spec.noted', 1],
+      ['spec.noted', 2],
+    ]);
   });
 
   describe('nothing leaves on failure', () => {
@@ -152,7 +227,10 @@ describe('publish()', () => {
 
     it('should write and deliver no event when the commit fails after the outbox rows were written', async () => {
       const w = setup();
-      await expect(w.mediator.send(EmitThenFailCommit.from({ n: 1 }), alice)).to.be.rejectedWith(Error, 'commit failed');
+      await expect(w.mediator.send(EmitThenFailCommit.from({ n: 1 }), alice)).to.be.rejectedWith(
+        Error,
+        'commit failed',
+      );
       expect(await w.outbox.pending()).to.equal(0);
       await w.settled();
       expect(w.bus.published).to.have.length(0);
@@ -166,7 +244,10 @@ describe('publish()', () => {
         await w.relay.drain(); // a relay pass that happens to run now (woken by another commit, or after a backoff)
         during.push(w.bus.published.length, await w.outbox.pending());
       };
-      await expect(w.mediator.send(EmitThenFailCommit.from({ n: 1 }), alice)).to.be.rejectedWith(Error, 'commit failed');
+      await expect(w.mediator.send(EmitThenFailCommit.from({ n: 1 }), alice)).to.be.rejectedWith(
+        Error,
+        'commit failed',
+      );
       expect(during).to.deep.equal([0, 0]);
       await w.settled();
       expect(w.bus.published).to.have.length(0);
@@ -175,7 +256,11 @@ describe('publish()', () => {
 
   it('should give every message a unique id', async () => {
     const w = setup();
-    await Promise.all(Array.from({ length: 20 }, (_, i) => w.mediator.send(Deposit.from({ account: `a${i % 3}`, amount: i + 1 }), alice)));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        w.mediator.send(Deposit.from({ account: `a${i % 3}`, amount: i + 1 }), alice),
+      ),
+    );
     await w.mediator.send(Emit.from({ mode: 'ok' }), alice);
     await w.settled();
     const ids = w.bus.published.map((m) => m.id);
@@ -183,7 +268,7 @@ describe('publish()', () => {
     expect(new Set(ids).size).to.equal(22);
   });
 
-  it('should keep a message\'s id stable across redeliveries', async () => {
+  it("should keep a message's id stable across redeliveries", async () => {
     const bus = new ScriptedBus((_m, attempt) => (attempt <= 2 ? 'channel closed' : undefined));
     const container = new Container();
     container.load(memoryModule());
@@ -202,26 +287,44 @@ describe('publish()', () => {
   });
 
   it('should throw UseCaseError(misuse) from ctx.publish when publish() is not in the stack', async () => {
-    const w = wire({ handlers: HANDLERS, middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules)] });
+    const w = wire({
+      handlers: HANDLERS,
+      middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules)],
+    });
     await expect(w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice))
       .to.be.rejectedWith(UseCaseError, /ctx\.publish\(account\.deposited\) in Deposit needs publish\(\)/)
       .and.eventually.have.property('kind', 'misuse');
     expect(w.accounts.balances.get('a')).to.equal(undefined);
-    await expect(w.mediator.send(OpenAccount.from({ account: 'b', initial: 5 }), alice))
-      .to.be.rejectedWith(UseCaseError, /ctx\.enqueue\(Deposit\)/);
+    await expect(w.mediator.send(OpenAccount.from({ account: 'b', initial: 5 }), alice)).to.be.rejectedWith(
+      UseCaseError,
+      /ctx\.enqueue\(Deposit\)/,
+    );
   });
 
   it('should write ctx.enqueue(new Deposit(...)) as a job message of type Deposit, delivered after commit', async () => {
     const w = setup();
     const jobs: OutboxMessage[] = [];
-    w.bus.subscribe('Deposit', (m) => { jobs.push(m); });
-    expect(await w.mediator.send(OpenAccount.from({ account: 'new', initial: 25 }), alice)).to.deep.equal({ ok: true, value: { account: 'new' } });
+    w.bus.subscribe('Deposit', (m) => {
+      jobs.push(m);
+    });
+    expect(await w.mediator.send(OpenAccount.from({ account: 'new', initial: 25 }), alice)).to.deep.equal({
+      ok: true,
+      value: { account: 'new' },
+    });
     await w.settled();
     expect(jobs).to.have.length(1);
-    expect(jobs[0]).to.deep.include({ kind: 'job', type: 'Deposit', payload: { account: 'new', amount: 25 }, aggregateId: 'new' });
+    expect(jobs[0]).to.deep.include({
+      kind: 'job',
+      type: 'Deposit',
+      payload: { account: 'new', amount: 25 },
+      aggregateId: 'new',
+    });
     expect(jobs[0]!.headers).to.deep.include({ causationType: 'OpenAccount', actor: 'alice' });
     // A consumer runs the job through the mediator.
-    expect(await w.mediator.send(Deposit.from(jobs[0]!.payload), alice)).to.deep.equal({ ok: true, value: { balance: 25 } });
+    expect(await w.mediator.send(Deposit.from(jobs[0]!.payload), alice)).to.deep.equal({
+      ok: true,
+      value: { balance: 25 },
+    });
   });
 
   it('should drop staged jobs with a rolled-back transaction', async () => {
@@ -236,7 +339,9 @@ describe('publish()', () => {
 
   describe('relay', () => {
     it('should park a message after maxAttempts with its error and keep delivering the others', async () => {
-      const bus = new ScriptedBus((m) => ((m.payload as { label: string }).label === 'poison' ? 'NOT_FOUND - no exchange' : undefined));
+      const bus = new ScriptedBus((m) =>
+        (m.payload as { label: string }).label === 'poison' ? 'NOT_FOUND - no exchange' : undefined,
+      );
       const { outbox, relay, message } = relayOver(bus, { maxAttempts: 3 });
       await outbox.add([message(), message(undefined, 'poison'), message(), message()]);
       await relay.drain();
@@ -254,7 +359,10 @@ describe('publish()', () => {
     });
 
     it('should park a permanently failed message at once', async () => {
-      const bus = new ScriptedBus((m) => ((m.payload as { label: string }).label === 'poison' ? 'unroutable' : undefined), true);
+      const bus = new ScriptedBus(
+        (m) => ((m.payload as { label: string }).label === 'poison' ? 'unroutable' : undefined),
+        true,
+      );
       const { outbox, relay, message } = relayOver(bus, { maxAttempts: 5 });
       await outbox.add([message(undefined, 'poison'), message()]);
       await relay.drain();
@@ -265,7 +373,12 @@ describe('publish()', () => {
     it('should treat a bus that throws as unreachable: back off, count no attempt, park nothing, deliver once it is back', async () => {
       let down = 5;
       const inner = new ScriptedBus();
-      const bus: MessageBus = { publish: async (batch) => { if (down-- > 0) throw new Error('connection refused'); return inner.publish(batch); } };
+      const bus: MessageBus = {
+        publish: async (batch) => {
+          if (down-- > 0) throw new Error('connection refused');
+          return inner.publish(batch);
+        },
+      };
       const { outbox, relay, message } = relayOver(bus, { maxAttempts: 2 });
       await outbox.add([message(), message()]);
       await relay.drain();
@@ -278,7 +391,8 @@ describe('publish()', () => {
       let calls = 0;
       const inner = new ScriptedBus();
       const bus: MessageBus = {
-        publish: async (batch) => (++calls <= 3 ? { sent: [], failed: [], unconfirmed: batch.map((m) => m.id) } : inner.publish(batch)),
+        publish: async (batch) =>
+          ++calls <= 3 ? { sent: [], failed: [], unconfirmed: batch.map((m) => m.id) } : inner.publish(batch),
       };
       const { outbox, relay, message } = relayOver(bus, { maxAttempts: 1 });
       await outbox.add([message()]);
@@ -289,9 +403,17 @@ describe('publish()', () => {
 
     // Regression: message 2 of an aggregate used to ride in the same batch as a failing message 1.
     it('should not deliver a later message of an aggregate before an earlier one that failed, while others flow', async () => {
-      const bus = new ScriptedBus((m, attempt) => ((m.payload as { label: string }).label === 'A1' && attempt <= 2 ? 'nack' : undefined));
+      const bus = new ScriptedBus((m, attempt) =>
+        (m.payload as { label: string }).label === 'A1' && attempt <= 2 ? 'nack' : undefined,
+      );
       const { outbox, relay, message } = relayOver(bus, { maxAttempts: 5 });
-      await outbox.add([message('A', 'A1'), message('B', 'B1'), message('A', 'A2'), message('B', 'B2'), message(undefined, 'C1')]);
+      await outbox.add([
+        message('A', 'A1'),
+        message('B', 'B1'),
+        message('A', 'A2'),
+        message('B', 'B2'),
+        message(undefined, 'C1'),
+      ]);
       await relay.drain();
       const order = labels(bus.delivered);
       expect(order).to.have.members(['A1', 'A2', 'B1', 'B2', 'C1']);
@@ -336,9 +458,11 @@ describe('publish()', () => {
       }
     });
 
-    it('should deliver through wire()\'s relay after settled()', async () => {
+    it("should deliver through wire()'s relay after settled()", async () => {
       const w = setup();
-      await Promise.all(Array.from({ length: 5 }, (_, i) => w.mediator.send(Deposit.from({ account: 'a', amount: i + 1 }), alice)));
+      await Promise.all(
+        Array.from({ length: 5 }, (_, i) => w.mediator.send(Deposit.from({ account: 'a', amount: i + 1 }), alice)),
+      );
       await w.settled();
       expect(w.bus.published.map((m) => (m.payload as { amount: number }).amount)).to.have.members([1, 2, 3, 4, 5]);
       expect(await w.outbox.pending()).to.equal(0);

@@ -4,25 +4,54 @@ import { inject, injectable } from 'inversify';
 import * as v from 'valibot';
 import { MemoryUnitOfWork, TransactionalMap } from '../../adapters/memory/index.js';
 import {
-  Command, Event, UseCaseError, handles, lifecycle, notFound, ok,
-  type Context, type Handler, type RequestClass, type StateMachine,
+  Command,
+  Event,
+  UseCaseError,
+  handles,
+  lifecycle,
+  notFound,
+  ok,
+  type Context,
+  type Handler,
+  type RequestClass,
+  type StateMachine,
 } from '../../lib/index.js';
-import { audit, everyone, guard, idempotency, policy, publish, transition, unitOfWork, validation, type TransitionGuard } from '../../middleware/index.js';
+import {
+  audit,
+  everyone,
+  guard,
+  idempotency,
+  policy,
+  publish,
+  transition,
+  unitOfWork,
+  validation,
+  type TransitionGuard,
+} from '../../middleware/index.js';
 import { alice, expect, wire } from '../helpers.js';
 
 // ---- fixtures: orders over a TransactionalMap --------------------------------------------------------------------
 
 type Status = 'placed' | 'paid' | 'shipped' | 'cancelled';
-interface Order { readonly id: string; readonly status: Status }
+interface Order {
+  readonly id: string;
+  readonly status: Status;
+}
 
 const ORDERS = Symbol.for('spec.transition.Orders');
 @injectable()
 class Orders {
   readonly map: TransactionalMap<string, Order>;
   readonly calls = new Map<string, number>();
-  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) { this.map = new TransactionalMap(uow); }
-  count(name: string): void { this.calls.set(name, (this.calls.get(name) ?? 0) + 1); }
-  runs(name: string): number { return this.calls.get(name) ?? 0; }
+  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) {
+    this.map = new TransactionalMap(uow);
+  }
+  count(name: string): void {
+    this.calls.set(name, (this.calls.get(name) ?? 0) + 1);
+  }
+  runs(name: string): number {
+    return this.calls.get(name) ?? 0;
+  }
 }
 
 const orderLifecycle = lifecycle<Status, 'pay' | 'ship' | 'cancel'>({
@@ -31,7 +60,9 @@ const orderLifecycle = lifecycle<Status, 'pay' | 'ship' | 'cancel'>({
   cancel: { from: ['placed', 'paid'], to: 'cancelled' },
 });
 
-class OrderChanged extends Event(v.object({ orderId: v.string(), status: v.string() })) { static readonly type = 'order.changed'; }
+class OrderChanged extends Event(v.object({ orderId: v.string(), status: v.string() })) {
+  static readonly type = 'order.changed';
+}
 
 const byId = v.object({ orderId: v.pipe(v.string(), v.minLength(1)) });
 class PayOrder extends Command(byId)<{ status: Status }> {}
@@ -43,10 +74,13 @@ class RefundOrder extends Command(byId)<{ status: Status }> {}
 /** One handler shape per action: not_found when missing, else move to the action's target and publish. */
 // (The four commands share one shape, so one handler type serves them all.)
 function orderHandler(type: RequestClass<PayOrder>, to: Status) {
-  @handles(type) @injectable()
+  @handles(type)
+  @injectable()
   class OrderHandler implements Handler<PayOrder, Order | undefined> {
     constructor(@inject(ORDERS) private readonly orders: Orders) {}
-    load(cmd: PayOrder) { return this.orders.map.get(cmd.orderId); }
+    load(cmd: PayOrder) {
+      return this.orders.map.get(cmd.orderId);
+    }
     async handle(cmd: PayOrder, ctx: Context<PayOrder, Order | undefined>) {
       this.orders.count(type.name);
       const order = ctx.state;
@@ -60,7 +94,12 @@ function orderHandler(type: RequestClass<PayOrder>, to: Status) {
   Object.defineProperty(OrderHandler, 'name', { value: `${type.name}Handler` });
   return OrderHandler;
 }
-const HANDLERS = [orderHandler(PayOrder, 'paid'), orderHandler(ShipOrder, 'shipped'), orderHandler(CancelOrder, 'cancelled'), orderHandler(RefundOrder, 'placed')];
+const HANDLERS = [
+  orderHandler(PayOrder, 'paid'),
+  orderHandler(ShipOrder, 'shipped'),
+  orderHandler(CancelOrder, 'cancelled'),
+  orderHandler(RefundOrder, 'placed'),
+];
 
 const current = (order: Order | undefined) => order?.status;
 const GUARDS: TransitionGuard[] = [
@@ -73,7 +112,15 @@ const GUARDS: TransitionGuard[] = [
 function setup(guards: readonly TransitionGuard[] = GUARDS) {
   const w = wire({
     handlers: HANDLERS,
-    middleware: [validation(), audit(), idempotency(), unitOfWork(), policy([PayOrder, ShipOrder, CancelOrder, RefundOrder].map((t) => everyone(t))), transition(guards), publish()],
+    middleware: [
+      validation(),
+      audit(),
+      idempotency(),
+      unitOfWork(),
+      policy([PayOrder, ShipOrder, CancelOrder, RefundOrder].map((t) => everyone(t))),
+      transition(guards),
+      publish(),
+    ],
   });
   w.container.bind(ORDERS).to(Orders).inSingletonScope();
   const orders = w.container.get<Orders>(ORDERS);
@@ -99,7 +146,13 @@ describe('transition()', () => {
         const result = await w.mediator.send(Type.from({ orderId: 'o1' }), alice);
         expect(result).to.deep.equal({
           ok: false,
-          failure: { kind: 'invalid_transition', from, to, allowed, message: `Cannot ${action} from "${from}" — allowed from: ${allowed.join(', ')}` },
+          failure: {
+            kind: 'invalid_transition',
+            from,
+            to,
+            allowed,
+            message: `Cannot ${action} from "${from}" — allowed from: ${allowed.join(', ')}`,
+          },
         });
         expect(w.orders.map.get('o1')).to.deep.equal({ id: 'o1', status: from });
         expect(w.orders.runs(Type.name)).to.equal(0);
@@ -115,13 +168,22 @@ describe('transition()', () => {
   it('should run a legal transition, change the state and publish after commit', async () => {
     const w = setup();
     w.seed('o1', 'placed');
-    expect(await w.mediator.send(PayOrder.from({ orderId: 'o1' }), alice)).to.deep.equal({ ok: true, value: { status: 'paid' } });
-    expect(await w.mediator.send(ShipOrder.from({ orderId: 'o1' }), alice)).to.deep.equal({ ok: true, value: { status: 'shipped' } });
+    expect(await w.mediator.send(PayOrder.from({ orderId: 'o1' }), alice)).to.deep.equal({
+      ok: true,
+      value: { status: 'paid' },
+    });
+    expect(await w.mediator.send(ShipOrder.from({ orderId: 'o1' }), alice)).to.deep.equal({
+      ok: true,
+      value: { status: 'shipped' },
+    });
     expect(w.orders.map.get('o1')).to.deep.equal({ id: 'o1', status: 'shipped' });
     await w.settled();
-    expect(w.bus.published.map((m) => [m.type, (m.payload as { status: string }).status, m.aggregateId])).to.deep.equal([
-      ['order.changed', 'paid', 'o1'], ['order.changed', 'shipped', 'o1'],
-    ]);
+    expect(w.bus.published.map((m) => [m.type, (m.payload as { status: string }).status, m.aggregateId])).to.deep.equal(
+      [
+        ['order.changed', 'paid', 'o1'],
+        ['order.changed', 'shipped', 'o1'],
+      ],
+    );
     expect((await w.audit.list()).map((r) => r.outcome)).to.deep.equal(['ok', 'ok']);
   });
 
@@ -144,7 +206,11 @@ describe('transition()', () => {
     // Whatever ran first, the state judged by every later send is the committed one.
     expect(results[0]).to.deep.equal({ ok: true, value: { status: 'paid' } });
     expect(results[1]).to.deep.equal({ ok: true, value: { status: 'cancelled' } });
-    expect(!results[2]!.ok && results[2]!.failure).to.include({ kind: 'invalid_transition', from: 'cancelled', to: 'paid' });
+    expect(!results[2]!.ok && results[2]!.failure).to.include({
+      kind: 'invalid_transition',
+      from: 'cancelled',
+      to: 'paid',
+    });
     expect(w.orders.map.get('o1')!.status).to.equal('cancelled');
     await w.settled();
     expect(w.bus.published).to.have.length(2);
@@ -153,7 +219,10 @@ describe('transition()', () => {
   it('should judge a transition in the same transaction as the write: two concurrent pays, one wins', async () => {
     const w = setup();
     w.seed('o1', 'placed');
-    const results = await Promise.all([w.mediator.send(PayOrder.from({ orderId: 'o1' }), alice), w.mediator.send(PayOrder.from({ orderId: 'o1' }), alice)]);
+    const results = await Promise.all([
+      w.mediator.send(PayOrder.from({ orderId: 'o1' }), alice),
+      w.mediator.send(PayOrder.from({ orderId: 'o1' }), alice),
+    ]);
     expect(results.map((r) => (r.ok ? 'ok' : r.failure.kind)).sort()).to.deep.equal(['invalid_transition', 'ok']);
     expect(w.orders.runs('PayOrder')).to.equal(1);
     await w.settled();
@@ -184,7 +253,8 @@ describe('transition()', () => {
     const w = setup();
     w.seed('o1', 'placed');
     await expect(w.mediator.send(RefundOrder.from({ orderId: 'o1' }), alice))
-      .to.be.rejectedWith(UseCaseError, /no action "refund"/).and.eventually.have.property('kind', 'misuse');
+      .to.be.rejectedWith(UseCaseError, /no action "refund"/)
+      .and.eventually.have.property('kind', 'misuse');
     expect(w.orders.map.get('o1')!.status).to.equal('placed');
     expect(w.orders.runs('RefundOrder')).to.equal(0);
     expect((await w.audit.list()).map((r) => r.outcome)).to.deep.equal(['error']);

@@ -3,22 +3,35 @@
 import { injectable } from 'inversify';
 import * as v from 'valibot';
 import { Command, handles, ok, type Handler, type StandardSchemaV1 } from '../../lib/index.js';
-import { audit, everyone, idempotency, policy, publish, rule, transition, unitOfWork, validation } from '../../middleware/index.js';
+import {
+  audit,
+  everyone,
+  idempotency,
+  policy,
+  publish,
+  rule,
+  transition,
+  unitOfWork,
+  validation,
+} from '../../middleware/index.js';
 import { ACCOUNT_HANDLERS, Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 
 const line = v.object({ sku: v.pipe(v.string(), v.minLength(1)), qty: v.pipe(v.number(), v.integer(), v.minValue(1)) });
-class PlaceOrder extends Command(v.object({
-  customer: v.object({ name: v.string(), address: v.object({ zip: v.pipe(v.string(), v.regex(/^\d{5}$/)) }) }),
-  lines: v.pipe(v.array(line), v.minLength(1)),
-}))<{ lines: number }> {}
+class PlaceOrder extends Command(
+  v.object({
+    customer: v.object({ name: v.string(), address: v.object({ zip: v.pipe(v.string(), v.regex(/^\d{5}$/)) }) }),
+    lines: v.pipe(v.array(line), v.minLength(1)),
+  }),
+)<{ lines: number }> {}
 
 /** Every request the PlaceOrder handler (and its policy rule) saw. */
 const seen: PlaceOrder[] = [];
 const policySaw: unknown[] = [];
 
-@handles(PlaceOrder) @injectable()
+@handles(PlaceOrder)
+@injectable()
 class PlaceOrderHandler implements Handler<PlaceOrder> {
   handle(cmd: PlaceOrder) {
     seen.push(cmd);
@@ -27,7 +40,9 @@ class PlaceOrderHandler implements Handler<PlaceOrder> {
 }
 
 // Hand-written Standard Schemas (no valibot): one synchronous, one answering with a Promise.
-interface Ping { n: number }
+interface Ping {
+  n: number;
+}
 function checkPing(value: unknown, pathStyle: 'object' | 'plain') {
   const n = typeof value === 'object' && value !== null ? (value as Record<string, unknown>).n : undefined;
   if (typeof n === 'number' && Number.isFinite(n)) return { value: { n } };
@@ -38,25 +53,43 @@ const syncPingSchema: StandardSchemaV1<unknown, Ping> = {
 };
 const asyncPingSchema: StandardSchemaV1<unknown, Ping> = {
   '~standard': {
-    version: 1, vendor: 'hand-written-async',
-    validate: async (value) => { await new Promise((resolve) => setImmediate(resolve)); return checkPing(value, 'plain'); },
+    version: 1,
+    vendor: 'hand-written-async',
+    validate: async (value) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return checkPing(value, 'plain');
+    },
   },
 };
 class SyncPing extends Command(syncPingSchema)<{ n: number; keys: string[] }> {}
 class AsyncPing extends Command(asyncPingSchema)<{ n: number; keys: string[] }> {}
 
-@handles(SyncPing) @injectable()
+@handles(SyncPing)
+@injectable()
 class SyncPingHandler implements Handler<SyncPing> {
-  handle(cmd: SyncPing) { return ok({ n: cmd.n, keys: Object.keys(cmd) }); }
+  handle(cmd: SyncPing) {
+    return ok({ n: cmd.n, keys: Object.keys(cmd) });
+  }
 }
-@handles(AsyncPing) @injectable()
+@handles(AsyncPing)
+@injectable()
 class AsyncPingHandler implements Handler<AsyncPing> {
-  handle(cmd: AsyncPing) { return ok({ n: cmd.n, keys: Object.keys(cmd) }); }
+  handle(cmd: AsyncPing) {
+    return ok({ n: cmd.n, keys: Object.keys(cmd) });
+  }
 }
 
 const rules = [
-  everyone(Deposit), everyone(Withdraw), everyone(Explode), everyone(GetBalance), everyone(SyncPing), everyone(AsyncPing),
-  rule(PlaceOrder, (ctx) => { policySaw.push((ctx.request as unknown as Record<string, unknown>).isAdmin); return true; }),
+  everyone(Deposit),
+  everyone(Withdraw),
+  everyone(Explode),
+  everyone(GetBalance),
+  everyone(SyncPing),
+  everyone(AsyncPing),
+  rule(PlaceOrder, (ctx) => {
+    policySaw.push((ctx.request as unknown as Record<string, unknown>).isAdmin);
+    return true;
+  }),
 ];
 
 function setup() {
@@ -68,7 +101,13 @@ function setup() {
   });
 }
 
-const validOrder = () => ({ customer: { name: 'Ada', address: { zip: '12345' } }, lines: [{ sku: 'A', qty: 1 }, { sku: 'B', qty: 2 }] });
+const validOrder = () => ({
+  customer: { name: 'Ada', address: { zip: '12345' } },
+  lines: [
+    { sku: 'A', qty: 1 },
+    { sku: 'B', qty: 2 },
+  ],
+});
 
 /** Asserts a validation failure and returns its issue paths. */
 function pathsOf(result: { ok: boolean; failure?: unknown }): string[] {
@@ -93,13 +132,55 @@ async function expectNothingWritten(w: ReturnType<typeof setup>) {
 describe('validation()', () => {
   describe('issue paths', () => {
     const cases: Array<[string, (o: any) => void, string]> = [
-      ['an array item field of the wrong type', (o) => { o.lines[0].qty = 'two'; }, 'lines.0.qty'],
-      ['an array item field below its minimum', (o) => { o.lines[1].qty = 0; }, 'lines.1.qty'],
-      ['a missing array item field', (o) => { delete o.lines[1].sku; }, 'lines.1.sku'],
-      ['a nested field failing its pipe', (o) => { o.customer.address.zip = 'abc'; }, 'customer.address.zip'],
-      ['a missing nested object', (o) => { delete o.customer.address; }, 'customer.address'],
-      ['a missing top-level field', (o) => { delete o.lines; }, 'lines'],
-      ['an empty array failing minLength', (o) => { o.lines = []; }, 'lines'],
+      [
+        'an array item field of the wrong type',
+        (o) => {
+          o.lines[0].qty = 'two';
+        },
+        'lines.0.qty',
+      ],
+      [
+        'an array item field below its minimum',
+        (o) => {
+          o.lines[1].qty = 0;
+        },
+        'lines.1.qty',
+      ],
+      [
+        'a missing array item field',
+        (o) => {
+          delete o.lines[1].sku;
+        },
+        'lines.1.sku',
+      ],
+      [
+        'a nested field failing its pipe',
+        (o) => {
+          o.customer.address.zip = 'abc';
+        },
+        'customer.address.zip',
+      ],
+      [
+        'a missing nested object',
+        (o) => {
+          delete o.customer.address;
+        },
+        'customer.address',
+      ],
+      [
+        'a missing top-level field',
+        (o) => {
+          delete o.lines;
+        },
+        'lines',
+      ],
+      [
+        'an empty array failing minLength',
+        (o) => {
+          o.lines = [];
+        },
+        'lines',
+      ],
     ];
     for (const [name, mutate, path] of cases) {
       it(`should report ${name} at '${path}'`, async () => {
@@ -162,7 +243,10 @@ describe('validation()', () => {
       expect(cmd).to.be.instanceOf(PlaceOrder);
       expect(Object.keys(cmd)).to.have.members(['customer', 'lines']);
       expect(Object.keys(cmd.customer)).to.have.members(['name', 'address']);
-      expect(cmd.lines.map((l) => Object.keys(l).sort())).to.deep.equal([['qty', 'sku'], ['qty', 'sku']]);
+      expect(cmd.lines.map((l) => Object.keys(l).sort())).to.deep.equal([
+        ['qty', 'sku'],
+        ['qty', 'sku'],
+      ]);
       const [record] = await w.audit.list();
       expect(record!.payload).to.deep.equal(validOrder());
     });
@@ -180,8 +264,11 @@ describe('validation()', () => {
       ['__proto__', `{"__proto__":{"isAdmin":true},${order}}`],
       ['constructor.prototype', `{"constructor":{"prototype":{"isAdmin":true}},${order}}`],
       ['prototype', `{"prototype":{"isAdmin":true},${order}}`],
-      ['nested __proto__ and constructor', '{"customer":{"__proto__":{"isAdmin":true},"constructor":{"prototype":{"isAdmin":true}},'
-        + '"name":"Ada","address":{"zip":"12345","__proto__":{"isAdmin":true}}},"lines":[{"__proto__":{"isAdmin":true},"sku":"A","qty":1}]}'],
+      [
+        'nested __proto__ and constructor',
+        '{"customer":{"__proto__":{"isAdmin":true},"constructor":{"prototype":{"isAdmin":true}},' +
+          '"name":"Ada","address":{"zip":"12345","__proto__":{"isAdmin":true}}},"lines":[{"__proto__":{"isAdmin":true},"sku":"A","qty":1}]}',
+      ],
     ];
     for (const [name, json] of payloads) {
       it(`should never let a ${name} payload reach the policy or the handler, nor pollute Object.prototype`, async () => {
@@ -214,15 +301,31 @@ describe('validation()', () => {
       return value;
     }
     const cases: Array<[string, () => unknown, RegExp]> = [
-      ['a 1e6-item array', () => ({ ...validOrder(), lines: new Array(1_000_000).fill({ sku: 'A', qty: 1 }) }), /more than 10000 values/],
-      ['a 10 MB string', () => ({ ...validOrder(), customer: { name: 'x'.repeat(10 * 1024 * 1024), address: { zip: '12345' } } }), /more than 1000000 characters/],
+      [
+        'a 1e6-item array',
+        () => ({ ...validOrder(), lines: new Array(1_000_000).fill({ sku: 'A', qty: 1 }) }),
+        /more than 10000 values/,
+      ],
+      [
+        'a 10 MB string',
+        () => ({ ...validOrder(), customer: { name: 'x'.repeat(10 * 1024 * 1024), address: { zip: '12345' } } }),
+        /more than 1000000 characters/,
+      ],
       ['a 10 MB key', () => ({ ...validOrder(), ['k'.repeat(10 * 1024 * 1024)]: 1 }), /more than 1000000 characters/],
-      ['an object nested 10,000 deep', () => ({ ...validOrder(), customer: { name: 'Ada', address: deepObject(10_000) } }), /nested deeper than 32 levels/],
-      ['an array nested 10,000 deep', () => {
-        let value: unknown = [];
-        for (let i = 0; i < 10_000; i++) value = [value];
-        return { ...validOrder(), lines: value };
-      }, /nested deeper than 32 levels/],
+      [
+        'an object nested 10,000 deep',
+        () => ({ ...validOrder(), customer: { name: 'Ada', address: deepObject(10_000) } }),
+        /nested deeper than 32 levels/,
+      ],
+      [
+        'an array nested 10,000 deep',
+        () => {
+          let value: unknown = [];
+          for (let i = 0; i < 10_000; i++) value = [value];
+          return { ...validOrder(), lines: value };
+        },
+        /nested deeper than 32 levels/,
+      ],
     ];
     for (const [name, build, message] of cases) {
       it(`should fail ${name} with a validation failure (no RangeError) and store nothing`, async () => {
@@ -248,7 +351,10 @@ describe('validation()', () => {
       const result = await w.mediator.send(PlaceOrder.from(validOrder()), alice);
       expect(pathsOf(result)).to.deep.equal(['']);
       expect(seen).to.have.length(0);
-      expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), alice)).to.deep.equal({ ok: true, value: { balance: 1 } });
+      expect(await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), alice)).to.deep.equal({
+        ok: true,
+        value: { balance: 1 },
+      });
     });
   });
 
@@ -267,7 +373,10 @@ describe('validation()', () => {
     for (const [name, key] of bad) {
       it(`should reject a key with ${name} at path 'idempotencyKey' and write nothing`, async () => {
         const w = setup();
-        const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: key });
+        const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+          ...alice,
+          idempotencyKey: key,
+        });
         expect(pathsOf(result)).to.deep.equal(['idempotencyKey']);
         await expectNothingWritten(w);
       });
@@ -282,13 +391,22 @@ describe('validation()', () => {
     for (const [name, key] of good) {
       it(`should accept a key with ${name} literally`, async () => {
         const w = setup();
-        const first = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: key });
+        const first = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+          ...alice,
+          idempotencyKey: key,
+        });
         expect(first).to.deep.equal({ ok: true, value: { balance: 5 } });
-        const replay = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: key });
+        const replay = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+          ...alice,
+          idempotencyKey: key,
+        });
         expect(replay).to.deep.equal({ ok: true, value: { balance: 5 }, replayed: true });
         // A key that differs in one character is another key (nothing is normalized or trimmed).
         const otherKey = key.length < 255 ? `${key}~` : `${key.slice(1)}~`;
-        const other = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: otherKey });
+        const other = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), {
+          ...alice,
+          idempotencyKey: otherKey,
+        });
         expect(other).to.deep.equal({ ok: true, value: { balance: 10 } });
         expect(w.accounts.runs('Deposit')).to.equal(2);
       });
@@ -298,13 +416,19 @@ describe('validation()', () => {
   describe('a failed validation', () => {
     it('should write no audit row, no idempotency record and no outbox row', async () => {
       const w = setup();
-      const bad = await w.mediator.send(Deposit.from({ account: 'a', amount: 'ten' }), { ...alice, idempotencyKey: 'retry-me' });
+      const bad = await w.mediator.send(Deposit.from({ account: 'a', amount: 'ten' }), {
+        ...alice,
+        idempotencyKey: 'retry-me',
+      });
       expect(pathsOf(bad)).to.deep.equal(['amount']);
       await expectNothingWritten(w);
       await w.settled();
       expect(w.bus.published).to.have.length(0);
       // No idempotency record: the corrected retry with the same key runs (neither a replay nor a mismatch).
-      const fixed = await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), { ...alice, idempotencyKey: 'retry-me' });
+      const fixed = await w.mediator.send(Deposit.from({ account: 'a', amount: 10 }), {
+        ...alice,
+        idempotencyKey: 'retry-me',
+      });
       expect(fixed).to.deep.equal({ ok: true, value: { balance: 10 } });
       expect(w.accounts.runs('Deposit')).to.equal(1);
       const records = await w.audit.list();
@@ -315,7 +439,10 @@ describe('validation()', () => {
   });
 
   describe('Standard Schema', () => {
-    const schemas: Array<[string, typeof SyncPing | typeof AsyncPing]> = [['a synchronous', SyncPing], ['an asynchronous', AsyncPing]];
+    const schemas: Array<[string, typeof SyncPing | typeof AsyncPing]> = [
+      ['a synchronous', SyncPing],
+      ['an asynchronous', AsyncPing],
+    ];
     for (const [name, Type] of schemas) {
       it(`should accept ${name} hand-written (non-valibot) Standard Schema`, async () => {
         const w = setup();

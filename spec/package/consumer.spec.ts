@@ -12,7 +12,12 @@ const run = promisify(execFile);
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const fixture = join(repo, 'spec', 'package', 'fixture');
 
-interface Packed { filename: string; files: Array<{ path: string }>; entryCount: number; size: number }
+interface Packed {
+  filename: string;
+  files: Array<{ path: string }>;
+  entryCount: number;
+  size: number;
+}
 
 describe('the packed package in an empty project', function () {
   this.timeout(300_000);
@@ -22,26 +27,47 @@ describe('the packed package in an empty project', function () {
 
   before(async () => {
     await run('npm', ['run', 'build'], { cwd: repo });
-    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], { cwd: repo });
+    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], {
+      cwd: repo,
+    });
     packed = (JSON.parse(stdout) as Packed[])[0]!;
     cpSync(fixture, project, { recursive: true });
     const typesNode = JSON.parse(readFileSync(join(repo, 'node_modules/@types/node/package.json'), 'utf8')).version;
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(scratch, packed.filename),
-      `@types/node@${typesNode}`], { cwd: project, timeout: 240_000 });
+    await run(
+      'npm',
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        join(scratch, packed.filename),
+        `@types/node@${typesNode}`,
+      ],
+      { cwd: project, timeout: 240_000 },
+    );
   });
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('should ship only dist/, README, CHANGELOG, LICENSE and package.json, and no TypeScript sources', () => {
-    const outside = packed.files.map((f) => f.path)
-      .filter((path) => !path.startsWith('dist/') && !['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json'].includes(path));
+    const outside = packed.files
+      .map((f) => f.path)
+      .filter(
+        (path) => !path.startsWith('dist/') && !['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json'].includes(path),
+      );
     expect(outside).to.deep.equal([]);
     expect(packed.files.filter((f) => /(?<!\.d)\.ts$/.test(f.path)).map((f) => f.path)).to.deep.equal([]);
-    expect(packed.files.map((f) => f.path)).to.include.members(['LICENSE', 'CHANGELOG.md', 'dist/adapters/cli/main.js']);
+    expect(packed.files.map((f) => f.path)).to.include.members([
+      'LICENSE',
+      'CHANGELOG.md',
+      'dist/adapters/cli/main.js',
+    ]);
   });
 
-  it('should compile the README tour with tsc (nodenext, strict) against the package\'s own types', async () => {
+  it("should compile the README tour with tsc (nodenext, strict) against the package's own types", async () => {
     const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
-    const compiled = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project }).catch((error) => error);
+    const compiled = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project }).catch(
+      (error) => error,
+    );
     expect(compiled.stdout ?? '', 'tsc reported errors').to.equal('');
     expect(compiled.code ?? 0).to.equal(0);
   });
@@ -58,7 +84,11 @@ describe('the packed package in an empty project', function () {
         const { node: version, exported } = JSON.parse(stdout) as { node: string; exported: Record<string, string[]> };
         expect(version).to.match(new RegExp(`^v${major}\\.`));
         expect(exported['usecasecore']).to.include.members(['createMediator', 'Command', 'ok', 'fail', 'UseCaseError']);
-        expect(exported['usecasecore/middleware']).to.include.members(['recommendedStack', 'validation', 'idempotency']);
+        expect(exported['usecasecore/middleware']).to.include.members([
+          'recommendedStack',
+          'validation',
+          'idempotency',
+        ]);
         expect(exported['usecasecore/adapters/memory']).to.include('memoryModule');
         expect(exported['usecasecore/adapters/knex']).to.include.members(['knexModule', 'migrate', 'pgliteKnex']);
         expect(exported['usecasecore/adapters/amqp']).to.include('amqpModule');
@@ -82,7 +112,10 @@ describe('the packed package in an empty project', function () {
 
       it('should run the usecasecore CLI from node_modules/.bin', async () => {
         const env = { ...process.env, PATH: `${dirname(node)}${delimiter}${process.env.PATH}` };
-        const { stdout } = await run(join(project, 'node_modules', '.bin', 'usecasecore'), ['--help'], { cwd: project, env });
+        const { stdout } = await run(join(project, 'node_modules', '.bin', 'usecasecore'), ['--help'], {
+          cwd: project,
+          env,
+        });
         expect(stdout).to.include('migrate').and.include('outbox status').and.include('audit verify');
       });
     });

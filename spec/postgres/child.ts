@@ -18,10 +18,14 @@ if (MODE === 'hang') {
   void mediator.send(MoveInventory.from(body), { ...clerk, idempotencyKey: KEY });
 } else {
   const { db, mediator } = sampleOnPostgres(DATABASE_URL!, SCHEMA!);
-  const results = await Promise.all(Array.from({ length: Number(COUNT) }, () =>
-    mediator.send(MoveInventory.from(body), { ...clerk, idempotencyKey: KEY })
-      .then((r) => (r.ok ? { ok: true, replayed: r.replayed === true } : { ok: false, kind: r.failure.kind }))
-      .catch((error: Error) => ({ ok: false, kind: 'exception', message: error.message }))));
+  const results = await Promise.all(
+    Array.from({ length: Number(COUNT) }, () =>
+      mediator
+        .send(MoveInventory.from(body), { ...clerk, idempotencyKey: KEY })
+        .then((r) => (r.ok ? { ok: true, replayed: r.replayed === true } : { ok: false, kind: r.failure.kind }))
+        .catch((error: Error) => ({ ok: false, kind: 'exception', message: error.message })),
+    ),
+  );
   process.stdout.write(`${JSON.stringify(results)}\n`);
   await db.destroy();
 }

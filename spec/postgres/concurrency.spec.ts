@@ -8,7 +8,19 @@ import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { KnexUnitOfWork, KnexAuditStore, tables } from '../../adapters/knex/index.js';
 import type { Container } from 'inversify';
-import { Command, TOKENS, createMediator, handles, ok, verifyAuditChain, withRules, type Context, type Handler, type Mediator, type RunningRelay } from '../../lib/index.js';
+import {
+  Command,
+  TOKENS,
+  createMediator,
+  handles,
+  ok,
+  verifyAuditChain,
+  withRules,
+  type Context,
+  type Handler,
+  type Mediator,
+  type RunningRelay,
+} from '../../lib/index.js';
 import { everyone, policy, unitOfWork, validation } from '../../middleware/index.js';
 import { MoveInventory, ReceiveStock } from '../../samples/inventory/index.js';
 import { postgres } from '../db.js';
@@ -48,8 +60,15 @@ describe('Postgres: concurrency and faults', function () {
     return s;
   }
 
-  const q = (sql: string, bindings: readonly unknown[] = []) => admin.raw(sql.replaceAll('$schema', schema), bindings as never).then((r) => r.rows);
-  const bins = async (productId: string) => Object.fromEntries((await q(`SELECT bin_id, qty FROM "$schema".sample_stock WHERE product_id = ?`, [productId])).map((r: any) => [r.bin_id, Number(r.qty)]));
+  const q = (sql: string, bindings: readonly unknown[] = []) =>
+    admin.raw(sql.replaceAll('$schema', schema), bindings as never).then((r) => r.rows);
+  const bins = async (productId: string) =>
+    Object.fromEntries(
+      (await q(`SELECT bin_id, qty FROM "$schema".sample_stock WHERE product_id = ?`, [productId])).map((r: any) => [
+        r.bin_id,
+        Number(r.qty),
+      ]),
+    );
   const count = async (sql: string, bindings: readonly unknown[] = []) => Number((await q(sql, bindings))[0].n);
 
   async function stock(mediator: Mediator, productId: string, binQty: Record<string, number>) {
@@ -61,21 +80,31 @@ describe('Postgres: concurrency and faults', function () {
 
   function child(env: Record<string, string>) {
     const proc = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-      env: { ...process.env, DATABASE_URL: url, SCHEMA: schema, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, DATABASE_URL: url, SCHEMA: schema, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     proc.stdout.setEncoding('utf8');
     const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
     proc.stdout.on('data', (chunk: string) => {
       out += chunk;
-      for (const w of waiters.splice(0)) { const m = out.match(w.pattern); if (m) w.resolve(m); else waiters.push(w); }
+      for (const w of waiters.splice(0)) {
+        const m = out.match(w.pattern);
+        if (m) w.resolve(m);
+        else waiters.push(w);
+      }
     });
-    const waitFor = (pattern: RegExp) => new Promise<RegExpMatchArray>((resolve, reject) => {
-      const m = out.match(pattern);
-      if (m) return resolve(m);
-      waiters.push({ pattern, resolve });
-      proc.once('exit', (code) => { const late = out.match(pattern); if (late) resolve(late); else reject(new Error(`child exited (${code}) before printing ${pattern}: ${out}`)); });
-    });
+    const waitFor = (pattern: RegExp) =>
+      new Promise<RegExpMatchArray>((resolve, reject) => {
+        const m = out.match(pattern);
+        if (m) return resolve(m);
+        waiters.push({ pattern, resolve });
+        proc.once('exit', (code) => {
+          const late = out.match(pattern);
+          if (late) resolve(late);
+          else reject(new Error(`child exited (${code}) before printing ${pattern}: ${out}`));
+        });
+      });
     return { proc, waitFor };
   }
 
@@ -85,14 +114,36 @@ describe('Postgres: concurrency and faults', function () {
     await stock(mediator, productId, { A: 10 });
     const key = `key-${randomUUID()}`;
     const body = JSON.stringify({ productId, fromBinId: 'A', toBinId: 'B', qty: 4, reason: 'race' });
-    const [one, two] = [child({ MODE: 'send', KEY: key, COUNT: '25', BODY: body }), child({ MODE: 'send', KEY: key, COUNT: '25', BODY: body })];
-    const results = [...JSON.parse((await one.waitFor(/^\[.*\]$/m))[0]), ...JSON.parse((await two.waitFor(/^\[.*\]$/m))[0])];
+    const [one, two] = [
+      child({ MODE: 'send', KEY: key, COUNT: '25', BODY: body }),
+      child({ MODE: 'send', KEY: key, COUNT: '25', BODY: body }),
+    ];
+    const results = [
+      ...JSON.parse((await one.waitFor(/^\[.*\]$/m))[0]),
+      ...JSON.parse((await two.waitFor(/^\[.*\]$/m))[0]),
+    ];
     expect(results).to.have.length(50);
-    expect(results.filter((r) => r.ok && !r.replayed), 'first runs').to.have.length(1);
-    expect(results.every((r) => (r.ok && r.replayed) || (r.ok && !r.replayed) || r.kind === 'in_progress'), JSON.stringify(results)).to.equal(true);
+    expect(
+      results.filter((r) => r.ok && !r.replayed),
+      'first runs',
+    ).to.have.length(1);
+    expect(
+      results.every((r) => (r.ok && r.replayed) || (r.ok && !r.replayed) || r.kind === 'in_progress'),
+      JSON.stringify(results),
+    ).to.equal(true);
     expect(await bins(productId)).to.deep.equal({ A: 6, B: 4 });
-    expect(await count(`SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`, [productId])).to.equal(1);
-    expect(await count(`SELECT count(*) n FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND outcome = 'ok' AND replayed IS NOT TRUE AND payload->>'productId' = ?`, [productId])).to.equal(1);
+    expect(
+      await count(
+        `SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`,
+        [productId],
+      ),
+    ).to.equal(1);
+    expect(
+      await count(
+        `SELECT count(*) n FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND outcome = 'ok' AND replayed IS NOT TRUE AND payload->>'productId' = ?`,
+        [productId],
+      ),
+    ).to.equal(1);
   });
 
   it('should conserve stock under 200 concurrent random moves between 4 bins, with every outcome audited', async () => {
@@ -101,20 +152,38 @@ describe('Postgres: concurrency and faults', function () {
     const binIds = ['A', 'B', 'C', 'D'];
     await stock(mediator, productId, { A: 20, B: 20, C: 20, D: 20 });
     const pick = () => binIds[Math.floor(Math.random() * binIds.length)]!;
-    const results = await Promise.all(Array.from({ length: 200 }, () => {
-      const from = pick();
-      let to = pick();
-      while (to === from) to = pick();
-      return mediator.send(MoveInventory.from({ productId, fromBinId: from, toBinId: to, qty: 1 + Math.floor(Math.random() * 8), reason: 'shuffle' }), clerk);
-    }));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => {
+        const from = pick();
+        let to = pick();
+        while (to === from) to = pick();
+        return mediator.send(
+          MoveInventory.from({
+            productId,
+            fromBinId: from,
+            toBinId: to,
+            qty: 1 + Math.floor(Math.random() * 8),
+            reason: 'shuffle',
+          }),
+          clerk,
+        );
+      }),
+    );
     const moved = results.filter((r) => r.ok).length;
-    const short = results.filter((r) => !r.ok && r.failure.kind === 'domain' && r.failure.code === 'insufficient_stock').length;
+    const short = results.filter(
+      (r) => !r.ok && r.failure.kind === 'domain' && r.failure.code === 'insufficient_stock',
+    ).length;
     expect(moved + short, JSON.stringify(results.find((r) => !r.ok && !(r.failure.kind === 'domain')))).to.equal(200);
     const after = await bins(productId);
     expect(Object.values(after).reduce((a, b) => a + b, 0)).to.equal(80);
     expect(Math.min(...Object.values(after))).to.be.at.least(0);
-    const audited = await q(`SELECT outcome, code, count(*) n FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND payload->>'productId' = ? GROUP BY outcome, code`, [productId]);
-    const byOutcome = Object.fromEntries(audited.map((r: any) => [`${r.outcome}${r.code ? `:${r.code}` : ''}`, Number(r.n)]));
+    const audited = await q(
+      `SELECT outcome, code, count(*) n FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND payload->>'productId' = ? GROUP BY outcome, code`,
+      [productId],
+    );
+    const byOutcome = Object.fromEntries(
+      audited.map((r: any) => [`${r.outcome}${r.code ? `:${r.code}` : ''}`, Number(r.n)]),
+    );
     expect(byOutcome).to.deep.equal({ ok: moved, ...(short > 0 ? { 'domain:insufficient_stock': short } : {}) });
     const store = new KnexAuditStore(container.get(KnexUnitOfWork), tables().audit, tables().auditHeads);
     expect(verifyAuditChain(await store.list({ tenant: 'default', order: 'asc' })).ok).to.equal(true);
@@ -124,7 +193,8 @@ describe('Postgres: concurrency and faults', function () {
     const { mediator } = sample();
     const productId = `p-${randomUUID()}`;
     await stock(mediator, productId, { A: 10 });
-    const move = (to: string) => mediator.send(MoveInventory.from({ productId, fromBinId: 'A', toBinId: to, qty: 6, reason: 'both' }), clerk);
+    const move = (to: string) =>
+      mediator.send(MoveInventory.from({ productId, fromBinId: 'A', toBinId: to, qty: 6, reason: 'both' }), clerk);
     const results = await Promise.all([move('B'), move('C')]);
     expect(results.filter((r) => r.ok)).to.have.length(1);
     expect(results.find((r) => !r.ok)).to.have.nested.property('failure.code', 'insufficient_stock');
@@ -160,7 +230,12 @@ describe('Postgres: concurrency and faults', function () {
     }
     expect(result).to.deep.equal({ ok: true, value: { sourceQtyAfter: 7, destQtyAfter: 3 } });
     expect(await bins(productId)).to.deep.equal({ A: 7, B: 3 });
-    expect(await count(`SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`, [productId])).to.equal(1);
+    expect(
+      await count(
+        `SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`,
+        [productId],
+      ),
+    ).to.equal(1);
   });
 
   it('should answer unavailable when the connection is terminated mid-send, leave no partial rows, and recover', async () => {
@@ -181,13 +256,27 @@ describe('Postgres: concurrency and faults', function () {
     const productId = `p-${randomUUID()}`;
     await stock(mediator, productId, { A: 10 });
     cut = true;
-    const first = await mediator.send(MoveInventory.from({ productId, fromBinId: 'A', toBinId: 'B', qty: 2, reason: 'cut' }), { ...clerk, idempotencyKey: `k-${randomUUID()}` });
+    const first = await mediator.send(
+      MoveInventory.from({ productId, fromBinId: 'A', toBinId: 'B', qty: 2, reason: 'cut' }),
+      { ...clerk, idempotencyKey: `k-${randomUUID()}` },
+    );
     expect(first).to.have.nested.property('failure.kind', 'unavailable');
     expect(await bins(productId)).to.deep.equal({ A: 10 });
-    expect(await count(`SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`, [productId])).to.equal(0);
-    const audited = await q(`SELECT outcome FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND payload->>'productId' = ?`, [productId]);
+    expect(
+      await count(
+        `SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`,
+        [productId],
+      ),
+    ).to.equal(0);
+    const audited = await q(
+      `SELECT outcome FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND payload->>'productId' = ?`,
+      [productId],
+    );
     expect(audited.map((r: any) => r.outcome)).to.deep.equal(['unavailable']);
-    const next = await mediator.send(MoveInventory.from({ productId, fromBinId: 'A', toBinId: 'B', qty: 2, reason: 'cut' }), clerk);
+    const next = await mediator.send(
+      MoveInventory.from({ productId, fromBinId: 'A', toBinId: 'B', qty: 2, reason: 'cut' }),
+      clerk,
+    );
     expect(next).to.deep.equal({ ok: true, value: { sourceQtyAfter: 8, destQtyAfter: 2 } });
   });
 
@@ -200,9 +289,14 @@ describe('Postgres: concurrency and faults', function () {
     const { mediator: plain } = sample();
     const productId = `p-${randomUUID()}`;
     await stock(plain, productId, { A: 10 });
-    await expect(mediator.send(MoveInventory.from({ productId, fromBinId: 'A', toBinId: 'B', qty: 2, reason: 'x' }), clerk)).to.be.rejectedWith('handler blew up');
+    await expect(
+      mediator.send(MoveInventory.from({ productId, fromBinId: 'A', toBinId: 'B', qty: 2, reason: 'x' }), clerk),
+    ).to.be.rejectedWith('handler blew up');
     expect(await bins(productId)).to.deep.equal({ A: 10 });
-    const audited = await q(`SELECT outcome FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND payload->>'productId' = ?`, [productId]);
+    const audited = await q(
+      `SELECT outcome FROM "$schema".ucc_audit WHERE type = 'MoveInventory' AND payload->>'productId' = ?`,
+      [productId],
+    );
     expect(audited.map((r: any) => r.outcome)).to.deep.equal(['error']);
   });
 
@@ -211,14 +305,18 @@ describe('Postgres: concurrency and faults', function () {
     const loads: string[] = [];
     let barrier: { arrived: number; release?: () => void; all: Promise<void> } | undefined;
 
-    @handles(Swap) @injectable()
+    @handles(Swap)
+    @injectable()
     class SwapHandler implements Handler<Swap> {
       constructor(@inject(KnexUnitOfWork) private readonly uow: KnexUnitOfWork) {}
       async load(cmd: Swap) {
         loads.push(cmd.first);
         const db = await this.uow.db();
         await db('pg_swap').where({ id: cmd.first }).forUpdate();
-        if (barrier && ++barrier.arrived <= 2) { if (barrier.arrived === 2) barrier.release!(); await barrier.all; }
+        if (barrier && ++barrier.arrived <= 2) {
+          if (barrier.arrived === 2) barrier.release!();
+          await barrier.all;
+        }
         await db('pg_swap').where({ id: cmd.second }).forUpdate();
       }
       async handle(cmd: Swap) {
@@ -230,14 +328,34 @@ describe('Postgres: concurrency and faults', function () {
 
     it('should retry a deadlock victim, re-running load, so both sends commit', async () => {
       const { db, container } = sample();
-      await db.schema.createTable('pg_swap', (t) => { t.text('id').primary(); t.integer('n').notNullable(); });
-      await db('pg_swap').insert([{ id: 'x', n: 0 }, { id: 'y', n: 0 }]);
-      const mediator = createMediator(container, { handlers: [SwapHandler], middleware: [validation(), unitOfWork(), policy([everyone(Swap)])] });
+      await db.schema.createTable('pg_swap', (t) => {
+        t.text('id').primary();
+        t.integer('n').notNullable();
+      });
+      await db('pg_swap').insert([
+        { id: 'x', n: 0 },
+        { id: 'y', n: 0 },
+      ]);
+      const mediator = createMediator(container, {
+        handlers: [SwapHandler],
+        middleware: [validation(), unitOfWork(), policy([everyone(Swap)])],
+      });
       let release!: () => void;
-      barrier = { arrived: 0, all: new Promise<void>((resolve) => { release = resolve; }) };
+      barrier = {
+        arrived: 0,
+        all: new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      };
       barrier.release = release;
-      const results = await Promise.all([mediator.send(new Swap({ first: 'x', second: 'y' })), mediator.send(new Swap({ first: 'y', second: 'x' }))]);
-      expect(results.every((r) => r.ok), JSON.stringify(results)).to.equal(true);
+      const results = await Promise.all([
+        mediator.send(new Swap({ first: 'x', second: 'y' })),
+        mediator.send(new Swap({ first: 'y', second: 'x' })),
+      ]);
+      expect(
+        results.every((r) => r.ok),
+        JSON.stringify(results),
+      ).to.equal(true);
       expect(loads.length, 'one load re-ran after the deadlock').to.equal(3);
       expect((await db('pg_swap').orderBy('id')).map((r) => r.n)).to.deep.equal([2, 2]);
     });

@@ -20,7 +20,13 @@ export interface SampleDbOptions {
 
 /** A knex whose unqualified names resolve in `schema` (created by the caller with `createSchema`). */
 export function scopedKnex(url: string, schema: string, pool = 10): Knex {
-  return knex({ client: 'pg', connection: url, searchPath: [schema], pool: { min: 0, max: pool }, acquireConnectionTimeout: 10_000 });
+  return knex({
+    client: 'pg',
+    connection: url,
+    searchPath: [schema],
+    pool: { min: 0, max: pool },
+    acquireConnectionTimeout: 10_000,
+  });
 }
 
 /** Creates a schema with the library's and the sample's tables. */
@@ -41,7 +47,11 @@ export async function createSchema(url: string, schema: string): Promise<void> {
 }
 
 /** The sample's handlers and rules behind the full stack, on `schema`. */
-export function sampleOnPostgres(url: string, schema: string, options: SampleDbOptions = {}): { db: Knex; container: Container; mediator: Mediator } {
+export function sampleOnPostgres(
+  url: string,
+  schema: string,
+  options: SampleDbOptions = {},
+): { db: Knex; container: Container; mediator: Mediator } {
   const db = scopedKnex(url, schema, options.pool);
   const container = new Container();
   container.load(knexModule({ knex: db }), memoryBusModule(), sqlRepositories());
@@ -49,8 +59,14 @@ export function sampleOnPostgres(url: string, schema: string, options: SampleDbO
   const mediator = createMediator(container, {
     handlers: FEATURES.flatMap((f) => f.handlers),
     middleware: [
-      validation(), audit(), idem, unitOfWork(), policy(FEATURES.flatMap((f) => f.rules)),
-      transition(FEATURES.flatMap((f) => f.guards ?? [])), publish(), ...(options.inner ?? []),
+      validation(),
+      audit(),
+      idem,
+      unitOfWork(),
+      policy(FEATURES.flatMap((f) => f.rules)),
+      transition(FEATURES.flatMap((f) => f.guards ?? [])),
+      publish(),
+      ...(options.inner ?? []),
     ],
   });
   return { db, container, mediator };
