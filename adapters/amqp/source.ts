@@ -29,6 +29,8 @@ export interface AmqpSourceOptions {
 export class AmqpSource implements MessageSource {
   readonly #subscriptions = new Set<Subscription>();
   #reconnecting: Promise<void> | undefined;
+  /** Deliveries started so far: `idle()` knows a count it took is stale when this moved meanwhile. */
+  #deliveries = 0;
 
   constructor(
     private readonly connection: AmqpConnection,
@@ -64,11 +66,12 @@ export class AmqpSource implements MessageSource {
   }
 
   async idle(): Promise<void> {
-    // Counting takes round trips, during which a retried message can leave `.retry` and be delivered: it is then
-    // in neither count, only in flight. So counts go `.retry` first, then the queue, and in-flight is read again after.
+    // Counting takes round trips, during which a message can move: from `.retry` into its queue (counted in order
+    // `.retry` then queue, it is seen either way), or be delivered, handled and retried (then `#deliveries` moved).
     const quiet = () => !this.#reconnecting && [...this.#subscriptions].every((s) => s.inflight === 0);
     for (;;) {
-      if (quiet() && (await this.#queuedMessages()) === 0 && quiet()) return;
+      const deliveries = this.#deliveries;
+      if (quiet() && (await this.#queuedMessages()) === 0 && quiet() && deliveries === this.#deliveries) return;
       await new Promise((resolve) => setTimeout(resolve, 20)); // the broker's counts are only known by asking
     }
   }
@@ -117,6 +120,7 @@ export class AmqpSource implements MessageSource {
 
   async #deliver(subscription: Subscription, channel: ConfirmChannel, raw: ConsumeMessage): Promise<void> {
     subscription.inflight++;
+    this.#deliveries++;
     try {
       let disposition: Disposition,
         attempt = 1;
