@@ -9,6 +9,12 @@ export interface RelayOptions {
   readonly maxAttempts?: number;
   /** First and longest wait after a failed pass, in ms. Defaults 50 and 5,000. */
   readonly backoffMs?: readonly [first: number, max: number];
+  /**
+   * Hears each failure the relay recovers from by itself: a publish that threw (the bus unreachable: the batch is
+   * released and retried after a backoff) or a pass that failed (the outbox unreachable: the next poll tries again).
+   * Called once per failure, so rate-limit what you log. Default: failures are not reported.
+   */
+  readonly onError?: (error: unknown) => void;
 }
 
 /** A relay you can start polling (rows committed by other processes) and stop. */
@@ -26,6 +32,13 @@ export interface RunningRelay extends Relay {
  */
 export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptions = {}): RunningRelay {
   const { batchSize = 500, maxAttempts = 5, backoffMs: [first, max] = [50, 5_000] } = options;
+  const notify = (error: unknown) => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // a failing listener must not stop the relay
+    }
+  };
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
@@ -40,7 +53,8 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     let report;
     try {
       report = await bus.publish(batch);
-    } catch {
+    } catch (error) {
+      notify(error);
       await outbox.release(batch.map((m) => m.id));
       return true;
     }
@@ -75,7 +89,11 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
       again = true;
       return running;
     }
-    running = pass().finally(() => {
+    const passing = pass().catch((error: unknown) => {
+      notify(error); // once per failed pass, however many wakes joined it
+      throw error;
+    });
+    running = passing.finally(() => {
       running = undefined;
       if (again && !stopped) void wake().catch(() => undefined); // a wake that came as the pass was ending
     });

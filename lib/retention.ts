@@ -34,10 +34,13 @@ export interface RetentionCounts {
 
 /** A running retention schedule. */
 export interface Retention {
-  /** Runs every configured purge now, one after the other; rejects (after trying them all) if one failed. */
+  /**
+   * Runs every configured purge now, one after the other; rejects (after trying them all) if one failed. A run
+   * already under way (timed, or another runOnce) is joined: its counts are returned, no second run starts.
+   */
   runOnce(): Promise<RetentionCounts>;
-  /** Stops the timer (a run under way finishes). */
-  stop(): void;
+  /** Stops the timer and a run under way after its current purge; resolves when nothing runs any more. */
+  stop(): Promise<void>;
 }
 
 type Task = readonly [port: keyof RetentionCounts, run: () => Promise<number>];
@@ -47,7 +50,7 @@ type Task = readonly [port: keyof RetentionCounts, run: () => Promise<number>];
  * Throws `UseCaseError('missing_port')` when a part is turned on but its port (or its maintenance method) is missing.
  * @example
  * const cleanup = retention(container, { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true, everyMs: HOUR });
- * // on shutdown: cleanup.stop();
+ * // on shutdown, before closing the database: await cleanup.stop();
  */
 export function retention(source: Container | RetentionPorts, options: RetentionOptions): Retention {
   const ports = portsOf(source);
@@ -75,12 +78,23 @@ export function retention(source: Container | RetentionPorts, options: Retention
   }
   duration('everyMs', everyMs);
 
-  async function runOnce(): Promise<RetentionCounts> {
+  let current: Promise<RetentionCounts> | undefined;
+  let stopped = false;
+  /** The one way a run starts (timer or runOnce): a run under way is joined, never overlapped. */
+  function run(): Promise<RetentionCounts> {
+    if (stopped) return Promise.reject(new UseCaseError('misuse', 'retention was stopped — make a new retention()'));
+    current ??= runTasks().finally(() => {
+      current = undefined;
+    });
+    return current;
+  }
+  async function runTasks(): Promise<RetentionCounts> {
     const counts = { outbox: 0, inbox: 0, idempotency: 0 };
     const errors: unknown[] = [];
-    for (const [port, run] of tasks) {
+    for (const [port, purge] of tasks) {
+      if (stopped) break; // stop() waits for the task under way only
       try {
-        counts[port] = await run();
+        counts[port] = await purge();
       } catch (error) {
         errors.push(error);
       }
@@ -90,18 +104,18 @@ export function retention(source: Container | RetentionPorts, options: Retention
     return counts;
   }
 
-  let running = false;
   const timer = setInterval(() => {
-    if (running) return; // a slow run (a large first purge) is never overlapped
-    running = true;
-    runOnce()
-      .catch(onError)
-      .finally(() => {
-        running = false;
-      });
+    if (!current) run().catch(onError); // a slow run (a large first purge) is never overlapped
   }, everyMs);
   timer.unref();
-  return { runOnce, stop: () => clearInterval(timer) };
+  return {
+    runOnce: run,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await current?.catch(() => undefined);
+    },
+  };
 }
 
 function portsOf(source: Container | RetentionPorts): RetentionPorts {

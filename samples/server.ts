@@ -35,7 +35,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   server.closeIdleConnections();
   await closed;
   await relay.drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
-  cleanup.stop();
+  await cleanup.stop();
   await relay.stop();
   await backend.close();
 }

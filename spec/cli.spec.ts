@@ -8,7 +8,7 @@ import { connect } from 'amqplib';
 import type { Knex } from 'knex';
 import { assertQueue } from '../adapters/amqp/index.js';
 import { KnexAuditStore, KnexOutbox, KnexUnitOfWork, tables, type Tables } from '../adapters/knex/index.js';
-import { chainHash, type AuditEntry } from '../lib/index.js';
+import { UseCaseError, chainHash, type AuditEntry } from '../lib/index.js';
 import { deleteTopology, isolatedTopology, rabbit } from './broker.js';
 import { dropSchema, freshSchema, postgres } from './db.js';
 import { expect } from './helpers.js';
@@ -129,7 +129,9 @@ describe('usecasecore CLI', function () {
         expect(stdout)
           .to.include(`create schema if not exists "${schema}";`)
           .and.include(`create table "${schema}"."ucc_outbox"`)
-          .and.include('-- 003_outbox_unsent_by_aggregate');
+          .and.include('-- 003_outbox_unsent_by_aggregate')
+          .and.include('-- 004_retention_indexes')
+          .and.include(`CREATE INDEX IF NOT EXISTS "ucc_outbox_sent_at" ON "${schema}"."ucc_outbox" (sent_at)`);
         expect(await db('information_schema.schemata').where({ schema_name: schema })).to.deep.equal([]);
         expect(await tablesIn(schema)).to.deep.equal([]);
       });
@@ -139,7 +141,7 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 3 migrations in schema ucc_cli_\w+: 001_core, 002_audit_head_prev_hash, 003_/,
+          /Applied 4 migrations in schema ucc_cli_\w+: 001_core, 002_audit_head_prev_hash, 003_\w+, 004_retention_indexes/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',
@@ -149,6 +151,17 @@ describe('usecasecore CLI', function () {
           'cli_migrations',
           'cli_migrations_lock',
           'cli_outbox',
+        ]);
+        expect(
+          (await db('pg_indexes').where({ schemaname: schema }).pluck('indexname')).filter((n) =>
+            /_(at|until)$/.test(n),
+          ),
+          'the indexes retention deletes by',
+        ).to.have.members([
+          'cli_outbox_sent_at',
+          'cli_inbox_processed_at',
+          'cli_idempotency_expires_at',
+          'cli_idempotency_lease_until',
         ]);
         const second = await cli([...args, '--json'], { DATABASE_URL: '' });
         expect(second.code).to.equal(0);
@@ -254,6 +267,15 @@ describe('usecasecore CLI', function () {
         const again = await run('outbox', 'retry', 'parked-1');
         expect(again.code).to.equal(1);
         expect(again.stdout).to.include('Not parked (sent, or still in line): parked-1');
+      });
+
+      it('should retry 70,000 ids at once: one array parameter, not one per id (Postgres takes 65,535)', async () => {
+        await db(t.outbox).insert([outboxRow('parked-1', 'x', 'parked'), outboxRow('waiting', 'x', 'unsent')]);
+        const ids = ['parked-1', 'waiting', ...Array.from({ length: 70_000 }, (_, i) => `missing-${i}`)];
+        const result = await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).retry(ids);
+        expect(result.retried).to.deep.equal(['parked-1']);
+        expect(result.notParked).to.deep.equal(['waiting']);
+        expect(result.missing).to.have.length(70_000);
       });
 
       it('should put every parked row back in line with --parked', async () => {
@@ -398,6 +420,52 @@ describe('usecasecore CLI', function () {
           ]);
         });
 
+        it('should exit 1 for a --tenant with neither records nor a head row, not report it intact', async () => {
+          const human = await run('audit', 'verify', '--tenant', 'ACME');
+          expect(human.code).to.equal(1);
+          expect(human.stdout).to.match(/^No audit records or head for tenant "ACME" — check the name/);
+          const { code, result } = await verify('--tenant', 'nobody');
+          expect(code).to.equal(1);
+          expect(result).to.deep.include({ ok: false, records: 0 });
+          expect(result.problems).to.deep.equal([
+            { tenant: 'nobody', seq: 0, id: null, reason: 'no audit records or head for tenant "nobody"' },
+          ]);
+        });
+
+        it('should never report a break while another process appends, and still catch tampering', async () => {
+          const store = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
+          let writing = true,
+            appended = 0;
+          const writer = (async () => {
+            for (let n = 4; writing; n++, appended++) {
+              await Promise.all([store.append(entry('acme', n)), store.append(entry(`new-${n % 5}`, n))]);
+            }
+          })();
+          const reports = [];
+          try {
+            for (const until = Date.now() + 1_500; Date.now() < until;) {
+              reports.push(await store.verify({ pageSize: 2 }), await store.verify({ tenant: 'acme', pageSize: 2 }));
+            }
+          } finally {
+            writing = false;
+            await writer;
+          }
+          expect(appended, 'the writer kept appending').to.be.above(20);
+          expect(reports.flatMap((report) => report.problems)).to.deep.equal([]);
+          await db(t.audit).where({ tenant: 'acme', seq: 2 }).update({ actor: 'mallory' });
+          expect((await store.verify({ pageSize: 2 })).problems).to.deep.equal([
+            { tenant: 'acme', seq: 2, id: records[1]!.id, reason: 'hash does not match the record (it was edited)' },
+          ]);
+        });
+
+        it('should refuse a pageSize that is not a whole number ≥ 1 (0 would never end)', async () => {
+          const store = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
+          for (const pageSize of [0, -1, 1.5, Number.NaN]) {
+            await expect(store.verify({ pageSize }), String(pageSize)).to.be.rejectedWith(UseCaseError, /pageSize/);
+          }
+          expect((await store.verify({ pageSize: 1 })).records).to.equal(5);
+        });
+
         it('should exit 1 naming an inserted record, even one whose hash was forged to fit the chain', async () => {
           const forged = { ...entry('acme', 4), seq: 4 };
           const last = records[2]!;
@@ -422,44 +490,69 @@ describe('usecasecore CLI', function () {
         });
       });
 
-      it('should relay a committed row to RabbitMQ, and exit 0 on SIGTERM', async function () {
-        const amqpUrl = await rabbit();
-        if (!amqpUrl) return this.skip();
-        const topology = isolatedTopology(),
-          queue = topology.queue('cli');
-        const model = await connect(amqpUrl);
-        try {
-          const channel = await model.createChannel();
-          await assertQueue(channel, topology.exchanges, queue, [{ kind: 'event', type: 'spec.cli.pinged' }]);
-          const delivered = new Promise<string>((resolve) => {
-            void channel.consume(
-              queue,
-              (msg) => {
-                if (msg) resolve(String(msg.properties.messageId));
-              },
-              { noAck: true },
-            );
+      describe('relay', () => {
+        let amqpUrl: string;
+        before(async function () {
+          const found = await rabbit();
+          if (!found) return this.skip();
+          amqpUrl = found;
+        });
+
+        /** `usecasecore relay …` as a long-running child: its output so far, its first line, and its exit. */
+        const startRelay = (args: readonly string[], env: Record<string, string> = {}) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'relay', '--schema', schema, ...args], {
+            env: { ...process.env, DATABASE_URL: url, AMQP_URL: amqpUrl, ...env },
+            stdio: ['ignore', 'pipe', 'pipe'],
           });
-          const id = randomUUID();
-          await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).add([
-            {
-              id,
-              kind: 'event',
-              type: 'spec.cli.pinged',
-              payload: { n: 1 },
-              occurredAt: new Date().toISOString(),
-              headers: {},
-            },
+          const output = { stdout: '', stderr: '' };
+          const started = new Promise<void>((resolve) => {
+            child.stdout.on('data', (chunk: Buffer) => {
+              output.stdout += chunk;
+              if (output.stdout.includes('\n')) resolve();
+            });
+          });
+          child.stderr.on('data', (chunk: Buffer) => {
+            output.stderr += chunk;
+          });
+          const exited = once(child, 'exit') as Promise<[number | null, string | null]>;
+          /** Resolves once the start line is out (its signal handlers are in place), rejects if it exits first. */
+          const running = Promise.race([
+            started,
+            exited.then(([code]) => {
+              throw new Error(`the relay exited (${code}) by itself: ${output.stderr}`);
+            }),
           ]);
-          const relay = spawn(
-            process.execPath,
-            [
-              '--import',
-              'tsx',
-              MAIN,
-              'relay',
-              '--schema',
-              schema,
+          running.catch(() => undefined); // observed by the case; after a signal an exit is expected
+          return { child, output, running, exited };
+        };
+        const pinged = (id = randomUUID()) => ({
+          id,
+          kind: 'event' as const,
+          type: 'spec.cli.pinged',
+          payload: { n: 1 },
+          occurredAt: new Date().toISOString(),
+          headers: {},
+        });
+
+        it('should relay a committed row to RabbitMQ, and exit 0 on SIGTERM', async () => {
+          const topology = isolatedTopology(),
+            queue = topology.queue('cli');
+          const model = await connect(amqpUrl);
+          try {
+            const channel = await model.createChannel();
+            await assertQueue(channel, topology.exchanges, queue, [{ kind: 'event', type: 'spec.cli.pinged' }]);
+            const delivered = new Promise<string>((resolve) => {
+              void channel.consume(
+                queue,
+                (msg) => {
+                  if (msg) resolve(String(msg.properties.messageId));
+                },
+                { noAck: true },
+              );
+            });
+            const id = randomUUID();
+            await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).add([pinged(id)]);
+            const relay = startRelay([
               '--exchanges',
               topology.prefix,
               '--poll',
@@ -467,45 +560,78 @@ describe('usecasecore CLI', function () {
               '--purge-sent-after',
               '7d',
               '--reap-idempotency',
-            ],
-            { env: { ...process.env, DATABASE_URL: url, AMQP_URL: amqpUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
-          );
-          let stdout = '',
-            stderr = '',
-            started!: () => void;
-          const startLine = new Promise<void>((resolve) => {
-            started = resolve;
-          });
-          relay.stdout.on('data', (chunk: Buffer) => {
-            stdout += chunk;
-            if (stdout.includes('\n')) started();
-          });
-          relay.stderr.on('data', (chunk: Buffer) => {
-            stderr += chunk;
-          });
-          const exited = once(relay, 'exit') as Promise<[number | null, string | null]>;
-          const died = exited.then(([code]) => {
-            throw new Error(`the relay exited (${code}) by itself: ${stderr}`);
-          });
-          died.catch(() => undefined); // observed by the race below; after the SIGTERM it is expected
-          try {
-            expect(await Promise.race([delivered, died])).to.equal(id);
+            ]);
+            try {
+              await relay.running;
+              expect(await Promise.race([delivered, relay.running.then(() => relay.exited)])).to.equal(id);
+            } finally {
+              await Promise.race([relay.running, relay.exited]).catch(() => undefined);
+              relay.child.kill('SIGTERM');
+            }
+            expect(await relay.exited, relay.output.stderr).to.deep.equal([0, null]);
+            expect(relay.output.stdout.split('\n')[0]).to.equal(
+              `usecasecore relay: ${schema}.ucc_outbox → ${topology.prefix}.events at ` +
+                `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, retention every 1h: sent rows kept 7d, ` +
+                'idempotency reaped',
+            );
+            expect(relay.output.stdout).to.include('SIGTERM, stopped');
+            expect(await db(t.outbox).where({ id }).whereNotNull('sent_at').pluck('id')).to.deep.equal([id]);
           } finally {
-            await Promise.race([startLine, exited]); // its signal handlers are in place once it printed that line
-            relay.kill('SIGTERM');
+            await model.close();
+            await deleteTopology(amqpUrl, topology.exchanges, [queue]);
           }
-          expect(await exited, stderr).to.deep.equal([0, null]);
-          expect(stdout.split('\n')[0]).to.equal(
-            `usecasecore relay: ${schema}.ucc_outbox → ${topology.prefix}.events at ` +
-              `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, retention every 1h: sent rows kept 7d, ` +
-              'idempotency reaped',
-          );
-          expect(stdout).to.include('SIGTERM, stopped');
-          expect(await db(t.outbox).where({ id }).whereNotNull('sent_at').pluck('id')).to.deep.equal([id]);
-        } finally {
-          await model.close();
-          await deleteTopology(amqpUrl, topology.exchanges, [queue]);
-        }
+        });
+
+        it('should exit 1 with the reason and the fix, and never say it started, when the broker is unreachable', async () => {
+          const relay = startRelay(['--amqp-url', 'amqp://guest:secret@127.0.0.1:1']);
+          const [code] = await relay.exited;
+          expect(code).to.equal(1);
+          expect(relay.output.stdout, 'no start line').to.equal('');
+          expect(relay.output.stderr)
+            .to.match(/cannot connect to RabbitMQ at amqp:\/\/127\.0\.0\.1:1 \(.*ECONNREFUSED.*\)/)
+            .and.include('check --amqp-url or AMQP_URL')
+            .and.not.include('secret');
+        });
+
+        it('should log failing publishes on stderr once, not once per retry, and keep the rows', async () => {
+          // An events exchange of the wrong type: every publish fails as the bus declares its exchanges.
+          const topology = isolatedTopology();
+          const model = await connect(amqpUrl);
+          try {
+            const channel = await model.createChannel();
+            await channel.assertExchange(topology.exchanges.events, 'fanout', { durable: false, autoDelete: false });
+            const id = randomUUID();
+            await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).add([pinged(id)]);
+            const relay = startRelay(['--exchanges', topology.prefix, '--poll', '20ms']);
+            await relay.running;
+            const deadline = Date.now() + 10_000;
+            while (!relay.output.stderr.includes('publishing failed') && Date.now() < deadline) {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+            }
+            await new Promise((resolve) => setTimeout(resolve, 1_000)); // the relay retries several times meanwhile
+            relay.child.kill('SIGTERM');
+            expect(await relay.exited, relay.output.stderr).to.deep.equal([0, null]);
+            const failures = relay.output.stderr.split('\n').filter((line) => line.includes('publishing failed'));
+            expect(failures, relay.output.stderr).to.have.length(1);
+            expect(failures[0]).to.match(/PRECONDITION_FAILED|inequivalent arg 'type'/);
+            expect(await db(t.outbox).where({ id }).whereNull('sent_at').pluck('id'), 'still unsent').to.deep.equal([
+              id,
+            ]);
+          } finally {
+            await model.close();
+            await deleteTopology(amqpUrl, topology.exchanges, []);
+          }
+        });
+
+        it('should exit 1 at once on a second signal', async () => {
+          const relay = startRelay(['--poll', '50ms']);
+          await relay.running;
+          relay.child.kill('SIGTERM');
+          relay.child.kill('SIGINT');
+          const [code] = await relay.exited;
+          expect(code, relay.output.stderr).to.equal(1);
+          expect(relay.output.stderr).to.match(/SIG(INT|TERM) again, exiting now/);
+        });
       });
     });
   });

@@ -18,12 +18,26 @@ was edited, deleted (in the middle or at the end) or inserted.
 Options:
   --tenant <tenant>   check this tenant only (default: every tenant)
 
-Exit codes: 0 every chain is intact, 1 a chain is broken (or the database failed), 2 bad usage.`,
+Exit codes: 0 every chain is intact, 1 a chain is broken (or --tenant has no records, or the database failed),
+2 bad usage.`,
   options: { tenant: { type: 'string' } },
   async run(cli) {
     const tenant = cli.string('tenant');
     const store = new KnexAuditStore(new KnexUnitOfWork(cli.db()), cli.tables.audit, cli.tables.auditHeads);
     const result = await store.verify(tenant === undefined ? {} : { tenant });
+    if (tenant !== undefined && result.ok && result.records === 0) {
+      // Neither a record nor a head row: most likely a misspelt tenant, not an intact chain.
+      const reason = `no audit records or head for tenant "${tenant}"`;
+      cli.print(
+        `N${reason.slice(1)} — check the name (tenants are case-sensitive); without --tenant every tenant is checked`,
+        {
+          ...result,
+          ok: false,
+          problems: [{ tenant, seq: 0, id: null, reason }],
+        },
+      );
+      return EXIT.problem;
+    }
     const checked =
       `${result.records} record${result.records === 1 ? '' : 's'} of ${result.tenants} ` +
       `tenant${result.tenants === 1 ? '' : 's'}`;

@@ -1,6 +1,6 @@
 // `usecasecore relay`: the outbox relay as its own process (Postgres to RabbitMQ), with optional retention.
 import { createRelay } from '../../lib/relay.js';
-import { retention, type Retention } from '../../lib/retention.js';
+import { retention, type Retention, type RetentionOptions } from '../../lib/retention.js';
 import { AmqpBus } from '../amqp/bus.js';
 import { AmqpConnection } from '../amqp/connection.js';
 import { DEFAULT_EXCHANGES } from '../amqp/topology.js';
@@ -19,8 +19,10 @@ export const relayCommand: Command = {
   summary: 'publish outbox rows to RabbitMQ until SIGTERM/SIGINT, optionally running retention',
   usage: '[--amqp-url <url>] [--poll <duration>] [--purge-sent-after <duration>] … [options]',
   help: `Polls the outbox for committed rows and publishes them to RabbitMQ with confirms (rows another process
-committed: nothing wakes this one). Logs one line when it starts; on SIGTERM or SIGINT it finishes the batch under
-way, closes the broker connection and the database pool, and exits 0.
+committed: nothing wakes this one). Connects to the database and the broker first, then logs one line when it starts;
+publish failures go to stderr (at most one line a minute: it retries by itself). On SIGTERM or SIGINT it finishes the
+batch under way (waiting 10s at most: rows it claimed are published again once their claim runs out), closes the
+broker connection and the database pool, and exits 0; a second signal exits 1 at once.
 
 Options:
   --amqp-url <url>                 the broker (default: $AMQP_URL)
@@ -34,7 +36,8 @@ Retention, so no other process is needed (each off unless given):
   --reap-idempotency               delete expired idempotency records
   --retention-every <duration>     how often retention runs (default 1h; it also runs at start)
 
-Exit codes: 0 stopped by a signal, 1 it could not start (database unreachable, tables missing), 2 bad usage.`,
+Exit codes: 0 stopped by a signal, 1 it could not start (database or broker unreachable, tables missing) or a
+second signal cut the shutdown short, 2 bad usage.`,
   options: {
     'amqp-url': { type: 'string' },
     exchanges: { type: 'string' },
@@ -54,32 +57,108 @@ Exit codes: 0 stopped by a signal, 1 it could not start (database unreachable, t
       ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` }
       : DEFAULT_EXCHANGES;
     const mandatoryEvents = cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1';
+    const retentionOptions = retentionOf(cli); // bad usage first (exit 2), before anything is opened
     const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 2 }));
     const outbox = new KnexOutbox(uow, cli.tables.outbox);
     await outbox.pending(); // fail now, with the fix, when the database or the tables are missing
-    const cleanup = retentionOf(cli, uow);
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, resolve);
-    });
     const connection = new AmqpConnection(amqpUrl);
-    const relay = createRelay(outbox, new AmqpBus(connection, { exchanges, mandatoryEvents }));
+    try {
+      await connection.model(); // fail now too, rather than print "started" and then retry in silence
+    } catch (error) {
+      await connection.close();
+      cli.err(
+        `usecasecore relay: cannot connect to RabbitMQ at ${redact(amqpUrl)} (${(error as Error).message}) — check ` +
+          '--amqp-url or AMQP_URL (host, port, user, password, vhost), and that the broker is up',
+      );
+      return EXIT.problem;
+    }
+    const stopped = firstSignal(cli);
+    const relay = createRelay(outbox, new AmqpBus(connection, { exchanges, mandatoryEvents }), {
+      onError: rateLimited((line) => cli.err(`usecasecore relay: publishing failed: ${line}`)),
+    });
     relay.start(pollMs);
+    const cleanup = retentionOptions && startRetention(cli, uow, retentionOptions);
     const started = { outbox: cli.tables.outbox, exchange: exchanges.events, broker: redact(amqpUrl), pollMs };
     cli.print(
       `usecasecore relay: ${started.outbox} → ${started.exchange} at ${started.broker}, polling every ` +
-        `${formatDuration(pollMs)}${cleanup ? `, ${cleanup.description}` : ''}`,
-      { started, retention: cleanup?.description ?? null },
+        `${formatDuration(pollMs)}${retentionOptions ? `, ${retentionOptions.description}` : ''}`,
+      { started, retention: retentionOptions?.description ?? null },
     );
     const alive = setInterval(() => undefined, 1 << 30); // the relay's and retention's timers are unref'd
     const signal = await stopped;
     clearInterval(alive);
-    cleanup?.retention.stop();
-    await relay.stop();
-    await connection.close();
+    // Claimed rows left behind stay leased and are claimed again when the lease runs out: nothing is lost.
+    const finished = await within(STOP_DEADLINE_MS, Promise.all([relay.stop(), cleanup?.stop()]));
+    if (!finished) {
+      cli.err(
+        `usecasecore relay: the batch under way did not finish within ${formatDuration(STOP_DEADLINE_MS)}: closing ` +
+          'anyway (its rows are published again once their claim runs out)',
+      );
+      setTimeout(() => process.exit(EXIT.problem), STOP_DEADLINE_MS).unref(); // never hang on a pool still in use
+    }
+    await within(STOP_DEADLINE_MS, connection.close());
     if (!cli.json) cli.out(`usecasecore relay: ${signal}, stopped`);
     return EXIT.ok;
   },
 };
+
+/** How long a shutdown waits for the batch (and retention purge) under way. */
+const STOP_DEADLINE_MS = 10_000;
+/** At most one line per this long about publish failures. */
+const FAILURE_LOG_EVERY_MS = 60_000;
+
+/** The first SIGINT or SIGTERM; a second one ends the process at once (exit 1). */
+function firstSignal(cli: Invocation): Promise<NodeJS.Signals> {
+  let first: NodeJS.Signals | undefined;
+  return new Promise((resolve) => {
+    // One listener for the process' life: swapping listeners would lose a signal that arrives with the first.
+    const listener = (signal: NodeJS.Signals) => {
+      if (first === undefined) {
+        first = signal;
+        cli.err(`usecasecore relay: ${signal}, stopping (again to exit at once)`);
+        resolve(signal);
+        return;
+      }
+      cli.err(`usecasecore relay: ${signal} again, exiting now (claimed rows are published again after their lease)`);
+      process.exit(EXIT.problem);
+    };
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, listener);
+  });
+}
+
+/** True when `work` settled within `ms`, false when the time ran out first (`work` goes on, unawaited). */
+async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const done = work.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * An onError that prints the first failure at once, then at most one line per minute with how many failed since,
+ * so an outage (the relay retries every few seconds) does not flood the log.
+ */
+function rateLimited(print: (line: string) => void): (error: unknown) => void {
+  let lastAt = -Infinity,
+    unreported = 0;
+  return (error) => {
+    unreported++;
+    if (Date.now() - lastAt < FAILURE_LOG_EVERY_MS) return;
+    const more = unreported > 1 ? ` (${unreported} failures since the last report)` : '';
+    print(`${(error as Error | undefined)?.message ?? String(error)}${more} — retrying with backoff`);
+    lastAt = Date.now();
+    unreported = 0;
+  };
+}
 
 function pollFromEnv(value: string | undefined): number {
   if (value === undefined || value === '') return 250;
@@ -90,8 +169,8 @@ function pollFromEnv(value: string | undefined): number {
   return ms;
 }
 
-/** The retention the flags ask for (run once now, then on its timer), or undefined. */
-function retentionOf(cli: Invocation, uow: KnexUnitOfWork): { retention: Retention; description: string } | undefined {
+/** The retention the flags ask for, checked (bad usage throws) but not started; undefined when none is. */
+function retentionOf(cli: Invocation): (RetentionOptions & { description: string }) | undefined {
   const outboxSentMs = cli.duration('purge-sent-after'),
     inboxMs = cli.duration('purge-inbox-after');
   const idempotency = cli.flag('reap-idempotency'),
@@ -102,26 +181,31 @@ function retentionOf(cli: Invocation, uow: KnexUnitOfWork): { retention: Retenti
     }
     return undefined;
   }
-  const onError = (error: unknown) => cli.err(`usecasecore relay: retention failed: ${String(error)}`);
+  const parts = [
+    ...(outboxSentMs === undefined ? [] : [`sent rows kept ${formatDuration(outboxSentMs)}`]),
+    ...(inboxMs === undefined ? [] : [`inbox kept ${formatDuration(inboxMs)}`]),
+    ...(idempotency ? ['idempotency reaped'] : []),
+  ];
+  return {
+    ...(outboxSentMs === undefined ? {} : { outboxSentMs }),
+    ...(inboxMs === undefined ? {} : { inboxMs }),
+    idempotency,
+    everyMs,
+    onError: (error: unknown) => cli.err(`usecasecore relay: retention failed: ${String(error)}`),
+    description: `retention every ${formatDuration(everyMs)}: ${parts.join(', ')}`,
+  };
+}
+
+/** Starts retention on its timer, and runs it once now (the same guard: runs never overlap). */
+function startRetention(cli: Invocation, uow: KnexUnitOfWork, options: RetentionOptions): Retention {
   const running = retention(
     {
       outbox: new KnexOutbox(uow, cli.tables.outbox),
       inbox: new KnexInbox(uow, cli.tables.inbox),
       idempotency: new KnexIdempotencyStore(uow, cli.tables.idempotency),
     },
-    {
-      ...(outboxSentMs === undefined ? {} : { outboxSentMs }),
-      ...(inboxMs === undefined ? {} : { inboxMs }),
-      idempotency,
-      everyMs,
-      onError,
-    },
+    options,
   );
-  void running.runOnce().catch(onError);
-  const parts = [
-    ...(outboxSentMs === undefined ? [] : [`sent rows kept ${formatDuration(outboxSentMs)}`]),
-    ...(inboxMs === undefined ? [] : [`inbox kept ${formatDuration(inboxMs)}`]),
-    ...(idempotency ? ['idempotency reaped'] : []),
-  ];
-  return { retention: running, description: `retention every ${formatDuration(everyMs)}: ${parts.join(', ')}` };
+  void running.runOnce().catch((error: unknown) => options.onError?.(error));
+  return running;
 }

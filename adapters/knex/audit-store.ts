@@ -1,5 +1,7 @@
 // The audit log in Postgres: each append locks its tenant's head row, so the chain never forks.
+import type { Knex } from 'knex';
 import { chainHash, chainParts, GENESIS_HASH } from '../../lib/audit-chain.js';
+import { UseCaseError } from '../../lib/errors.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
@@ -35,6 +37,9 @@ export interface AuditVerification {
   readonly problems: readonly AuditProblem[];
 }
 
+/** `verify` reads each tenant in one consistent snapshot, changing nothing. */
+const SNAPSHOT: Knex.TransactionConfig = { isolationLevel: 'repeatable read', readOnly: true };
+
 /** The knex AuditStore. */
 export class KnexAuditStore implements AuditStore {
   constructor(
@@ -54,10 +59,16 @@ export class KnexAuditStore implements AuditStore {
   /**
    * Walks each tenant's chain by seq, a page at a time (never a whole chain in memory), with the rules of
    * `verifyAuditChain`: seqs 1, 2, 3… without gaps, each prevHash the previous hash, each hash `chainHash` of its
-   * record. The last record must also match the tenant's head row, so a deleted last record is caught too.
+   * record. The last record must also match the tenant's head row, so a deleted last record is caught too. Each
+   * tenant is read in one read-only repeatable-read transaction: records appended while it walks are not seen (the
+   * head bump and its record commit together), so a busy chain is never reported broken.
    * @example const { ok, problems } = await store.verify({ tenant: 't1' });
    */
   async verify(options: { readonly tenant?: string; readonly pageSize?: number } = {}): Promise<AuditVerification> {
+    const pageSize = options.pageSize ?? 1_000;
+    if (!Number.isInteger(pageSize) || pageSize < 1) {
+      throw new UseCaseError('misuse', `verify({ pageSize }) must be a whole number ≥ 1, got ${pageSize}`);
+    }
     const tenants: string[] =
       options.tenant !== undefined
         ? [options.tenant]
@@ -70,24 +81,27 @@ export class KnexAuditStore implements AuditStore {
     const problems: AuditProblem[] = [];
     let records = 0;
     for (const tenant of tenants) {
-      const walked = await this.#walk(tenant, options.pageSize ?? 1_000);
+      const walked = await this.uow.knex.transaction((trx) => this.#walk(trx, tenant, pageSize), SNAPSHOT);
       records += walked.records;
       if (walked.problem) problems.push(walked.problem);
     }
     return { ok: problems.length === 0, tenants: tenants.length, records, problems };
   }
 
-  /** One tenant's walk: the records that passed, and the first problem. */
-  async #walk(tenant: string, pageSize: number): Promise<{ records: number; problem?: AuditProblem }> {
-    const knex = this.uow.knex;
-    const head: { seq: number; hash: string } | undefined = await knex(this.heads)
+  /** One tenant's walk in the snapshot `trx`: the records that passed, and the first problem. */
+  async #walk(
+    trx: Knex.Transaction,
+    tenant: string,
+    pageSize: number,
+  ): Promise<{ records: number; problem?: AuditProblem }> {
+    const head: { seq: number; hash: string } | undefined = await trx(this.heads)
       .where({ tenant })
       .first('seq', 'hash');
     const headSeq = Number(head?.seq ?? 0);
     let last: { seq: number; hash: string; id: string | null } = { seq: 0, hash: GENESIS_HASH, id: null };
     let records = 0;
     for (let full = true; full;) {
-      const page = await knex<Row>(this.table)
+      const page = await trx<Row>(this.table)
         .where({ tenant })
         .andWhere('seq', '>', last.seq)
         .orderBy('seq')

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { UseCaseError } from '../../lib/errors.js';
 import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/ports.js';
 import type { Result } from '../../lib/result.js';
+import { deleteInBatches } from './purge.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
@@ -69,14 +70,14 @@ export class KnexIdempotencyStore implements IdempotencyStore {
     await db(this.table).where({ scope: id.scope, key: id.key, token }).whereNull('response').delete();
   }
 
+  /** Deletes expired records and claims whose lease ran out, in batches; returns how many. */
   async reap(): Promise<number> {
-    const db = await this.uow.db(),
-      now = this.clock.now();
-    const { rows } = await db.raw(
-      `DELETE FROM ?? WHERE (response IS NOT NULL AND expires_at <= ?) OR (response IS NULL AND lease_until <= ?)
-       RETURNING 1`,
-      [this.table, now, now],
+    const now = this.clock.now();
+    return deleteInBatches(
+      await this.uow.db(),
+      this.table,
+      '(response IS NOT NULL AND expires_at <= ?) OR (response IS NULL AND lease_until <= ?)',
+      [now, now],
     );
-    return rows.length; // counted from RETURNING: knex-pglite's delete() does not report a row count
   }
 }

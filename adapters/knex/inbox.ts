@@ -1,5 +1,6 @@
 // The inbox in Postgres: the primary key (consumer, message id) makes a second record a no-op.
 import type { Clock, Inbox } from '../../lib/ports.js';
+import { deleteInBatches } from './purge.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 /** The knex Inbox; `record` joins the handler's transaction, so the mark and the effect commit together. */
@@ -21,12 +22,8 @@ export class KnexInbox implements Inbox {
     return rows.length > 0;
   }
 
-  /** Deletes records processed more than `olderThanMs` ago; returns how many. */
+  /** Deletes records processed more than `olderThanMs` ago, in batches; returns how many. */
   async purge(olderThanMs: number): Promise<number> {
-    const { rows } = await this.uow.knex.raw(`DELETE FROM ?? WHERE processed_at < ? RETURNING 1`, [
-      this.table,
-      new Date(this.clock.now() - olderThanMs),
-    ]);
-    return rows.length;
+    return deleteInBatches(this.uow.knex, this.table, 'processed_at < ?', [new Date(this.clock.now() - olderThanMs)]);
   }
 }

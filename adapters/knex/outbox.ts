@@ -1,6 +1,7 @@
 // The transactional outbox in Postgres. Claims are short transactions that lease rows to one relay at a time.
 import type { Knex } from 'knex';
 import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
+import { deleteInBatches } from './purge.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
@@ -108,11 +109,12 @@ export class KnexOutbox implements Outbox {
     return Number(row?.n ?? 0);
   }
 
-  /** Deletes sent rows whose `sent_at` is more than `olderThanMs` ago; unsent and parked rows are never touched. */
+  /**
+   * Deletes sent rows whose `sent_at` is more than `olderThanMs` ago, in batches; unsent and parked rows are never
+   * touched.
+   */
   async purgeSent(olderThanMs: number): Promise<number> {
-    const cutoff = new Date(this.clock.now() - olderThanMs);
-    const { rows } = await this.uow.knex.raw(`DELETE FROM ?? WHERE sent_at < ? RETURNING 1`, [this.table, cutoff]);
-    return rows.length; // counted from RETURNING: knex-pglite's delete() does not report a row count
+    return deleteInBatches(this.uow.knex, this.table, 'sent_at < ?', [new Date(this.clock.now() - olderThanMs)]);
   }
 
   /**
@@ -190,15 +192,17 @@ export class KnexOutbox implements Outbox {
   async retry(ids: readonly string[]): Promise<{ retried: string[]; notParked: string[]; missing: string[] }> {
     if (ids.length === 0) return { retried: [], notParked: [], missing: [] };
     const knex = this.uow.knex;
+    // One array parameter, not one per id: a statement takes at most 65,535 parameters.
     const { rows } = await knex.raw(
       `UPDATE ?? SET parked_at = NULL, attempts = 0, claimed_until = NULL
-       WHERE id IN (${ids.map(() => '?').join(', ')}) AND parked_at IS NOT NULL AND sent_at IS NULL RETURNING id`,
-      [this.table, ...ids],
+       WHERE id = ANY(?::text[]) AND parked_at IS NOT NULL AND sent_at IS NULL RETURNING id`,
+      [this.table, [...ids]],
     );
     const retried = new Set((rows as Array<{ id: string }>).map((r) => r.id));
     const rest = ids.filter((id) => !retried.has(id));
-    const existing = rest.length === 0 ? [] : await knex(this.table).whereIn('id', rest).select('id');
-    const found = new Set(existing.map((r) => r.id as string));
+    const existing =
+      rest.length === 0 ? [] : (await knex.raw(`SELECT id FROM ?? WHERE id = ANY(?::text[])`, [this.table, rest])).rows;
+    const found = new Set((existing as Array<{ id: string }>).map((r) => r.id));
     return {
       retried: ids.filter((id) => retried.has(id)),
       notParked: rest.filter((id) => found.has(id)),

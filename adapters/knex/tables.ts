@@ -113,6 +113,18 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
         [`${bare(t.outbox)}_unsent_by_aggregate`, t.outbox],
       ),
     ],
+    // Retention's batched deletes find old rows by index, not by scanning the table (idempotency: one index per arm
+    // of reap's OR). IF NOT EXISTS: on a large table, create them CONCURRENTLY by hand first, under these names.
+    '004_retention_indexes': (knex) => {
+      const index = (table: string, column: string, definition: string) =>
+        knex.raw(`CREATE INDEX IF NOT EXISTS ?? ON ?? ${definition}`, [`${bare(table)}_${column}`, table]);
+      return [
+        index(t.outbox, 'sent_at', '(sent_at) WHERE sent_at IS NOT NULL'),
+        index(t.inbox, 'processed_at', '(processed_at)'),
+        index(t.idempotency, 'expires_at', '(expires_at) WHERE response IS NOT NULL'),
+        index(t.idempotency, 'lease_until', '(lease_until) WHERE response IS NULL'),
+      ];
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 // The inbox in memory: a record made in a transaction is undone with it.
 import type { Clock, Inbox } from '../../lib/ports.js';
+import { purgeOlderThan } from './purge.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 /** The memory Inbox. Records keep the Clock's time they were made at, for `purge`. */
@@ -21,13 +22,6 @@ export class MemoryInbox implements Inbox {
 
   /** Forgets records made more than `olderThanMs` ago; returns how many. */
   async purge(olderThanMs: number): Promise<number> {
-    const cutoff = this.clock.now() - olderThanMs;
-    let removed = 0;
-    for (const [key, processedAt] of this.#seen) {
-      if (processedAt >= cutoff) break; // oldest first: the rest are younger
-      this.#seen.delete(key);
-      removed++;
-    }
-    return removed;
+    return purgeOlderThan(this.#seen, this.clock.now() - olderThanMs);
   }
 }

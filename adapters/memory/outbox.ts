@@ -1,5 +1,6 @@
 // The outbox in memory: rows added in a transaction vanish on rollback; claims keep per-aggregate order.
 import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
+import { purgeOlderThan } from './purge.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 interface Row {
@@ -86,14 +87,7 @@ export class MemoryOutbox implements Outbox {
 
   /** Forgets messages sent more than `olderThanMs` ago; returns how many. Unsent and parked ones stay. */
   async purgeSent(olderThanMs: number): Promise<number> {
-    const cutoff = this.clock.now() - olderThanMs;
-    let removed = 0;
-    for (const [id, sentAt] of this.#sent) {
-      if (sentAt >= cutoff) break; // oldest first: the rest are younger (a clock that went back merely waits)
-      this.#sent.delete(id);
-      removed++;
-    }
-    return removed;
+    return purgeOlderThan(this.#sent, this.clock.now() - olderThanMs);
   }
 
   /** How many sent messages are remembered (not yet purged). */

@@ -3,8 +3,8 @@ export { runAuditStoreContract, type AuditStoreFixture } from './audit-store.con
 export { ManualClock, manualClock, type Instant } from './clock.js';
 export { withFixture, type Closable, type TestApi } from './harness.js';
 export { runIdempotencyStoreContract, type IdempotencyStoreFixture } from './idempotency-store.contract.js';
-export { runInboxContract, type InboxFixture } from './inbox.contract.js';
+export { runInboxContract, type InboxContractOptions, type InboxFixture } from './inbox.contract.js';
 export { runMessagingContract, type DeadLetter, type MessagingFixture } from './messaging.contract.js';
-export { runOutboxContract, type OutboxFixture } from './outbox.contract.js';
+export { runOutboxContract, type OutboxContractOptions, type OutboxFixture } from './outbox.contract.js';
 export { runUnitOfWorkContract, type Probe, type UnitOfWorkFixture } from './unit-of-work.contract.js';
 export { settled } from '../../lib/testing.js';

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Outbox, OutboxMessage, UnitOfWork } from '../../lib/ports.js';
+import { ManualClock } from './clock.js';
 import { assertIncludes, withFixture, type TestApi } from './harness.js';
+
+const DAY = 86_400_000;
 
 /** What the Outbox contract runs against, made fresh (and empty) for every case. */
 export interface OutboxFixture {
@@ -13,15 +16,27 @@ export interface OutboxFixture {
   close(): Promise<void>;
 }
 
+/** Optional parts of the Outbox port the adapter implements: their cases are registered only when set. */
+export interface OutboxContractOptions {
+  /** The outbox implements `purgeSent`: check that it takes old sent messages only. */
+  readonly purgeSent?: boolean;
+}
+
 /**
- * Registers the Outbox contract for an adapter; `make` must give an empty outbox every time.
+ * Registers the Outbox contract for an adapter; `make` must give an empty outbox every time. It receives a fresh
+ * `ManualClock` per case: an outbox that judges leases and send times must read them from it (`purgeSent` cases).
  * @example
- * runOutboxContract({ describe, it }, 'memory', async () => {
+ * runOutboxContract({ describe, it }, 'memory', async (clock) => {
  *   const uow = new MemoryUnitOfWork();
- *   return { uow, outbox: new MemoryOutbox(uow), close: async () => {} };
- * });
+ *   return { uow, outbox: new MemoryOutbox(uow, clock), close: async () => {} };
+ * }, { purgeSent: true });
  */
-export function runOutboxContract(t: TestApi, name: string, make: () => Promise<OutboxFixture>): void {
+export function runOutboxContract(
+  t: TestApi,
+  name: string,
+  make: (clock: ManualClock) => Promise<OutboxFixture>,
+  options: OutboxContractOptions = {},
+): void {
   const message = (type: string, aggregateId?: string): OutboxMessage => ({
     id: randomUUID(),
     kind: 'event',
@@ -31,19 +46,24 @@ export function runOutboxContract(t: TestApi, name: string, make: () => Promise<
     aggregateId,
     headers: { requestId: 'r-1' },
   });
-  /** The fixture, and `commit(messages)`: adds them in a committed transaction. */
+  /** The fixture, its clock, and `commit(messages)`: adds them in a committed transaction. */
   const withCommit = async () => {
-    const fixture = await make();
+    const clock = new ManualClock('2026-01-01T00:00:00Z');
+    const fixture = await make(clock);
     const { uow, outbox } = fixture;
     const commit = (messages: OutboxMessage[]) =>
       uow.transaction(
         () => outbox.add(messages),
         () => true,
       );
-    return { ...fixture, commit };
+    return { ...fixture, clock, commit };
   };
   const test = (title: string, body: (fixture: Awaited<ReturnType<typeof withCommit>>) => Promise<void>) =>
     t.it(title, () => withFixture(withCommit, body));
+  const purgeSentOf = (outbox: Outbox) => {
+    if (!outbox.purgeSent) assert.fail('runOutboxContract({ purgeSent: true }) but the outbox has no purgeSent()');
+    return (olderThanMs: number) => outbox.purgeSent!(olderThanMs);
+  };
 
   t.describe(`Outbox contract: ${name}`, () => {
     test('should hand out committed messages in order, exactly as written', async ({ outbox, commit }) => {
@@ -152,5 +172,67 @@ export function runOutboxContract(t: TestApi, name: string, make: () => Promise<
         ['a2'],
       );
     });
+
+    if (options.purgeSent) {
+      test('should purge only messages sent before the cut-off: never unsent, in-flight or parked ones', async ({
+        outbox,
+        commit,
+        clock,
+      }) => {
+        const purgeSent = purgeSentOf(outbox);
+        const [oldSent, youngSent, parked, inFlight, unsent] = [
+          'old-sent',
+          'young-sent',
+          'parked',
+          'in-flight',
+          'unsent',
+        ];
+        const written = [oldSent, youngSent, parked, inFlight, unsent].map((type) => message(type));
+        const id = (type: string) => written.find((m) => m.type === type)!.id;
+        await commit(written);
+        assert.deepStrictEqual(
+          (await outbox.claim(3)).map((m) => m.type),
+          [oldSent, youngSent, parked],
+        );
+        await outbox.markSent([id(oldSent)]);
+        await outbox.markFailed(id(parked), 'unroutable', true);
+        clock.advance(5 * DAY);
+        await outbox.markSent([id(youngSent)]);
+        clock.advance(3 * DAY); // old-sent was sent 8 days ago, young-sent 3; every message was written 8 days ago
+        assert.deepStrictEqual(
+          (await outbox.claim(1)).map((m) => m.type),
+          [inFlight],
+          'claimed now, so in flight during the purges',
+        );
+
+        assert.equal(await purgeSent(7 * DAY), 1, 'only old-sent was sent more than 7 days ago');
+        assert.equal(await purgeSent(0), 1, 'a zero cut-off takes every sent message (young-sent), and only those');
+        assert.equal(await purgeSent(0), 0);
+        assert.equal(await outbox.pending(), 2, 'in-flight and unsent are still there');
+        await outbox.release([id(inFlight)]);
+        assert.deepStrictEqual(
+          (await outbox.claim(10)).map((m) => m.type),
+          [inFlight, unsent],
+          'in-flight and unsent still flow; parked stays parked',
+        );
+      });
+
+      test('should keep messages sent exactly at the cut-off, and purge nothing from an outbox with none sent', async ({
+        outbox,
+        commit,
+        clock,
+      }) => {
+        const purgeSent = purgeSentOf(outbox);
+        assert.equal(await purgeSent(0), 0);
+        await commit([message('a'), message('b')]);
+        const [a] = await outbox.claim(1);
+        await outbox.markSent([a!.id]);
+        clock.advance(DAY);
+        assert.equal(await purgeSent(DAY), 0, 'sent exactly one day ago: not older than the cut-off');
+        clock.advance(1);
+        assert.equal(await purgeSent(DAY), 1);
+        assert.equal(await outbox.pending(), 1, 'b is still waiting');
+      });
+    }
   });
 }

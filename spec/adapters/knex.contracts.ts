@@ -61,12 +61,22 @@ export function knexContracts(name: string, open: () => Promise<Knex | undefined
     const { uow, t, close } = await withSchema();
     return { uow, close, store: new KnexAuditStore(uow, t.audit, t.auditHeads) };
   });
-  runOutboxContract(mocha, name, async () => {
-    const { uow, t, close } = await withSchema();
-    return { uow, close, outbox: new KnexOutbox(uow, t.outbox) };
-  });
-  runInboxContract(mocha, name, async () => {
-    const { uow, t, close } = await withSchema();
-    return { uow, close, inbox: new KnexInbox(uow, t.inbox) };
-  });
+  runOutboxContract(
+    mocha,
+    name,
+    async (clock) => {
+      const { uow, t, close } = await withSchema();
+      return { uow, close, outbox: new KnexOutbox(uow, t.outbox, clock) };
+    },
+    { purgeSent: true },
+  );
+  runInboxContract(
+    mocha,
+    name,
+    async (clock) => {
+      const { uow, t, close } = await withSchema();
+      return { uow, close, inbox: new KnexInbox(uow, t.inbox, clock) };
+    },
+    { purge: true },
+  );
 }

@@ -33,14 +33,24 @@ runAuditStoreContract(mocha, 'memory', async () => {
   const uow = new MemoryUnitOfWork();
   return { uow, store: new MemoryAuditStore(uow), close: closed };
 });
-runOutboxContract(mocha, 'memory', async () => {
-  const uow = new MemoryUnitOfWork();
-  return { uow, outbox: new MemoryOutbox(uow), close: closed };
-});
-runInboxContract(mocha, 'memory', async () => {
-  const uow = new MemoryUnitOfWork();
-  return { uow, inbox: new MemoryInbox(uow), close: closed };
-});
+runOutboxContract(
+  mocha,
+  'memory',
+  async (clock) => {
+    const uow = new MemoryUnitOfWork();
+    return { uow, outbox: new MemoryOutbox(uow, clock), close: closed };
+  },
+  { purgeSent: true },
+);
+runInboxContract(
+  mocha,
+  'memory',
+  async (clock) => {
+    const uow = new MemoryUnitOfWork();
+    return { uow, inbox: new MemoryInbox(uow, clock), close: closed };
+  },
+  { purge: true },
+);
 runMessagingContract(mocha, 'memory', async () => {
   const bus = new MemoryBus();
   return {
