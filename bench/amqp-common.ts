@@ -107,8 +107,11 @@ export function makeMessages(n: number, type: string, bytes = 200): OutboxMessag
   }));
 }
 
-/** Time (ms) and calls spent in each relay phase, summed over a run. `bus` = from a non-empty claim's return to the
- * `markSent` call that follows it: encoding, publishing and waiting for every confirm of the batch (AmqpBus.publish). */
+/**
+ * Time (ms) and calls spent in each relay phase, summed over a run. `bus` = from a non-empty claim's return to the
+ * `markSent` call for its rows: encoding, publishing and waiting for every confirm of the batch (AmqpBus.publish).
+ * With a pipelined relay the phases of different batches overlap, so their sum exceeds the wall time.
+ */
 export interface PhaseTimes {
   claim: number;
   claims: number;
@@ -118,6 +121,8 @@ export interface PhaseTimes {
   markSent: number;
   marks: number;
   claimed: number;
+  /** The most batches that were claimed and not yet settled (marked, released or failed) at one time. */
+  maxInFlight: number;
 }
 export const zeroPhases = (): PhaseTimes => ({
   claim: 0,
@@ -128,15 +133,20 @@ export const zeroPhases = (): PhaseTimes => ({
   markSent: 0,
   marks: 0,
   claimed: 0,
+  maxInFlight: 0,
 });
 
 /**
- * A pass-through Outbox that times `claim` and `markSent` and reports `add`ed messages and `markSent` calls
- * (a `markSent(ids)` call happens right after the bus resolved with those ids confirmed).
+ * A pass-through Outbox that times `claim` and `markSent`, counts the batches in flight, and reports `add`ed
+ * messages and `markSent` calls (a `markSent(ids)` call happens right after the bus resolved with those ids confirmed).
  */
 export class TimedOutbox implements Outbox {
   phases = zeroPhases();
-  #claimedAt: number | undefined;
+  /** Per claimed id not settled yet: when its claim returned, and which batch it came in. */
+  readonly #out = new Map<string, { claimedAt: number; batch: number }>();
+  /** Rows not settled yet, per batch. */
+  readonly #left = new Map<number, number>();
+  #batches = 0;
   constructor(
     private readonly inner: Outbox,
     private readonly hooks: {
@@ -159,29 +169,46 @@ export class TimedOutbox implements Outbox {
     if (rows.length === 0) {
       this.phases.emptyClaims++;
       this.phases.emptyClaim += end - t;
+      return rows;
     }
-    this.#claimedAt = rows.length > 0 ? end : undefined;
+    const batch = this.#batches++;
+    for (const { id } of rows) this.#out.set(id, { claimedAt: end, batch });
+    this.#left.set(batch, rows.length);
+    this.phases.maxInFlight = Math.max(this.phases.maxInFlight, this.#left.size);
     return rows;
   }
   async markSent(ids: readonly string[]): Promise<void> {
     const t = performance.now();
-    if (this.#claimedAt !== undefined) this.phases.bus += t - this.#claimedAt;
-    this.#claimedAt = undefined;
+    const claimedAt = this.#out.get(ids[0] ?? '')?.claimedAt;
+    if (claimedAt !== undefined) this.phases.bus += t - claimedAt;
     this.hooks.confirmed?.(ids, t);
     await this.inner.markSent(ids);
+    this.#settle(ids);
     const end = performance.now();
     this.hooks.marked?.(ids, end);
     this.phases.markSent += end - t;
     this.phases.marks++;
   }
-  markFailed(id: string, error: string, park: boolean): Promise<void> {
-    return this.inner.markFailed(id, error, park);
+  async markFailed(id: string, error: string, park: boolean): Promise<void> {
+    await this.inner.markFailed(id, error, park);
+    this.#settle([id]);
   }
-  release(ids: readonly string[]): Promise<void> {
-    return this.inner.release(ids);
+  async release(ids: readonly string[]): Promise<void> {
+    await this.inner.release(ids);
+    this.#settle(ids);
   }
   pending(): Promise<number> {
     return this.inner.pending();
+  }
+  #settle(ids: readonly string[]): void {
+    for (const id of ids) {
+      const out = this.#out.get(id);
+      if (!out) continue;
+      this.#out.delete(id);
+      const left = (this.#left.get(out.batch) ?? 1) - 1;
+      if (left > 0) this.#left.set(out.batch, left);
+      else this.#left.delete(out.batch);
+    }
   }
 }
 

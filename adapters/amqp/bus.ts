@@ -30,6 +30,10 @@ export class AmqpBus implements MessageBus {
     private readonly options: AmqpBusOptions,
   ) {}
 
+  /**
+   * Safe to call again while an earlier batch awaits its confirms (the relay pipelines batches): each call listens
+   * for its own messages' confirms, and the broker confirms one channel's messages in publish order.
+   */
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
     const channel = await this.#open();
     await this.#declareJobQueues(channel, messages);
@@ -38,34 +42,41 @@ export class AmqpBus implements MessageBus {
       closed = true;
     };
     channel.once('close', onClose);
-    const outcomes = new Map<string, Error | null>();
-    const confirms: Array<Promise<void>> = [];
-    for (const message of messages) {
-      const { exchange, routingKey } = routeOf(this.options.exchanges, message);
-      const { content, options } = encode(message);
-      const mandatory = message.kind === 'job' || this.options.mandatoryEvents;
-      let writable = true;
-      confirms.push(
+    try {
+      const outcomes = new Map<string, Error | null>();
+      // One promise per batch rather than per message: it settles once every message published got its answer.
+      let expected = messages.length;
+      let answered!: () => void;
+      const allAnswered = new Promise<void>((resolve) => {
+        answered = resolve;
+      });
+      let published = 0;
+      for (const message of messages) {
+        const { exchange, routingKey } = routeOf(this.options.exchanges, message);
+        const { content, options } = encode(message);
+        const mandatory = message.kind === 'job' || this.options.mandatoryEvents;
+        const writable = channel.publish(exchange, routingKey, content, { ...options, mandatory }, (error) => {
+          outcomes.set(message.id, error ?? null);
+          if (outcomes.size === expected) answered();
+        });
+        published++;
+        if (!writable) await drainedOrClosed(channel); // the socket buffer is full
+        if (closed) break;
+      }
+      expected = published; // the channel closed before the rest went out: they stay unconfirmed
+      if (outcomes.size === expected) answered();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        allAnswered,
         new Promise((resolve) => {
-          writable = channel.publish(exchange, routingKey, content, { ...options, mandatory }, (error) => {
-            outcomes.set(message.id, error ?? null);
-            resolve();
-          });
+          timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 10_000);
         }),
-      );
-      if (!writable) await drainedOrClosed(channel); // the socket buffer is full
-      if (closed) break;
+      ]);
+      clearTimeout(timer);
+      return this.#report(messages, outcomes, closed);
+    } finally {
+      channel.off('close', onClose);
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(confirms),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 10_000);
-      }),
-    ]);
-    clearTimeout(timer);
-    channel.off('close', onClose);
-    return this.#report(messages, outcomes, closed);
   }
 
   #report(

@@ -50,7 +50,8 @@ export function faultApp(db: Knex, url: string, exchanges: Exchanges, options: {
   const container = new Container();
   container.load(
     knexModule({ knex: db }),
-    amqpModule({ url, exchanges, relay: { backoffMs: [20, 500] }, retryDelayMs: () => 50 }),
+    // Batches of 100: what a failing pass holds (100 × 10 kB) stays well below the outage spec's 5 MB heap bound.
+    amqpModule({ url, exchanges, relay: { backoffMs: [20, 500], batchSize: 100 }, retryDelayMs: () => 50 }),
   );
   if (options.relay === false)
     container.rebind<Relay>(TOKENS.Relay).toConstantValue({ wake: () => undefined, drain: async () => undefined });
