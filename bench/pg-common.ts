@@ -73,6 +73,12 @@ export interface RunResult {
   readonly byStatement?: Record<string, number>;
   /** Pool connection checkouts, when counted. */
   readonly checkouts?: number;
+  /**
+   * Audit sealing lag (usecasecore rows; the worker runs `auditSealer` every 200 ms on a connection of its own): the
+   * age of the oldest committed, unsealed record, sampled every 50 ms during the run (`at` is taken just before the
+   * commit, so this bounds commit → sealed from above, to the sampling period).
+   */
+  readonly sealLag?: { readonly maxMs: number; readonly p50Ms: number; readonly samples: number };
 }
 export type FromWorker = { readonly type: 'ready' } | RunResult | { readonly type: 'error'; readonly message: string };
 

@@ -4,6 +4,8 @@
 // is charged to the pipeline only, and so each process's CPU time is that implementation's.
 import { performance } from 'node:perf_hooks';
 import knex, { type Knex } from 'knex';
+import { KnexAuditStore, KnexUnitOfWork, tables } from '../adapters/knex/index.js';
+import { auditSealer, type AuditSealer } from '../lib/index.js';
 import {
   IMPLS,
   pg,
@@ -25,6 +27,11 @@ let close: () => Promise<void> = async () => undefined;
 let middleware: readonly string[] = [];
 let knexDb: Knex | undefined;
 let keys = 0; // fresh idempotency keys across every run of this process
+/** The ucc worker's audit sealer, on a connection of its own (as the relay process would run it). */
+let sealing: { db: Knex; sealer: AuditSealer } | undefined;
+const SEAL_EVERY_MS = 200;
+const SEALER_CLIENTS = new WeakSet<object>();
+const LAG_SAMPLE_MS = 50;
 
 const reply = (message: FromWorker) => new Promise<void>((resolve) => process.send!(message, () => resolve()));
 
@@ -49,6 +56,27 @@ async function init(url: string, schema: string, size: number): Promise<void> {
   close = () => db.destroy();
   knexDb = db;
   if (kind === 'ucc') {
+    const sealDb = knex({
+      client: 'pg',
+      connection: url,
+      searchPath: [schema],
+      pool: {
+        min: 1,
+        max: 2,
+        // Marked so the statement counter leaves the sealer's and the lag probe's queries out of the ops' count.
+        afterCreate: (conn: object, done: (error: Error | null, conn: object) => void) => {
+          SEALER_CLIENTS.add(conn);
+          done(null, conn);
+        },
+      },
+    });
+    const store = new KnexAuditStore(new KnexUnitOfWork(sealDb), tables().audit, tables().auditHeads);
+    const onError = (error: unknown) => process.stderr.write(`[ucc worker] sealing failed: ${String(error)}\n`);
+    sealing = { db: sealDb, sealer: auditSealer(store, { everyMs: SEAL_EVERY_MS, onError }) };
+    close = async () => {
+      await sealing?.sealer.stop();
+      await Promise.all([db.destroy(), sealDb.destroy()]);
+    };
     const shared = usecasecore(db, { tenantPerCaller: false });
     middleware = shared.middleware;
     ops = new Map([
@@ -69,7 +97,8 @@ function countQueries(): { stop(): { queries: number; byStatement: Record<string
   const original = proto.query;
   const byStatement: Record<string, number> = {};
   let queries = 0;
-  proto.query = function (this: unknown, ...args: unknown[]) {
+  proto.query = function (this: object, ...args: unknown[]) {
+    if (SEALER_CLIENTS.has(this)) return original.apply(this, args);
     const first = args[0] as string | { text?: string };
     const text = typeof first === 'string' ? first : (first?.text ?? '?');
     queries++;
@@ -102,7 +131,11 @@ function countQueries(): { stop(): { queries: number; byStatement: Record<string
 function statementShape(text: string): string {
   const sql = text.trim().replace(/\s+/g, ' ');
   const verb = (sql.split(' ')[0] ?? '').toUpperCase().replace(/;$/, '');
-  if (verb === 'WITH') return 'WITH (INSERT ucc_audit + UPDATE ucc_audit_heads)';
+  if (verb === 'WITH') {
+    // The unit of work's deferred writes, one data-modifying CTE each.
+    const writes = [...sql.matchAll(/\b(INSERT INTO|(?<!DO )UPDATE|DELETE FROM)\s+"?([\w.]+)"?/gi)];
+    return `WITH (${writes.map(([, v, table]) => `${v!.split(' ')[0]!.toUpperCase()} ${table!.split('.').pop()}`).join(' + ')})`;
+  }
   const table = /\b(?:into|from|update)\s+"?([\w.]+)"?/i.exec(sql)?.[1];
   return table ? `${verb} ${table.split('.').pop()}` : verb;
 }
@@ -116,6 +149,7 @@ async function run(request: RunRequest): Promise<RunResult> {
     failed = 0,
     firstError: string | undefined;
   const counter = request.countQueries ? countQueries() : undefined;
+  const lag = sealing && request.impl.startsWith('ucc') ? sampleSealLag(sealing.db) : undefined;
   const cpu = process.cpuUsage();
   const start = performance.now();
   const deadline = request.ms !== undefined ? start + request.ms : Infinity;
@@ -140,6 +174,7 @@ async function run(request: RunRequest): Promise<RunResult> {
     }),
   );
   const elapsedMs = performance.now() - start;
+  const sealLag = await lag?.stop();
   const used = process.cpuUsage(cpu);
   const counted = counter?.stop();
   const sorted = Float64Array.from(latencies).sort();
@@ -163,6 +198,31 @@ async function run(request: RunRequest): Promise<RunResult> {
     cpuSystemUs: used.system,
     perRow,
     ...(counted ? { queries: counted.queries, byStatement: counted.byStatement, checkouts: counted.checkouts } : {}),
+    ...(sealLag ? { sealLag } : {}),
+  };
+}
+
+/** Samples the age of the oldest committed, unsealed audit record until stopped (see RunResult.sealLag). */
+function sampleSealLag(db: Knex): { stop(): Promise<NonNullable<RunResult['sealLag']>> } {
+  const ages: number[] = [];
+  let busy: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    busy ??= db
+      .raw(`SELECT extract(epoch FROM clock_timestamp() - min(at)) * 1000 AS ms FROM ?? WHERE seq IS NULL`, [
+        tables().audit,
+      ])
+      .then(({ rows }: { rows: Array<{ ms: string | null }> }) => {
+        ages.push(Math.max(0, Number(rows[0]?.ms ?? 0)));
+      })
+      .finally(() => (busy = undefined));
+  }, LAG_SAMPLE_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await busy;
+      const sorted = [...ages].sort((a, b) => a - b);
+      return { maxMs: sorted.at(-1) ?? 0, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? 0, samples: ages.length };
+    },
   };
 }
 

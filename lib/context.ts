@@ -2,7 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import { UseCaseError } from './errors.js';
 import type { Handler } from './handler.js';
-import { CommitHooks, type Hook, type Phase } from './hooks.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -29,6 +28,11 @@ export interface Meta extends SendOptions {
   readonly tenant: string;
 }
 
+/** When a commit hook runs. */
+export type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
+/** A commit hook; it gets the result being committed (none after a rollback caused by an exception). */
+export type Hook = (result: AnyResult | undefined) => void | Promise<void>;
+
 /** Any result, as middleware pass it along. */
 export type AnyResult = Result<unknown, string>;
 type Dispatch = <N extends AnyRequest>(
@@ -54,7 +58,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   outbox: OutboxMessage[] | undefined;
   #loading: Promise<S> | undefined;
   #state: { value: S } | undefined;
-  #hooks: CommitHooks | undefined;
+  #hooks: Partial<Record<Phase, Hook[]>> | undefined;
 
   constructor(
     request: C,
@@ -109,42 +113,34 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     return this.dispatch(request, options, this);
   }
 
-  /**
-   * Runs `fn(result)` inside the transaction just before it commits a successful result. `last` hooks run after
-   * all others (the audit append takes a per-tenant lock it holds until commit: taking it last keeps that short).
-   */
-  beforeCommit(fn: Hook, options: { readonly last?: boolean } = {}): void {
-    this.#commitHooks().add('beforeCommit', fn, options.last);
+  /** Runs `fn(result)` inside the transaction, after the whole stack, just before it commits a successful result. */
+  beforeCommit(fn: Hook): void {
+    this.#on('beforeCommit', fn);
   }
   /** Runs `fn(result)` after the commit (for a nested send: after the outermost commit). */
   afterCommit(fn: Hook): void {
-    this.#commitHooks().add('afterCommit', fn);
+    this.#on('afterCommit', fn);
   }
-  /** Runs `fn(result)` after a rollback. */
+  /** Runs `fn(result)` after a rollback (`undefined` when an exception caused it). */
   afterRollback(fn: Hook): void {
-    this.#commitHooks().add('afterRollback', fn);
+    this.#on('afterRollback', fn);
   }
 
-  /** Runs the hooks of a phase in order (used by the unit of work). */
-  runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
-    return this.#hooks ? this.#hooks.run(phase, result) : Promise.resolve();
+  /** Runs the hooks of a phase in order (the unit of work does). */
+  async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
+    for (const hook of this.#hooks?.[phase] ?? []) await hook(result);
   }
 
-  /** A mark of what this attempt has registered so far, for `rewind`. */
-  mark(): ReturnType<CommitHooks['mark']> {
-    return this.#commitHooks().mark();
-  }
-
-  /** Forgets state, staged messages and hooks registered since `mark` (a retried attempt starts clean). */
-  rewind(mark: ReturnType<CommitHooks['mark']>): void {
+  /** Forgets loaded state, staged messages and hooks: a retried attempt starts clean. */
+  reset(): void {
     this.#loading = undefined;
     this.#state = undefined;
     if (this.outbox) this.outbox = [];
-    this.#hooks?.rewind(mark);
+    this.#hooks = undefined;
   }
 
-  #commitHooks(): CommitHooks {
-    return (this.#hooks ??= new CommitHooks());
+  #on(phase: Phase, hook: Hook): void {
+    ((this.#hooks ??= {})[phase] ??= []).push(hook);
   }
 
   #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {

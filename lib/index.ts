@@ -47,4 +47,5 @@ export {
   type RetentionOptions,
   type RetentionPorts,
 } from './retention.js';
+export { auditSealer, type AuditSealer, type AuditSealerOptions } from './sealer.js';
 export { settled } from './testing.js';

@@ -10,7 +10,11 @@ export interface Clock {
   now(): number;
 }
 
-/** Transactions. The transaction is ambient (AsyncLocalStorage) so repositories and stores join it without plumbing. */
+/**
+ * Transactions. The transaction is ambient (AsyncLocalStorage) so repositories and stores join it without plumbing.
+ * Stores defer their outcome records (idempotency result, audit record, outbox rows) to the end of the transaction:
+ * they are written with its commit, and those that record a failure are written after a rollback too.
+ */
 export interface UnitOfWork {
   /**
    * Runs `work` in a transaction scope (a savepoint when one is already active), begun lazily by the adapter.
@@ -29,24 +33,26 @@ export interface IdempotencyKey {
   readonly key: string;
 }
 
-/** What `claim` found. */
+/** What `claim` found: the key is now held by this transaction, is held by another one, or has a stored result. */
 export type Claim =
-  | { readonly status: 'claimed'; readonly token: string }
-  | { readonly status: 'in_progress'; readonly fingerprint: string }
+  | { readonly status: 'claimed' }
+  | { readonly status: 'in_progress' }
   | { readonly status: 'completed'; readonly fingerprint: string; readonly response: Result<unknown, string> };
 
 /** Stores idempotency keys with their payload fingerprint and the result they produced. */
 export interface IdempotencyStore {
-  /** Claims a key for `leaseMs`; an expired claim or an expired record is taken over. Commits on its own. */
-  claim(id: IdempotencyKey, fingerprint: string, leaseMs: number): Promise<Claim>;
   /**
-   * Stores the result in the ambient transaction; throws `UseCaseError('claim_lost')` if `token` no longer owns
-   * the key.
+   * Claims a key in the ambient transaction, so the claim commits or vanishes with it (a crashed owner's too). A key
+   * another transaction holds is waited for up to `waitMs`: it then has a result, or is free again (claimed), or is
+   * still held (`in_progress`). An expired result counts as absent.
    */
-  complete(id: IdempotencyKey, token: string, response: Result<unknown, string>, ttlMs: number): Promise<void>;
-  /** Gives the key back so a retry runs (after an unexpected error). */
-  release(id: IdempotencyKey, token: string): Promise<void>;
-  /** Deletes expired records and expired claims; returns how many (`retention({ idempotency: true })` calls it). */
+  claim(id: IdempotencyKey, fingerprint: string, waitMs: number): Promise<Claim>;
+  /**
+   * Stores the result of a claimed key with the ambient transaction's commit; a failure result is stored after its
+   * rollback too (in a write of its own), unless the key got a result meanwhile.
+   */
+  complete(id: IdempotencyKey, fingerprint: string, response: Result<unknown, string>, ttlMs: number): Promise<void>;
+  /** Deletes expired records; returns how many. */
   reap(): Promise<number>;
 }
 
@@ -73,8 +79,13 @@ export interface AuditRecord extends AuditEntry {
 
 /** Append-only audit log with a per-tenant hash chain (see `chainHash`). */
 export interface AuditStore {
-  /** Appends in the ambient transaction, or in its own when none is active; serializes per tenant. */
-  append(entry: AuditEntry): Promise<AuditRecord>;
+  /**
+   * Records an entry with the ambient transaction's commit (one that records a failure also after its rollback), or
+   * at once outside a transaction. It joins its tenant's hash chain at once or when `seal()` runs.
+   */
+  append(entry: AuditEntry): Promise<void>;
+  /** Chains the committed entries not chained yet, in commit order; returns how many (0 for a store that chains at once). */
+  seal?(): Promise<number>;
   /** Records of one tenant (all tenants when omitted), `desc` = newest first. */
   list(query?: { tenant?: string; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditRecord[]>;
 }

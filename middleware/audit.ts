@@ -1,4 +1,4 @@
-// One audit record per send that passed validation: in the business transaction on success, on its own otherwise.
+// One audit record per send that passed validation, written with the send's commit (or after its rollback).
 import { randomUUID } from 'node:crypto';
 import type { AnyResult, Context } from '../lib/context.js';
 import { redact } from '../lib/json.js';
@@ -13,43 +13,33 @@ export interface AuditOptions {
 }
 
 /**
- * Audits every outcome — success, denial, rejected transition, domain failure, replay, exception — with a redacted
- * payload, chained per tenant. Sits outside idempotency and the unit of work so it sees every one of them.
- * @example middleware: [validation(), audit(), idempotency(), unitOfWork(), ...]
+ * Audits every outcome — success, denial, rejected transition, domain failure, replay, mismatch, exception — with a
+ * redacted payload. The record joins the transaction: it commits with a success, and a failure's record is written
+ * after the rollback, so there is exactly one per send.
+ * @example middleware: [validation(), unitOfWork(), audit(), idempotency(), ...]
  */
 export function audit(options: AuditOptions = {}): Middleware {
   return withRules(
     async function audit(ctx, next) {
       const store = options.store ?? ctx.ports.audit!;
-      let committed: unknown;
-      // Last before commit: a chained store locks the tenant's chain head from the append until the commit.
-      ctx.beforeCommit(
-        async (result) => {
-          await store.append(entry(ctx, result));
-          committed = result;
-        },
-        { last: true },
-      );
       let result: AnyResult;
       try {
         result = await next();
       } catch (error) {
-        await store.append(entry(ctx, undefined));
+        await store.append(entry(ctx, undefined, ctx.ports.unitOfWork?.isUnavailable(error) ? 'unavailable' : 'error'));
         throw error;
       }
-      if (result !== committed) {
-        const record = entry(ctx, result);
-        await store.append(record);
-        // A nested send's failure was written in the outer transaction; if that rolls back, write it on its own.
-        if (ctx.parent && !result.ok) ctx.parent.afterRollback(() => store.append(record));
-      }
+      await store.append(entry(ctx, result));
+      // A commit that fails after this frame (a beforeCommit hook, the COMMIT itself) takes the record with it: the
+      // unit of work then says what happened (unavailable, or an error).
+      if (result.ok) ctx.afterRollback((after) => store.append(entry(ctx, after)));
       return result;
     },
-    { requires: ['unitOfWork'], before: ['idempotency', 'unitOfWork'], after: ['validation'], ports: ['audit'] },
+    { inside: ['unitOfWork'], before: ['idempotency'], after: ['validation'], ports: ['audit'] },
   );
 }
 
-function entry(ctx: Context, result: AnyResult | undefined): AuditEntry {
+function entry(ctx: Context, result: AnyResult | undefined, thrown: 'error' | 'unavailable' = 'error'): AuditEntry {
   return {
     id: randomUUID(),
     at: new Date(ctx.ports.clock.now()).toISOString(),
@@ -57,7 +47,7 @@ function entry(ctx: Context, result: AnyResult | undefined): AuditEntry {
     actor: ctx.meta.actor?.id ?? null,
     type: ctx.type,
     requestId: ctx.meta.requestId,
-    outcome: result === undefined ? 'error' : result.ok ? 'ok' : result.failure.kind,
+    outcome: result === undefined ? thrown : result.ok ? 'ok' : result.failure.kind,
     code: result && !result.ok && result.failure.kind === 'domain' ? result.failure.code : undefined,
     replayed: result?.replayed,
     payload: redact(payloadOf(ctx.request), ctx.requestClass.sensitive),

@@ -5,7 +5,7 @@ import { withRules, type Middleware } from '../lib/middleware.js';
  * For sends made by a consumer (`meta.message` set), records the message id for the consumer in the transaction;
  * a message already recorded is a duplicate delivery and resolves to `{ ok: true, replayed: true }` without running.
  * Because the record commits with the handler's writes, a crash before commit lets the redelivery run again.
- * @example middleware: [validation(), audit(), idempotency(), unitOfWork(), inbox(), policy(rules), publish()]
+ * @example middleware: [validation(), unitOfWork(), audit(), idempotency(), inbox(), policy(rules), publish()]
  */
 export function inbox(): Middleware {
   return withRules(

@@ -30,9 +30,9 @@ export function recommendedStack(options: {
 }): Middleware[] {
   return [
     validation(),
+    unitOfWork(),
     audit(),
     idempotency(),
-    unitOfWork(),
     ...(options.inbox ? [inbox()] : []),
     policy(options.rules),
     transition(options.guards ?? []),

@@ -2,19 +2,20 @@
 import { withRules, type Middleware } from '../lib/middleware.js';
 
 /**
- * Enables `ctx.publish` / `ctx.enqueue`. Staged messages are written to the outbox just before commit (dropped on
- * rollback), and the relay is woken after the outermost commit.
+ * Enables `ctx.publish` / `ctx.enqueue`. A success writes the staged messages to the outbox with its commit (a
+ * failure drops them), and the relay is woken after the outermost commit.
  * @example middleware: [..., unitOfWork(), policy(rules), transition(guards), publish()]
  */
 export function publish(): Middleware {
   return withRules(
     async function publish(ctx, next) {
       const staged = (ctx.outbox = []);
-      ctx.beforeCommit(() => (staged.length > 0 ? ctx.ports.outbox!.add(staged) : undefined));
-      ctx.afterCommit(() => {
-        if (staged.length > 0) ctx.ports.relay?.wake();
-      });
-      return next();
+      const result = await next();
+      if (result.ok && staged.length > 0) {
+        await ctx.ports.outbox!.add(staged);
+        ctx.afterCommit(() => ctx.ports.relay?.wake());
+      }
+      return result;
     },
     { inside: ['unitOfWork'], ports: ['outbox'] },
   );

@@ -3,18 +3,25 @@ import type { AnyResult } from '../lib/context.js';
 import { withRules, type Middleware } from '../lib/middleware.js';
 import { failure } from '../lib/result.js';
 
+const UNAVAILABLE = failure({
+  kind: 'unavailable',
+  message: 'The database is unavailable; nothing was committed — retry later',
+});
+
 /** Options of `unitOfWork()`. */
 export interface UnitOfWorkOptions {
-  /** Attempts for serialization failures and deadlocks (each re-runs load and checks). Default 3. */
+  /** Attempts for serialization failures and deadlocks (each re-runs the stack inside). Default 3. */
   readonly maxAttempts?: number;
   /** Where errors of afterCommit/afterRollback hooks go (the outcome is already decided). Default console.error. */
   readonly onHookError?: (error: unknown) => void;
 }
 
 /**
- * Runs the rest of the stack in a transaction: commits a successful result (after the `beforeCommit` hooks, in
- * the transaction), rolls back a failure or an exception, then runs `afterCommit`/`afterRollback` hooks.
- * @example middleware: [validation(), audit(), idempotency(), unitOfWork({ maxAttempts: 5 }), policy(rules), publish()]
+ * Runs the rest of the stack in one transaction. A success commits, together with the outcome records the inner
+ * middleware deferred (audit, idempotency, outbox); a failure or an exception rolls back, and only the records of
+ * the failure are written after it. Serialization failures and deadlocks re-run the whole attempt — the one place
+ * that retries. Then `afterCommit` / `afterRollback` hooks run.
+ * @example middleware: [validation(), unitOfWork({ maxAttempts: 5 }), audit(), idempotency(), policy(rules), publish()]
  */
 export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
   const {
@@ -24,41 +31,33 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
   return withRules(
     async function unitOfWork(ctx, next) {
       const uow = ctx.ports.unitOfWork!;
-      const mark = ctx.mark();
-      let result: AnyResult;
+      const inTransaction = async (): Promise<AnyResult> => {
+        const result = await next();
+        if (result.ok) await ctx.runHooks('beforeCommit', result);
+        return result;
+      };
       for (let attempt = 1; ; attempt++) {
+        let result: AnyResult;
         try {
-          result = await uow.transaction(
-            async () => {
-              const r = await next();
-              if (r.ok) await ctx.runHooks('beforeCommit', r);
-              return r;
-            },
-            (r) => r.ok,
-          );
-          break;
+          result = await uow.transaction(inTransaction, (r) => r.ok);
         } catch (error) {
           if (!ctx.parent && attempt < maxAttempts && uow.isRetryable(error)) {
-            ctx.rewind(mark);
+            ctx.reset();
             continue;
           }
-          await ctx.runHooks('afterRollback', undefined).catch(onHookError);
-          if (!ctx.parent && uow.isUnavailable(error)) {
-            return failure({
-              kind: 'unavailable',
-              message: 'The database is unavailable; nothing was committed — retry later',
-            });
-          }
+          const unavailable = !ctx.parent && uow.isUnavailable(error) ? UNAVAILABLE : undefined;
+          await ctx.runHooks('afterRollback', unavailable).catch(onHookError);
+          if (unavailable) return unavailable;
           throw error;
         }
+        // The outcome is decided: a failing hook is reported, never turned into a rollback or a retry.
+        const done = result;
+        if (!done.ok) await ctx.runHooks('afterRollback', done).catch(onHookError);
+        else if (ctx.parent)
+          ctx.parent.afterCommit(() => ctx.runHooks('afterCommit', done)); // at the outermost commit
+        else await ctx.runHooks('afterCommit', done).catch(onHookError);
+        return done;
       }
-      // The outcome is decided: a failing hook is reported, never turned into a rollback or a retry of committed work.
-      const done = result;
-      if (!done.ok) await ctx.runHooks('afterRollback', done).catch(onHookError);
-      else if (ctx.parent)
-        ctx.parent.afterCommit(() => ctx.runHooks('afterCommit', done)); // leave at the outermost commit
-      else await ctx.runHooks('afterCommit', done).catch(onHookError);
-      return done;
     },
     { reentrant: true, after: ['validation'], ports: ['unitOfWork'] },
   );

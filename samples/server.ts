@@ -1,7 +1,7 @@
 // `npm start`: serves the sample on PORT (default 3000) and shuts down cleanly on SIGINT/SIGTERM.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TOKENS, retention, type RunningRelay } from '../lib/index.js';
+import { TOKENS, auditSealer, retention, type RunningRelay } from '../lib/index.js';
 import { createApp } from './app.js';
 import { backendFromEnv } from './backend.js';
 
@@ -21,6 +21,8 @@ const relay = container.get<RunningRelay>(TOKENS.Relay);
 relay.start(1_000); // woken after every commit; the poll also picks up rows an earlier run left unsent
 // Sent events kept a week (to look into), inbox records a month (longer than any redelivery), hourly.
 const cleanup = retention(container, { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true, everyMs: HOUR });
+// Audit records commit unchained; the sealer chains them into each tenant's hash chain within a second.
+const sealer = auditSealer(container, { everyMs: 200 });
 const server = createServer(app);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
@@ -36,6 +38,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   await closed;
   await relay.drain(SHUTDOWN_GRACE_MS / 2).catch((error: unknown) => console.error(error));
   await cleanup.stop();
+  await sealer.stop();
   await relay.stop();
   await backend.close();
 }

@@ -131,6 +131,9 @@ describe('usecasecore CLI', function () {
           .and.include(`create table "${schema}"."ucc_outbox"`)
           .and.include('-- 003_outbox_unsent_by_aggregate')
           .and.include('-- 004_retention_indexes')
+          .and.include('-- 005_audit_sealed_after_commit')
+          .and.include('-- 006_idempotency_claim_in_transaction')
+          .and.include(`CREATE INDEX "ucc_audit_unsealed" ON "${schema}"."ucc_audit" (position) WHERE seq IS NULL`)
           .and.include(`CREATE INDEX IF NOT EXISTS "ucc_outbox_sent_at" ON "${schema}"."ucc_outbox" (sent_at)`);
         expect(await db('information_schema.schemata').where({ schema_name: schema })).to.deep.equal([]);
         expect(await tablesIn(schema)).to.deep.equal([]);
@@ -141,7 +144,7 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 4 migrations in schema ucc_cli_\w+: 001_core, 002_audit_head_prev_hash, 003_\w+, 004_retention_indexes/,
+          /Applied 6 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_idempotency_claim_in_transaction/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',
@@ -157,12 +160,7 @@ describe('usecasecore CLI', function () {
             /_(at|until)$/.test(n),
           ),
           'the indexes retention deletes by',
-        ).to.have.members([
-          'cli_outbox_sent_at',
-          'cli_inbox_processed_at',
-          'cli_idempotency_expires_at',
-          'cli_idempotency_lease_until',
-        ]);
+        ).to.have.members(['cli_outbox_sent_at', 'cli_inbox_processed_at', 'cli_idempotency_expires_at']);
         const second = await cli([...args, '--json'], { DATABASE_URL: '' });
         expect(second.code).to.equal(0);
         expect(JSON.parse(second.stdout)).to.deep.include({ applied: [] });
@@ -320,27 +318,24 @@ describe('usecasecore CLI', function () {
         expect(await db(t.inbox).pluck('message_id')).to.deep.equal(['young']);
       });
 
-      it('should reap expired idempotency records and abandoned claims, and only those', async () => {
+      it('should reap expired idempotency records and claims left by an older version, and only those', async () => {
         const now = Date.now();
-        const record = (key: string, response: string | null, leaseUntil: number, expiresAt: number | null) => ({
+        const record = (key: string, response: string | null, expiresAt: number | null) => ({
           scope: 't',
           key,
           fingerprint: 'f',
-          token: randomUUID(),
           response,
-          lease_until: leaseUntil,
           expires_at: expiresAt,
         });
         await db(t.idempotency).insert([
-          record('expired', '{"ok":true}', now - DAY, now - 1_000),
-          record('live', '{"ok":true}', now - DAY, now + DAY),
-          record('abandoned', null, now - 1_000, null),
-          record('running', null, now + 60_000, null),
+          record('expired', '{"ok":true}', now - 1_000),
+          record('live', '{"ok":true}', now + DAY),
+          record('legacy-claim', null, null),
         ]);
         const reap = await run('idempotency', 'reap', '--json');
         expect(reap.code).to.equal(0);
         expect(JSON.parse(reap.stdout)).to.deep.equal({ deleted: 2 });
-        expect((await db(t.idempotency).pluck('key')).sort()).to.deep.equal(['live', 'running']);
+        expect(await db(t.idempotency).pluck('key')).to.deep.equal(['live']);
       });
 
       describe('audit verify', () => {
@@ -357,9 +352,10 @@ describe('usecasecore CLI', function () {
         });
         beforeEach(async () => {
           const store = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
-          records = [];
-          for (let n = 1; n <= 3; n++) records.push(await store.append(entry('acme', n)));
+          for (let n = 1; n <= 3; n++) await store.append(entry('acme', n));
           for (let n = 1; n <= 2; n++) await store.append(entry('globex', n));
+          expect(await store.seal()).to.equal(5);
+          records = await store.list({ tenant: 'acme', order: 'asc' });
         });
         const verify = async (...args: string[]) => {
           const { code, stdout } = await run('audit', 'verify', '--json', ...args);
@@ -371,8 +367,26 @@ describe('usecasecore CLI', function () {
           expect(human).to.include({ code: 0, stdout: 'Audit chains intact: 5 records of 2 tenants\n' });
           expect(await verify('--tenant', 'globex')).to.deep.equal({
             code: 0,
-            result: { ok: true, tenants: 1, records: 2, problems: [] },
+            result: { ok: true, tenants: 1, records: 2, pending: 0, problems: [] },
           });
+        });
+
+        it('should count records not sealed yet as pending, never as a break', async () => {
+          const store = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
+          await store.append(entry('acme', 4));
+          await store.append(entry('initech', 1));
+          const human = await run('audit', 'verify');
+          expect(human).to.include({
+            code: 0,
+            stdout: 'Audit chains intact: 5 records of 3 tenants (2 not sealed yet, not checked)\n',
+          });
+          expect(await verify('--tenant', 'initech')).to.deep.equal({
+            code: 0,
+            result: { ok: true, tenants: 1, records: 0, pending: 1, problems: [] },
+          });
+          await store.seal();
+          expect(await verify()).to.deep.include({ code: 0 });
+          expect((await verify()).result).to.include({ records: 7, pending: 0 });
         });
 
         it('should exit 1 naming the tenant, seq and id of an edited record', async () => {
@@ -432,13 +446,19 @@ describe('usecasecore CLI', function () {
           ]);
         });
 
-        it('should never report a break while another process appends, and still catch tampering', async () => {
+        it('should never report a break while another process appends and seals, and still catch tampering', async () => {
           const store = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
           let writing = true,
             appended = 0;
           const writer = (async () => {
             for (let n = 4; writing; n++, appended++) {
               await Promise.all([store.append(entry('acme', n)), store.append(entry(`new-${n % 5}`, n))]);
+            }
+          })();
+          const sealer = (async () => {
+            while (writing) {
+              await store.seal();
+              await new Promise((resolve) => setTimeout(resolve, 10));
             }
           })();
           const reports = [];
@@ -448,10 +468,15 @@ describe('usecasecore CLI', function () {
             }
           } finally {
             writing = false;
-            await writer;
+            await Promise.all([writer, sealer]);
           }
           expect(appended, 'the writer kept appending').to.be.above(20);
           expect(reports.flatMap((report) => report.problems)).to.deep.equal([]);
+          expect(
+            reports.map((report) => report.records),
+            'the sealer kept sealing',
+          ).to.satisfy((counts: number[]) => new Set(counts).size > 2);
+          await store.seal();
           await db(t.audit).where({ tenant: 'acme', seq: 2 }).update({ actor: 'mallory' });
           expect((await store.verify({ pageSize: 2 })).problems).to.deep.equal([
             { tenant: 'acme', seq: 2, id: records[1]!.id, reason: 'hash does not match the record (it was edited)' },
@@ -552,6 +577,17 @@ describe('usecasecore CLI', function () {
             });
             const id = randomUUID();
             await new KnexOutbox(new KnexUnitOfWork(db), t.outbox).add([pinged(id)]);
+            const audit = new KnexAuditStore(new KnexUnitOfWork(db), t.audit, t.auditHeads);
+            await audit.append({
+              id,
+              at: new Date().toISOString(),
+              tenant: 'acme',
+              actor: null,
+              type: 'Ping',
+              requestId: id,
+              outcome: 'ok',
+              payload: {},
+            });
             const relay = startRelay([
               '--exchanges',
               topology.prefix,
@@ -564,6 +600,11 @@ describe('usecasecore CLI', function () {
             try {
               await relay.running;
               expect(await Promise.race([delivered, relay.running.then(() => relay.exited)])).to.equal(id);
+              for (const until = Date.now() + 2_000; Date.now() < until;) {
+                if ((await audit.list({ tenant: 'acme' })).length > 0) break;
+                await new Promise((resolve) => setTimeout(resolve, 20));
+              }
+              expect(await audit.list({ tenant: 'acme' }), 'the relay sealed the audit record').to.have.length(1);
             } finally {
               await Promise.race([relay.running, relay.exited]).catch(() => undefined);
               relay.child.kill('SIGTERM');
@@ -571,8 +612,8 @@ describe('usecasecore CLI', function () {
             expect(await relay.exited, relay.output.stderr).to.deep.equal([0, null]);
             expect(relay.output.stdout.split('\n')[0]).to.equal(
               `usecasecore relay: ${schema}.ucc_outbox → ${topology.prefix}.events at ` +
-                `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, retention every 1h: sent rows kept 7d, ` +
-                'idempotency reaped',
+                `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, sealing ${schema}.ucc_audit every 200ms, ` +
+                'retention every 1h: sent rows kept 7d, idempotency reaped',
             );
             expect(relay.output.stdout).to.include('SIGTERM, stopped');
             expect(await db(t.outbox).where({ id }).whereNotNull('sent_at').pluck('id')).to.deep.equal([id]);

@@ -42,9 +42,9 @@ describe('regressions', () => {
     const w = wire({
       middleware: [
         validation(),
+        unitOfWork({ onHookError: (e) => reported.push(e) }),
         audit(),
         idempotency(),
-        unitOfWork({ onHookError: (e) => reported.push(e) }),
         flakyHook,
         policy(rules),
         transition([]),
@@ -61,7 +61,7 @@ describe('regressions', () => {
 
   it('should audit a nested failure once even when the outer send rolls back', async () => {
     const w = wire({
-      middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+      middleware: [validation(), unitOfWork(), audit(), idempotency(), policy(rules), transition([]), publish()],
       handlers: [...ACCOUNT_HANDLERS, AttemptHandler],
     });
     const result = await w.mediator.send(Attempt.from({ account: 'n1' }), alice);
@@ -81,7 +81,7 @@ describe('regressions', () => {
   for (const [name, body] of unstorable) {
     it(`should refuse ${name} as a validation failure that writes nothing`, async () => {
       const w = wire({
-        middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+        middleware: [validation(), unitOfWork(), audit(), idempotency(), policy(rules), transition([]), publish()],
       });
       const result = await w.mediator.send(Deposit.from(body), alice);
       expect(result).to.have.nested.property('failure.kind', 'validation');

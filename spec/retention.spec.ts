@@ -81,9 +81,17 @@ function retentionSuite(
       await outbox.claim(1);
       await outbox.markSent([sent.id]);
       await inbox.record('billing', 'm-1');
-      await idempotency.claim({ scope: 't', key: 'abandoned' }, 'f', 1_000);
+      const stored = (key: string, ttlMs: number) =>
+        uow.transaction(
+          async () => {
+            await idempotency.claim({ scope: 't', key }, 'f', 1_000);
+            await idempotency.complete({ scope: 't', key }, 'f', { ok: true, value: key }, ttlMs);
+          },
+          () => true,
+        );
+      await stored('expired', 1_000);
       clock.set(START + 40 * DAY);
-      await idempotency.claim({ scope: 't', key: 'live' }, 'f', 60_000);
+      await stored('live', 60_000);
 
       const cleanup = retention(
         { outbox, inbox, idempotency },
@@ -206,26 +214,21 @@ function batchedSuite(name: string, open: () => Promise<Knex | undefined>): void
       expect(await db(t.inbox).pluck('message_id')).to.deep.equal(['young']);
     });
 
-    it('should reap idempotency records in bounded DELETE statements, keeping live records and claims', async () => {
+    it('should reap idempotency records in bounded DELETE statements, keeping live records', async () => {
       const now = clock.now();
-      const row = (key: string, response: string | null, leaseUntil: number, expiresAt: number | null) => ({
+      const row = (key: string, expiresAt: number) => ({
         scope: 't',
         key,
         fingerprint: 'f',
-        token: 'x',
-        response,
-        lease_until: leaseUntil,
+        response: '{}',
         expires_at: expiresAt,
       });
-      const { key: _, ...expired } = row('', '{}', now - DAY, now - 1);
+      const { key: _, ...expired } = row('', now - 1);
       await many(t.idempotency, 'key', expired); // n expired records
-      await db(t.idempotency).insert([
-        row('live', '{}', now - DAY, now + DAY),
-        row('running', null, now + 60_000, null),
-      ]);
+      await db(t.idempotency).insert([row('live', now + DAY)]);
       expect(await new KnexIdempotencyStore(uow, t.idempotency, clock).reap()).to.equal(n);
       expect(deletes).to.have.length(3);
-      expect(await db(t.idempotency).orderBy('key').pluck('key')).to.deep.equal(['live', 'running']);
+      expect(await db(t.idempotency).orderBy('key').pluck('key')).to.deep.equal(['live']);
     });
   });
 }

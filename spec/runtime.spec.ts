@@ -65,7 +65,7 @@ const open = policy([
   everyone(GetBalance),
   everyone(Transfer),
 ]);
-const stack = () => [validation(), audit(), idempotency(), unitOfWork(), open, transition([]), publish()];
+const stack = () => [validation(), unitOfWork(), audit(), idempotency(), open, transition([]), publish()];
 
 describe('createMediator()', () => {
   it('should route a send to its handler and infer nothing at runtime it cannot check', async () => {
@@ -108,8 +108,8 @@ describe('createMediator()', () => {
   const badStacks: Array<[string, () => Middleware[], RegExp]> = [
     [
       'validation not first',
-      () => [audit(), validation(), unitOfWork()],
-      /audit must come after validation — move validation\(\) before audit\(\)/,
+      () => [unitOfWork(), validation()],
+      /unitOfWork must come after validation — move validation\(\) before unitOfWork\(\)/,
     ],
     [
       'publish without a unit of work',
@@ -122,16 +122,16 @@ describe('createMediator()', () => {
       /move unitOfWork\(\) before publish\(\)/,
     ],
     [
-      'idempotency inside the unit of work',
-      () => [validation(), unitOfWork(), idempotency()],
-      /idempotency must come before unitOfWork/,
+      'idempotency outside the unit of work',
+      () => [validation(), idempotency(), unitOfWork()],
+      /idempotency must run inside unitOfWork\(\) — move unitOfWork\(\) before idempotency\(\)/,
     ],
     [
       'audit inside idempotency',
-      () => [validation(), idempotency(), audit(), unitOfWork()],
+      () => [validation(), unitOfWork(), idempotency(), audit()],
       /idempotency must come after audit — move audit\(\) before idempotency\(\)/,
     ],
-    ['audit without a unit of work', () => [validation(), audit()], /audit needs unitOfWork\(\)/],
+    ['audit without a unit of work', () => [validation(), audit()], /audit must run inside unitOfWork\(\)/],
     [
       'transition before policy',
       () => [validation(), unitOfWork(), transition([]), open],
@@ -166,7 +166,7 @@ describe('createMediator()', () => {
   it('should describe the effective stack per type, with queries skipping idempotency, audit and publish', () => {
     const { mediator } = wire({ middleware: stack() });
     expect(mediator.describe(Deposit)).to.deep.equal({
-      middleware: ['validation', 'audit', 'idempotency', 'unitOfWork', 'policy', 'transition', 'publish'],
+      middleware: ['validation', 'unitOfWork', 'audit', 'idempotency', 'policy', 'transition', 'publish'],
       handler: 'DepositHandler',
     });
     expect(mediator.describe(GetBalance).middleware).to.deep.equal([

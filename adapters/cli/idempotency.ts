@@ -1,4 +1,4 @@
-// `usecasecore idempotency reap`: deletes expired idempotency records and abandoned claims.
+// `usecasecore idempotency reap`: deletes expired idempotency records.
 import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexUnitOfWork } from '../knex/unit-of-work.js';
 import { EXIT, type Command } from './common.js';
@@ -9,10 +9,10 @@ import { EXIT, type Command } from './common.js';
  */
 export const idempotencyReapCommand: Command = {
   name: 'idempotency reap',
-  summary: 'delete expired idempotency records and abandoned claims',
+  summary: 'delete expired idempotency records',
   usage: '[options]',
-  help: `Deletes idempotency records whose TTL has passed and claims whose lease ran out without a result (their
-request died). Live records and claims are kept.
+  help: `Deletes idempotency records whose TTL has passed (and claims an older version committed without a result).
+Live records are kept; a claim in flight is never seen (it commits with its result or vanishes).
 
 Exit codes: 0 done, 1 the database failed, 2 bad usage.`,
   async run(cli) {

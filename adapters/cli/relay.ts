@@ -1,9 +1,12 @@
-// `usecasecore relay`: the outbox relay as its own process (Postgres to RabbitMQ), with optional retention.
+// `usecasecore relay`: the outbox relay as its own process (Postgres to RabbitMQ), with the audit sealer and optional
+// retention.
 import { createRelay } from '../../lib/relay.js';
 import { retention, type Retention, type RetentionOptions } from '../../lib/retention.js';
+import { auditSealer, type AuditSealer } from '../../lib/sealer.js';
 import { AmqpBus } from '../amqp/bus.js';
 import { AmqpConnection } from '../amqp/connection.js';
 import { DEFAULT_EXCHANGES } from '../amqp/topology.js';
+import { KnexAuditStore } from '../knex/audit-store.js';
 import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexInbox } from '../knex/inbox.js';
 import { KnexOutbox } from '../knex/outbox.js';
@@ -16,7 +19,7 @@ import { EXIT, UsageError, formatDuration, redact, type Command, type Invocation
  */
 export const relayCommand: Command = {
   name: 'relay',
-  summary: 'publish outbox rows to RabbitMQ until SIGTERM/SIGINT, optionally running retention',
+  summary: 'publish outbox rows to RabbitMQ and seal audit records until SIGTERM/SIGINT, with optional retention',
   usage: '[--amqp-url <url>] [--poll <duration>] [--purge-sent-after <duration>] … [options]',
   help: `Polls the outbox for committed rows and publishes them to RabbitMQ with confirms (rows another process
 committed: nothing wakes this one). Connects to the database and the broker first, then logs one line when it starts;
@@ -30,6 +33,10 @@ Options:
                                    else usecasecore)
   --poll <duration>                time between polls (default: $RELAY_POLL_MS in ms, else 250ms)
   --mandatory-events               park events no queue takes (default: $UCC_MANDATORY_EVENTS=1; jobs always are)
+Audit sealing (on by default: appends commit unchained, the sealer chains them into each tenant's hash chain):
+  --audit-seal-every <duration>    time between seals (default 200ms: a record is sealed well within 1s)
+  --no-audit-seal                  do not seal here: another process must (a relay, or auditSealer()); several
+                                   sealers are safe, they take turns
 Retention, so no other process is needed (each off unless given):
   --purge-sent-after <duration>    delete outbox rows sent longer ago than this, e.g. 7d
   --purge-inbox-after <duration>   forget inbox records older than this, e.g. 30d
@@ -43,6 +50,8 @@ second signal cut the shutdown short, 2 bad usage.`,
     exchanges: { type: 'string' },
     poll: { type: 'string' },
     'mandatory-events': { type: 'boolean' },
+    'audit-seal-every': { type: 'string' },
+    'no-audit-seal': { type: 'boolean' },
     'purge-sent-after': { type: 'string' },
     'purge-inbox-after': { type: 'string' },
     'reap-idempotency': { type: 'boolean' },
@@ -58,7 +67,8 @@ second signal cut the shutdown short, 2 bad usage.`,
       : DEFAULT_EXCHANGES;
     const mandatoryEvents = cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1';
     const retentionOptions = retentionOf(cli); // bad usage first (exit 2), before anything is opened
-    const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 2 }));
+    const sealEveryMs = sealEveryOf(cli);
+    const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 3 }));
     const outbox = new KnexOutbox(uow, cli.tables.outbox);
     await outbox.pending(); // fail now, with the fix, when the database or the tables are missing
     const connection = new AmqpConnection(amqpUrl);
@@ -78,17 +88,21 @@ second signal cut the shutdown short, 2 bad usage.`,
     });
     relay.start(pollMs);
     const cleanup = retentionOptions && startRetention(cli, uow, retentionOptions);
+    const sealer = sealEveryMs === undefined ? undefined : startSealer(cli, uow, sealEveryMs);
     const started = { outbox: cli.tables.outbox, exchange: exchanges.events, broker: redact(amqpUrl), pollMs };
+    const sealing =
+      sealEveryMs === undefined ? null : `sealing ${cli.tables.audit} every ${formatDuration(sealEveryMs)}`;
     cli.print(
       `usecasecore relay: ${started.outbox} → ${started.exchange} at ${started.broker}, polling every ` +
-        `${formatDuration(pollMs)}${retentionOptions ? `, ${retentionOptions.description}` : ''}`,
-      { started, retention: retentionOptions?.description ?? null },
+        `${formatDuration(pollMs)}${sealing ? `, ${sealing}` : ''}` +
+        `${retentionOptions ? `, ${retentionOptions.description}` : ''}`,
+      { started, sealing, retention: retentionOptions?.description ?? null },
     );
     const alive = setInterval(() => undefined, 1 << 30); // the relay's and retention's timers are unref'd
     const signal = await stopped;
     clearInterval(alive);
     // Claimed rows left behind stay leased and are claimed again when the lease runs out: nothing is lost.
-    const finished = await within(STOP_DEADLINE_MS, Promise.all([relay.stop(), cleanup?.stop()]));
+    const finished = await within(STOP_DEADLINE_MS, Promise.all([relay.stop(), cleanup?.stop(), sealer?.stop()]));
     if (!finished) {
       cli.err(
         `usecasecore relay: the batch under way did not finish within ${formatDuration(STOP_DEADLINE_MS)}: closing ` +
@@ -167,6 +181,25 @@ function pollFromEnv(value: string | undefined): number {
     throw new UsageError(`RELAY_POLL_MS must be a whole number of ms, got "${value}" — or pass --poll 250ms`);
   }
   return ms;
+}
+
+/** Starts the audit sealer on its timer, and seals once now (what committed while no relay ran). */
+function startSealer(cli: Invocation, uow: KnexUnitOfWork, everyMs: number): AuditSealer {
+  const onError = rateLimited((line) => cli.err(`usecasecore relay: sealing audit records failed: ${line}`));
+  const sealer = auditSealer(new KnexAuditStore(uow, cli.tables.audit, cli.tables.auditHeads), { everyMs, onError });
+  void sealer.sealOnce().catch(onError);
+  return sealer;
+}
+
+/** The audit sealer's period, or undefined with --no-audit-seal. */
+function sealEveryOf(cli: Invocation): number | undefined {
+  const everyMs = cli.duration('audit-seal-every');
+  if (cli.flag('no-audit-seal')) {
+    if (everyMs !== undefined) throw new UsageError('--audit-seal-every and --no-audit-seal contradict: give one');
+    return undefined;
+  }
+  if (everyMs === 0) throw new UsageError('--audit-seal-every must be more than 0 (or pass --no-audit-seal)');
+  return everyMs ?? 200;
 }
 
 /** The retention the flags ask for, checked (bad usage throws) but not started; undefined when none is. */

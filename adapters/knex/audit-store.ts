@@ -1,13 +1,14 @@
-// The audit log in Postgres: each append locks its tenant's head row, so the chain never forks.
+// The audit log in Postgres: appends insert unchained rows with their commit; `seal()` chains them afterwards.
 import type { Knex } from 'knex';
-import { chainHash, chainParts, GENESIS_HASH } from '../../lib/audit-chain.js';
+import { chainAfter, chainHash, GENESIS_HASH } from '../../lib/audit-chain.js';
 import { UseCaseError } from '../../lib/errors.js';
 import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
+/** A row of the audit table; seq, prev_hash and hash are null until `seal()` chains it. */
 interface Row {
   tenant: string;
-  seq: number;
+  seq: number | null;
   id: string;
   at: Date | string;
   actor: string | null;
@@ -17,8 +18,8 @@ interface Row {
   code: string | null;
   replayed: boolean | null;
   payload: unknown;
-  prev_hash: string;
-  hash: string;
+  prev_hash: string | null;
+  hash: string | null;
 }
 
 /** The first record of a tenant's chain that fails the walk (`id` is null when the record is gone). */
@@ -34,6 +35,8 @@ export interface AuditVerification {
   readonly ok: boolean;
   readonly tenants: number;
   readonly records: number;
+  /** Records committed but not sealed yet (`seal()` chains them), not checked. */
+  readonly pending: number;
   readonly problems: readonly AuditProblem[];
 }
 
@@ -48,10 +51,15 @@ export class KnexAuditStore implements AuditStore {
     private readonly heads: string,
   ) {}
 
+  /**
+   * Sealed records only (a record joins the list when `seal()` has chained it): a tenant's in seq order, so
+   * `verifyAuditChain(await store.list({ tenant, order: 'asc' }))` walks its chain; every tenant's in insert order.
+   */
   async list(query: { tenant?: string; limit?: number; order?: 'asc' | 'desc' } = {}): Promise<AuditRecord[]> {
     const db = await this.uow.db();
-    const q = db<Row>(this.table).orderBy('position', query.order ?? 'asc');
-    if (query.tenant !== undefined) q.where({ tenant: query.tenant });
+    const q = db<Row>(this.table).whereNotNull('seq');
+    if (query.tenant !== undefined) q.where({ tenant: query.tenant }).orderBy('seq', query.order ?? 'asc');
+    else q.orderBy('position', query.order ?? 'asc');
     if (query.limit !== undefined) q.limit(query.limit);
     return (await q).map(toRecord);
   }
@@ -60,8 +68,9 @@ export class KnexAuditStore implements AuditStore {
    * Walks each tenant's chain by seq, a page at a time (never a whole chain in memory), with the rules of
    * `verifyAuditChain`: seqs 1, 2, 3… without gaps, each prevHash the previous hash, each hash `chainHash` of its
    * record. The last record must also match the tenant's head row, so a deleted last record is caught too. Each
-   * tenant is read in one read-only repeatable-read transaction: records appended while it walks are not seen (the
-   * head bump and its record commit together), so a busy chain is never reported broken.
+   * tenant is read in one read-only repeatable-read transaction: a seal that commits while it walks is not seen (the
+   * sealer updates the records and the head together), so a busy chain is never reported broken. Records not sealed
+   * yet are no part of the chain: they are counted as `pending`, never as a break.
    * @example const { ok, problems } = await store.verify({ tenant: 't1' });
    */
   async verify(options: { readonly tenant?: string; readonly pageSize?: number } = {}): Promise<AuditVerification> {
@@ -79,13 +88,15 @@ export class KnexAuditStore implements AuditStore {
             ])
           ).rows.map((r: { tenant: string }) => r.tenant);
     const problems: AuditProblem[] = [];
-    let records = 0;
+    let records = 0,
+      pending = 0;
     for (const tenant of tenants) {
       const walked = await this.uow.knex.transaction((trx) => this.#walk(trx, tenant, pageSize), SNAPSHOT);
       records += walked.records;
+      pending += walked.pending;
       if (walked.problem) problems.push(walked.problem);
     }
-    return { ok: problems.length === 0, tenants: tenants.length, records, problems };
+    return { ok: problems.length === 0, tenants: tenants.length, records, pending, problems };
   }
 
   /** One tenant's walk in the snapshot `trx`: the records that passed, and the first problem. */
@@ -93,10 +104,15 @@ export class KnexAuditStore implements AuditStore {
     trx: Knex.Transaction,
     tenant: string,
     pageSize: number,
-  ): Promise<{ records: number; problem?: AuditProblem }> {
+  ): Promise<{ records: number; pending: number; problem?: AuditProblem }> {
     const head: { seq: number; hash: string } | undefined = await trx(this.heads)
       .where({ tenant })
       .first('seq', 'hash');
+    const unsealed: { n: string | number } | undefined = await trx(this.table)
+      .where({ tenant })
+      .whereNull('seq')
+      .first(trx.raw('count(*) AS n'));
+    const pending = Number(unsealed?.n ?? 0);
     const headSeq = Number(head?.seq ?? 0);
     let last: { seq: number; hash: string; id: string | null } = { seq: 0, hash: GENESIS_HASH, id: null };
     let records = 0;
@@ -109,7 +125,7 @@ export class KnexAuditStore implements AuditStore {
       full = page.length === pageSize;
       for (const record of page.map(toRecord)) {
         const reason = breakIn(record, last, headSeq);
-        if (reason) return { records, problem: { tenant, seq: record.seq, id: record.id, reason } };
+        if (reason) return { records, pending, problem: { tenant, seq: record.seq, id: record.id, reason } };
         last = { seq: record.seq, hash: record.hash, id: record.id };
         records++;
       }
@@ -118,6 +134,7 @@ export class KnexAuditStore implements AuditStore {
     if (headSeq > last.seq) {
       return {
         records,
+        pending,
         problem:
           last.id === null
             ? {
@@ -130,40 +147,21 @@ export class KnexAuditStore implements AuditStore {
       };
     }
     if (head && head.hash !== last.hash) {
-      return { records, problem: { ...at, reason: 'hash does not match the head row (it was edited)' } };
+      return { records, pending, problem: { ...at, reason: 'hash does not match the head row (it was edited)' } };
     }
-    return { records };
+    return { records, pending };
   }
 
-  async append(entry: AuditEntry): Promise<AuditRecord> {
-    // Success records ride in the business transaction (uow.db() is it); failure records are written with no unit
-    // of work active, and being one statement they need no transaction of their own.
-    const db = await this.uow.db();
-    // One round trip: the head bump numbers the record and computes its hash in SQL (sha256 over the previous hash
-    // and the canonical JSON split around seq, see chainParts), keeping the previous hash in the head row so the
-    // insert can read it; the bump locks the head until commit, so the chain never forks.
-    const [before, after] = chainParts(entry);
-    const {
-      rows: [row],
-    } = await db.raw(
-      `WITH head AS (
-         INSERT INTO ?? AS h (tenant, seq, prev_hash, hash)
-         VALUES (?, 1, ?, encode(sha256(convert_to(? || ? || '1' || ?, 'UTF8')), 'hex'))
-         ON CONFLICT (tenant) DO UPDATE SET seq = h.seq + 1, prev_hash = h.hash,
-           hash = encode(sha256(convert_to(h.hash || ? || (h.seq + 1)::text || ?, 'UTF8')), 'hex')
-         RETURNING seq, prev_hash, hash)
-       INSERT INTO ?? (tenant, seq, id, at, actor, type, request_id, outcome, code, replayed, payload, prev_hash, hash)
-       SELECT ?, head.seq, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, head.prev_hash, head.hash FROM head
-       RETURNING seq, prev_hash, hash`,
+  /**
+   * Records the entry, unchained, with the ambient transaction's commit (a failure record also after its rollback):
+   * one flat INSERT the unit of work writes with the transaction's other deferred writes. No head row is touched, so
+   * one tenant's commits never wait on one another; `seal()` chains the record later, in commit order.
+   */
+  async append(entry: AuditEntry): Promise<void> {
+    await this.uow.defer(
+      `INSERT INTO ?? (tenant, id, at, actor, type, request_id, outcome, code, replayed, payload)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
       [
-        this.heads,
-        entry.tenant,
-        GENESIS_HASH,
-        GENESIS_HASH,
-        before,
-        after,
-        before,
-        after,
         this.table,
         entry.tenant,
         entry.id,
@@ -176,12 +174,66 @@ export class KnexAuditStore implements AuditStore {
         entry.replayed ?? null,
         JSON.stringify(entry.payload ?? null),
       ],
+      entry.outcome !== 'ok',
     );
-    return Object.assign({}, entry, {
-      seq: Number(row.seq),
-      prevHash: row.prev_hash as string,
-      hash: row.hash as string,
+  }
+
+  /**
+   * Chains the committed records not chained yet after their tenant's head, in commit order, and returns how many: a
+   * run takes what committed before it began (after everything earlier runs took), and orders records that committed
+   * since the last run by their INSERT, which the unit of work makes just before COMMIT. A record whose transaction is
+   * still open is invisible here and holds nothing back: it joins the chain after its commit.
+   * One sealer runs at a time (an advisory lock: a second one waits, then seals what is left), in transactions of
+   * its own of `batchSize` records, never in the ambient one (on PGlite, do not call it while holding a transaction).
+   * @example setInterval(() => void store.seal(), 200); // or auditSealer(store) from usecasecore
+   */
+  async seal(options: { readonly batchSize?: number } = {}): Promise<number> {
+    const batchSize = options.batchSize ?? 1_000;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new UseCaseError('misuse', `seal({ batchSize }) must be a whole number ≥ 1, got ${batchSize}`);
+    }
+    let sealed = 0;
+    for (;;) {
+      const n = await this.uow.knex.transaction((trx) => this.#sealBatch(trx, batchSize));
+      sealed += n;
+      if (n < batchSize) return sealed;
+    }
+  }
+
+  /** One batch of `seal()` in `trx`: reads, chains in JS (`chainAfter`), and writes back the rows and the heads. */
+  async #sealBatch(trx: Knex.Transaction, batchSize: number): Promise<number> {
+    await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`usecasecore seal ${this.table}`]);
+    // Read committed: this statement sees every record committed before it began (the previous sealer's work too).
+    // Between two runs, position (taken by the INSERT just before its COMMIT) orders the newly committed records.
+    const { rows }: { rows: Array<Row & { position: string }> } = await trx.raw(
+      `SELECT * FROM ?? WHERE seq IS NULL ORDER BY position LIMIT ?`,
+      [this.table, batchSize],
+    );
+    if (rows.length === 0) return 0;
+    // FOR UPDATE: a head bumped by an older version's append (before migration 005) is waited for, then re-read.
+    const heads = new Map<string, { seq: number; hash: string; prevHash?: string | null }>();
+    const found: Array<{ tenant: string; seq: number; hash: string }> = await trx(this.heads)
+      .whereIn('tenant', [...new Set(rows.map((row) => row.tenant))])
+      .forUpdate()
+      .select('tenant', 'seq', 'hash');
+    for (const head of found) heads.set(head.tenant, { seq: Number(head.seq), hash: head.hash });
+    const updates = rows.map((row) => {
+      const record = chainAfter(heads.get(row.tenant), toRecord(row));
+      heads.set(row.tenant, record);
+      return { position: row.position, seq: record.seq, prev_hash: record.prevHash, hash: record.hash };
     });
+    const tip = [...heads].map(([tenant, head]) => ({ tenant, seq: head.seq, hash: head.hash, prev: head.prevHash }));
+    await trx.raw(
+      `WITH sealed AS (
+         UPDATE ?? AS a SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash
+         FROM jsonb_to_recordset(?::jsonb) AS u(position bigint, seq integer, prev_hash text, hash text)
+         WHERE a.position = u.position)
+       INSERT INTO ?? (tenant, seq, hash, prev_hash)
+       SELECT tenant, seq, hash, prev FROM jsonb_to_recordset(?::jsonb) AS t(tenant text, seq integer, hash text, prev text)
+       ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, prev_hash = excluded.prev_hash`,
+      [this.table, JSON.stringify(updates), this.heads, JSON.stringify(tip)],
+    );
+    return rows.length;
   }
 }
 

@@ -24,6 +24,7 @@ export interface KnexOutboxOptions {
 /** The knex Outbox. Sent rows keep `sent_at` (see `purgeSent`); parked rows keep their last error. */
 export class KnexOutbox implements Outbox {
   readonly #leaseMs: number;
+  readonly #insert: string;
   constructor(
     private readonly uow: KnexUnitOfWork,
     private readonly table: string,
@@ -31,22 +32,24 @@ export class KnexOutbox implements Outbox {
     options: KnexOutboxOptions = {},
   ) {
     this.#leaseMs = options.claimLeaseMs ?? 30_000;
+    this.#insert = `INSERT INTO ${uow.knex.raw('??', [table]).toQuery()}
+      (id, kind, type, payload, occurred_at, aggregate_id, headers) VALUES`;
   }
 
+  /** Writes the messages with the ambient transaction's commit (in its one statement of deferred writes). */
   async add(messages: readonly OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const db = await this.uow.db();
-    await db(this.table).insert(
-      messages.map((m) => ({
-        id: m.id,
-        kind: m.kind,
-        type: m.type,
-        payload: JSON.stringify(m.payload ?? null),
-        occurred_at: m.occurredAt,
-        aggregate_id: m.aggregateId ?? null,
-        headers: JSON.stringify(m.headers),
-      })),
-    );
+    const values = messages.map(() => '(?, ?, ?, ?::jsonb, ?, ?, ?::jsonb)').join(', ');
+    const bindings = messages.flatMap((m) => [
+      m.id,
+      m.kind,
+      m.type,
+      JSON.stringify(m.payload ?? null),
+      m.occurredAt,
+      m.aggregateId ?? null,
+      JSON.stringify(m.headers),
+    ]);
+    await this.uow.defer(`${this.#insert} ${values}`, bindings, false);
   }
 
   async claim(limit: number): Promise<OutboxMessage[]> {

@@ -113,8 +113,7 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
         [`${bare(t.outbox)}_unsent_by_aggregate`, t.outbox],
       ),
     ],
-    // Retention's batched deletes find old rows by index, not by scanning the table (idempotency: one index per arm
-    // of reap's OR). IF NOT EXISTS: on a large table, create them CONCURRENTLY by hand first, under these names.
+    // Retention's batched deletes find old rows by index, not by scanning the table. IF NOT EXISTS: on a large table, create them CONCURRENTLY by hand first, under these names.
     '004_retention_indexes': (knex) => {
       const index = (table: string, column: string, definition: string) =>
         knex.raw(`CREATE INDEX IF NOT EXISTS ?? ON ?? ${definition}`, [`${bare(table)}_${column}`, table]);
@@ -122,9 +121,23 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
         index(t.outbox, 'sent_at', '(sent_at) WHERE sent_at IS NOT NULL'),
         index(t.inbox, 'processed_at', '(processed_at)'),
         index(t.idempotency, 'expires_at', '(expires_at) WHERE response IS NOT NULL'),
-        index(t.idempotency, 'lease_until', '(lease_until) WHERE response IS NULL'),
       ];
     },
+    // Appends insert unchained records (seq, prev_hash and hash NULL) with their commit; the sealer chains them
+    // afterwards, in commit order, so one tenant's commits never wait on its head row. Existing rows stay sealed.
+    '005_audit_sealed_after_commit': (knex) => [
+      knex.raw(
+        `ALTER TABLE ?? ALTER COLUMN seq DROP NOT NULL, ALTER COLUMN prev_hash DROP NOT NULL,
+           ALTER COLUMN hash DROP NOT NULL`,
+        [t.audit],
+      ),
+      knex.raw('CREATE INDEX ?? ON ?? (position) WHERE seq IS NULL', [`${bare(t.audit)}_unsealed`, t.audit]),
+    ],
+    // A key is claimed in the business transaction, so a claim commits with its result or vanishes: no lease, no
+    // fencing token. (A committed row without a result is a claim of an older version; the reaper removes it.)
+    '006_idempotency_claim_in_transaction': (knex) => [
+      knex.raw('ALTER TABLE ?? DROP COLUMN token, DROP COLUMN lease_until', [t.idempotency]),
+    ],
   };
 }
 

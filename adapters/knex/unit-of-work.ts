@@ -21,8 +21,17 @@ const CONNECTION_LOST = new RegExp(
 interface Scope {
   readonly uow: KnexUnitOfWork;
   readonly outer: Scope | undefined;
+  /** The outermost scope's writes deferred to its end (shared by its nested scopes). */
+  readonly deferred: Deferred[];
   begin(): Promise<Knex.Transaction>;
   started?: Promise<Knex.Transaction>;
+}
+
+/** A write deferred to the end of the transaction (see `defer`). */
+interface Deferred {
+  readonly sql: string;
+  readonly bindings: readonly unknown[];
+  readonly durable: boolean;
 }
 
 // One AsyncLocalStorage for every instance: on Node 20 an enabled AsyncLocalStorage is never released and every
@@ -55,34 +64,74 @@ export class KnexUnitOfWork implements UnitOfWork {
     return this.#scope() !== undefined;
   }
 
+  /**
+   * Writes `sql` (one INSERT, UPDATE or DELETE without a WITH clause) at the end of the ambient transaction: all
+   * deferred writes go in one statement just before the commit, or — those marked `durable` (outcome records of a
+   * failure) — in one statement after the rollback. Outside a transaction it is written at once.
+   * @example await uow.defer('INSERT INTO audit (id, outcome) VALUES (?, ?)', [id, 'ok'], false);
+   */
+  async defer(sql: string, bindings: readonly unknown[], durable: boolean): Promise<void> {
+    const scope = this.#scope();
+    if (scope) scope.deferred.push({ sql, bindings, durable });
+    else await this.knex.raw(sql, bindings as Knex.RawBinding[]);
+  }
+
   async transaction<T>(work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
     const parent = this.#scope();
     const scope: Scope = {
       uow: this,
       outer: ambient.getStore(),
+      deferred: parent?.deferred ?? [],
       begin: () =>
         (scope.started ??= parent
           ? parent.begin().then((trx) => trx.transaction())
           : this.knex.transaction(this.#config)),
     };
+    const mark = scope.deferred.length;
     let value: T;
     try {
       value = await ambient.run(scope, work);
     } catch (error) {
-      const trx = await scope.started?.catch(() => undefined);
-      await trx?.rollback().catch(() => undefined);
+      // The send's own error wins over a failure to write its records after the rollback.
+      await this.#end(scope, mark, false).catch(() => undefined);
       throw error;
     }
-    if (scope.started) {
-      const trx = await scope.started;
-      if (shouldCommit(value)) await trx.commit();
-      else await trx.rollback();
-    }
+    await this.#end(scope, mark, shouldCommit(value));
     return value;
   }
 
+  /**
+   * Commits or rolls back a scope. The outermost scope writes its deferred writes first (one statement, in the
+   * transaction), or after a rollback its durable ones; a nested scope leaves them to the outermost.
+   */
+  async #end(scope: Scope, mark: number, commit: boolean): Promise<void> {
+    const { deferred } = scope;
+    if (!commit) deferred.splice(mark, Infinity, ...deferred.slice(mark).filter((write) => write.durable));
+    const trx = await scope.started?.catch(() => undefined);
+    if (this.#scopeOf(scope.outer)) {
+      if (trx) await (commit ? trx.commit() : trx.rollback().catch(() => undefined));
+      return;
+    }
+    if (commit) {
+      try {
+        if (deferred.length > 0) await writeAll(trx ?? this.knex, deferred);
+        await trx?.commit();
+        return;
+      } catch (error) {
+        await trx?.rollback().catch(() => undefined); // never leave the connection in a failed transaction
+        throw error;
+      }
+    }
+    await trx?.rollback().catch(() => undefined);
+    if (deferred.length > 0) await writeAll(this.knex, deferred); // only the durable ones are left
+  }
+
   #scope(): Scope | undefined {
-    for (let scope = ambient.getStore(); scope; scope = scope.outer) if (scope.uow === this) return scope;
+    return this.#scopeOf(ambient.getStore());
+  }
+
+  #scopeOf(start: Scope | undefined): Scope | undefined {
+    for (let scope = start; scope; scope = scope.outer) if (scope.uow === this) return scope;
     return undefined;
   }
 
@@ -94,4 +143,14 @@ export class KnexUnitOfWork implements UnitOfWork {
     const e = error as { code?: string; name?: string; message?: string } | undefined;
     return UNAVAILABLE.has(e?.code ?? '') || e?.name === 'KnexTimeoutError' || CONNECTION_LOST.test(e?.message ?? '');
   }
+}
+
+/** Runs deferred writes as one statement: each becomes a data-modifying CTE (Postgres runs them all). */
+async function writeAll(db: Knex | Knex.Transaction, writes: readonly Deferred[]): Promise<void> {
+  if (writes.length === 1) {
+    await db.raw(writes[0]!.sql, writes[0]!.bindings as Knex.RawBinding[]);
+    return;
+  }
+  const sql = `WITH ${writes.map((w, i) => `w${i} AS (${w.sql})`).join(', ')} SELECT 1`;
+  await db.raw(sql, writes.flatMap((w) => w.bindings) as Knex.RawBinding[]);
 }

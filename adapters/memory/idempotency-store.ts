@@ -1,19 +1,19 @@
-// Idempotency records in memory; completion joins the ambient transaction, claims commit at once.
-import { randomUUID } from 'node:crypto';
-import { UseCaseError } from '../../lib/errors.js';
+// Idempotency records in memory: claims join the ambient transaction, results are written with its end.
 import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/ports.js';
 import type { Result } from '../../lib/result.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 interface Row {
-  fingerprint: string;
-  token: string;
-  leaseUntil: number;
-  response?: string;
-  expiresAt?: number;
+  readonly fingerprint: string;
+  /** JSON text (replays are byte-equal copies); undefined while the claiming transaction runs. */
+  readonly response?: string;
+  readonly expiresAt?: number;
 }
 
-/** The memory IdempotencyStore. Responses are stored as JSON text, so replays are byte-equal copies. */
+/**
+ * The memory IdempotencyStore. Memory transactions run one at a time, so a duplicate waits for the first send at
+ * the transaction's lock rather than at the key, and then sees its result: the same outcome as on Postgres.
+ */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #rows = new Map<string, Row>();
   constructor(
@@ -21,46 +21,32 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     private readonly clock: Clock = Date,
   ) {}
 
-  async claim(id: IdempotencyKey, fingerprint: string, leaseMs: number): Promise<Claim> {
-    const now = this.clock.now(),
-      name = keyOf(id),
+  async claim(id: IdempotencyKey, fingerprint: string): Promise<Claim> {
+    const name = keyOf(id),
       row = this.#rows.get(name);
-    if (row?.response !== undefined && row.expiresAt! > now)
+    if (row?.response !== undefined && row.expiresAt! > this.clock.now()) {
       return { status: 'completed', fingerprint: row.fingerprint, response: JSON.parse(row.response) };
-    if (row && row.response === undefined && row.leaseUntil > now)
-      return { status: 'in_progress', fingerprint: row.fingerprint };
-    const token = randomUUID();
-    this.#rows.set(name, { fingerprint, token, leaseUntil: now + leaseMs });
-    return { status: 'claimed', token };
+    }
+    if (row && row.response === undefined) return { status: 'in_progress' };
+    this.#rows.set(name, { fingerprint });
+    this.uow.current()?.onRollback(() => (row ? this.#rows.set(name, row) : this.#rows.delete(name)));
+    return { status: 'claimed' };
   }
 
-  async complete(id: IdempotencyKey, token: string, response: Result<unknown, string>, ttlMs: number): Promise<void> {
+  async complete(id: IdempotencyKey, fingerprint: string, response: Result<unknown, string>, ttlMs: number) {
     const name = keyOf(id),
-      row = this.#rows.get(name);
-    if (!row || row.token !== token || row.response !== undefined) throw claimLost(id);
-    this.#rows.set(name, {
-      fingerprint: row.fingerprint,
-      token: row.token,
-      leaseUntil: row.leaseUntil,
-      response: JSON.stringify(response),
-      expiresAt: this.clock.now() + ttlMs,
-    });
-    this.uow.current()?.onRollback(() => {
-      if (this.#rows.get(name)?.token === token) this.#rows.set(name, row);
-    });
-  }
-
-  async release(id: IdempotencyKey, token: string): Promise<void> {
-    const name = keyOf(id),
-      row = this.#rows.get(name);
-    if (row?.token === token && row.response === undefined) this.#rows.delete(name);
+      stored = { fingerprint, response: JSON.stringify(response) };
+    this.uow.defer(() => {
+      if (this.#rows.get(name)?.response !== undefined && this.#rows.get(name)!.expiresAt! > this.clock.now()) return;
+      this.#rows.set(name, { ...stored, expiresAt: this.clock.now() + ttlMs });
+    }, !response.ok);
   }
 
   async reap(): Promise<number> {
     const now = this.clock.now();
     let removed = 0;
     for (const [name, row] of this.#rows) {
-      if (row.response !== undefined ? row.expiresAt! <= now : row.leaseUntil <= now) {
+      if (row.response !== undefined && row.expiresAt! <= now) {
         this.#rows.delete(name);
         removed++;
       }
@@ -71,11 +57,4 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
 function keyOf(id: IdempotencyKey): string {
   return `${id.scope}\u0000${id.key}`;
-}
-
-function claimLost(id: IdempotencyKey): UseCaseError {
-  return new UseCaseError(
-    'claim_lost',
-    `Idempotency claim on "${id.key}" was taken over after its lease expired — raise leaseMs above the slowest handler`,
-  );
 }

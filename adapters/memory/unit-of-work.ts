@@ -2,11 +2,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { UnitOfWork } from '../../lib/ports.js';
 
-/** A memory transaction: an undo log that savepoints cut into. */
+/** Where a savepoint begins: the lengths of the undo log and of the deferred writes. */
+interface Mark {
+  readonly undo: number;
+  readonly deferred: number;
+}
+
+/** A memory transaction: an undo log that savepoints cut into, and writes deferred to its end. */
 export class MemoryTransaction {
   readonly #undo: Array<() => void> = [];
   readonly #commit: Array<() => void> = [];
   readonly #end: Array<() => void> = [];
+  readonly #deferred: Array<{ readonly write: () => void; readonly durable: boolean }> = [];
   /** Registers how to undo a write made in this transaction. */
   onRollback(undo: () => void): void {
     this.#undo.push(undo);
@@ -19,17 +26,31 @@ export class MemoryTransaction {
   onEnd(fn: () => void): void {
     this.#end.push(fn);
   }
+  /** Queues a write for the end of the outermost transaction (see `MemoryUnitOfWork.defer`). */
+  defer(write: () => void, durable: boolean): void {
+    this.#deferred.push({ write, durable });
+  }
+
+  /** @internal Writes the deferred writes: all of them after a commit, the durable ones after a rollback. */
+  flush(committed: boolean): void {
+    for (const { write, durable } of this.#deferred.splice(0)) if (committed || durable) write();
+  }
+
   /** @internal */ commit(): void {
     for (const fn of this.#commit.splice(0)) fn();
   }
   /** @internal */ end(): void {
     for (const fn of this.#end.splice(0)) fn();
   }
-  get mark(): number {
-    return this.#undo.length;
+  /** Where a savepoint begins. */
+  get mark(): Mark {
+    return { undo: this.#undo.length, deferred: this.#deferred.length };
   }
-  rollbackTo(mark: number): void {
-    while (this.#undo.length > mark) this.#undo.pop()!();
+  /** Undoes the writes made since `mark`, and drops the deferred ones that are not durable. */
+  rollbackTo(mark: Mark): void {
+    while (this.#undo.length > mark.undo) this.#undo.pop()!();
+    const kept = this.#deferred.slice(mark.deferred).filter((write) => write.durable);
+    this.#deferred.splice(mark.deferred, Infinity, ...kept);
   }
 }
 
@@ -47,6 +68,17 @@ export class MemoryUnitOfWork implements UnitOfWork {
     return undefined;
   }
 
+  /**
+   * Runs `write` at the end of the ambient transaction, just before it commits — or, when `durable` (an outcome
+   * record of a failure), after it rolls back too. Outside a transaction it runs at once.
+   * @example uow.defer(() => records.push(record), record.outcome !== 'ok');
+   */
+  defer(write: () => void, durable: boolean): void {
+    const tx = this.current();
+    if (tx) tx.defer(write, durable);
+    else write();
+  }
+
   async transaction<T>(work: () => Promise<T>, shouldCommit: (value: T) => boolean): Promise<T> {
     const outer = this.current();
     if (outer) return this.#attempt(outer, outer.mark, work, shouldCommit);
@@ -55,9 +87,16 @@ export class MemoryUnitOfWork implements UnitOfWork {
     const tx = new MemoryTransaction();
     try {
       let committed = false;
-      const value = await ambient.run({ uow: this, tx, outer: ambient.getStore() }, () =>
-        this.#attempt(tx, 0, work, (v) => (committed = shouldCommit(v))),
-      );
+      let value: T;
+      try {
+        value = await ambient.run({ uow: this, tx, outer: ambient.getStore() }, () =>
+          this.#attempt(tx, tx.mark, work, (v) => (committed = shouldCommit(v))),
+        );
+      } catch (error) {
+        tx.flush(false);
+        throw error;
+      }
+      tx.flush(committed);
       if (committed) tx.commit();
       return value;
     } finally {
@@ -78,7 +117,7 @@ export class MemoryUnitOfWork implements UnitOfWork {
 
   async #attempt<T>(
     tx: MemoryTransaction,
-    mark: number,
+    mark: Mark,
     work: () => Promise<T>,
     shouldCommit: (value: T) => boolean,
   ): Promise<T> {

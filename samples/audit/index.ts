@@ -35,13 +35,16 @@ export class GetAuditLog extends Query(
   }),
 )<AuditView[]> {}
 
-/** Lists the bound AuditStore, newest first. */
+/** Lists the bound AuditStore's sealed records, newest first, after sealing the committed ones. */
 @handles(GetAuditLog)
 @injectable()
 export class GetAuditLogHandler implements Handler<GetAuditLog> {
   constructor(@inject(TOKENS.AuditStore) private readonly store: AuditStore) {}
 
   async handle(query: GetAuditLog) {
+    // Records join the list once sealed: seal what has committed, so a client reads its own writes. (Before any
+    // read through the unit of work: on PGlite's one connection, seal() waits for an open transaction.)
+    await this.store.seal?.();
     const records = await this.store.list({ limit: query.limit ?? DEFAULT_AUDIT_LIMIT, order: 'desc' });
     return ok(
       records.map(({ id, at, actor, type, outcome, code }): AuditView =>

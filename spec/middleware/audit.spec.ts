@@ -44,14 +44,6 @@ import {
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
 /** A command no rule allows (forbidden). */
 class CloseAccount extends Command(v.object({ account: v.string() }))<void> {}
 @handles(CloseAccount)
@@ -79,20 +71,13 @@ class ShipParcelHandler implements Handler<ShipParcel, string | undefined> {
   }
 }
 
-/** Succeeds, but a beforeCommit hook registered after audit's fails (optionally after a gate): the commit fails. */
-let lateGate: { entered: () => void; wait: Promise<void> } | undefined;
+/** Succeeds, but a beforeCommit hook fails after audit's frame returned: the commit fails. */
 class LateFail extends Command(v.object({ account: v.string() }))<void> {}
 @handles(LateFail)
 @injectable()
 class LateFailHandler implements Handler<LateFail> {
   handle(cmd: LateFail, ctx: Context<LateFail>) {
-    ctx.beforeCommit(async () => {
-      const gate = lateGate;
-      lateGate = undefined;
-      if (gate) {
-        gate.entered();
-        await gate.wait;
-      }
+    ctx.beforeCommit(() => {
       throw new Error('commit failed');
     });
     return ok(undefined);
@@ -163,15 +148,14 @@ const rules = ([Deposit, Withdraw, Explode, GetBalance, ShipParcel, LateFail, Si
 );
 
 function setup(clock = new FakeClock()) {
-  lateGate = undefined;
   passwordsSeen.length = 0;
   const w = wire({
     handlers: [...ACCOUNT_HANDLERS, CloseAccountHandler, ShipParcelHandler, LateFailHandler, SignUpHandler],
     middleware: [
       validation(),
+      unitOfWork(),
       audit(),
       idempotency(),
-      unitOfWork(),
       policy(rules),
       transition([guard(ShipParcel, parcelLifecycle, 'ship', (s: string | undefined) => s)]),
       publish(),
@@ -545,29 +529,24 @@ describe('audit()', () => {
     expect(latest.map((r) => r.seq)).to.deep.equal([10, 9]);
   });
 
-  // Regression: a rolled-back success record used to be spliced out after another send of the tenant had appended
-  // outside any transaction, leaving a hole; appends now wait for the tenant's open transaction (as the head lock does).
-  it('should keep the chain verifiable when a transaction rolls back after another send appended to the tenant', async () => {
+  // Regression: a rolled-back success record used to be spliced out after another send of the tenant had appended,
+  // leaving a hole; records now join the chain as their transactions commit.
+  it('should keep the chain verifiable when sends commit, fail and fail at commit concurrently', async () => {
     const w = setup();
-    await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k1' });
-    const entered = deferred(),
-      release = deferred(),
-      replayAppending = deferred();
-    const append = w.audit.append.bind(w.audit);
-    w.audit.append = (entry) => {
-      if (entry.replayed) replayAppending.resolve();
-      return append(entry);
-    };
-    lateGate = { entered: entered.resolve, wait: release.promise };
-    const late = w.mediator.send(LateFail.from({ account: 'a' }), alice);
-    await entered.promise; // LateFail's success record is written; its commit is about to fail
-    const replay = w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k1' });
-    await replayAppending.promise; // the replay (outside any transaction) appends its record now
-    release.resolve();
-    await expect(late).to.be.rejectedWith(Error, 'commit failed');
-    expect(await replay).to.deep.equal({ ok: true, value: { balance: 5 }, replayed: true });
+    const outcomes = await Promise.allSettled([
+      w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k1' }),
+      w.mediator.send(LateFail.from({ account: 'a' }), alice),
+      w.mediator.send(Withdraw.from({ account: 'b', amount: 5 }), alice),
+      w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k1' }),
+    ]);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
     const records = await w.audit.list({ tenant: 'default', order: 'asc' });
-    expect(records.map((r) => r.outcome)).to.have.members(['ok', 'ok', 'error']);
-    expect(verifyAuditChain(records)).to.deep.equal({ ok: true, count: 3 });
+    expect(records.map((r) => [r.type, r.outcome, r.replayed ?? false])).to.deep.equal([
+      ['Deposit', 'ok', false],
+      ['LateFail', 'error', false],
+      ['Withdraw', 'domain', false],
+      ['Deposit', 'ok', true],
+    ]);
+    expect(verifyAuditChain(records)).to.deep.equal({ ok: true, count: 4 });
   });
 });

@@ -17,7 +17,7 @@ import { Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../
 
 function setup(rules: readonly PolicyRule[] | Policy) {
   return wire({
-    middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+    middleware: [validation(), unitOfWork(), audit(), idempotency(), policy(rules), transition([]), publish()],
   });
 }
 

@@ -114,9 +114,9 @@ function setup(guards: readonly TransitionGuard[] = GUARDS) {
     handlers: HANDLERS,
     middleware: [
       validation(),
+      unitOfWork(),
       audit(),
       idempotency(),
-      unitOfWork(),
       policy([PayOrder, ShipOrder, CancelOrder, RefundOrder].map((t) => everyone(t))),
       transition(guards),
       publish(),

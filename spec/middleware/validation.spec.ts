@@ -97,7 +97,7 @@ function setup() {
   policySaw.length = 0;
   return wire({
     handlers: [...ACCOUNT_HANDLERS, PlaceOrderHandler, SyncPingHandler, AsyncPingHandler],
-    middleware: [validation(), audit(), idempotency(), unitOfWork(), policy(rules), transition([]), publish()],
+    middleware: [validation(), unitOfWork(), audit(), idempotency(), policy(rules), transition([]), publish()],
   });
 }
 
@@ -345,7 +345,7 @@ describe('validation()', () => {
     it('should apply custom limits given to validation()', async () => {
       const w = wire({
         handlers: [...ACCOUNT_HANDLERS, PlaceOrderHandler],
-        middleware: [validation({ limits: { maxDepth: 2 } }), audit(), unitOfWork(), policy(rules), publish()],
+        middleware: [validation({ limits: { maxDepth: 2 } }), unitOfWork(), audit(), policy(rules), publish()],
       });
       seen.length = 0;
       const result = await w.mediator.send(PlaceOrder.from(validOrder()), alice);

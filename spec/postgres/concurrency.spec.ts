@@ -186,7 +186,12 @@ describe('Postgres: concurrency and faults', function () {
     );
     expect(byOutcome).to.deep.equal({ ok: moved, ...(short > 0 ? { 'domain:insufficient_stock': short } : {}) });
     const store = new KnexAuditStore(container.get(KnexUnitOfWork), tables().audit, tables().auditHeads);
-    expect(verifyAuditChain(await store.list({ tenant: 'default', order: 'asc' })).ok).to.equal(true);
+    await store.seal();
+    const chain = await store.list({ tenant: 'default', order: 'asc' });
+    expect(chain.length, 'every record sealed').to.equal(
+      Number((await q(`SELECT count(*) n FROM "$schema".ucc_audit WHERE tenant = 'default'`))[0].n),
+    );
+    expect(verifyAuditChain(chain).ok).to.equal(true);
   });
 
   it('should let only one of two moves that are each valid alone but not together commit', async () => {
@@ -203,33 +208,40 @@ describe('Postgres: concurrency and faults', function () {
     expect((after.B ?? 0) + (after.C ?? 0)).to.equal(6);
   });
 
-  it('should let a claim left by a SIGKILLed process expire and be taken over, the killed send leaving no rows; another payload is a mismatch even in flight', async () => {
-    const leaseMs = 1_500;
-    const { mediator } = sample({ leaseMs, waitMs: 0 });
+  it('should make duplicates wait on a claim held by a process, then run once it is SIGKILLed (the claim dies with its transaction); in_progress at the lock timeout', async () => {
+    const { mediator: impatient } = sample({ waitMs: 200 });
+    const { mediator: patient } = sample({ waitMs: 20_000 });
     const productId = `p-${randomUUID()}`;
-    await stock(mediator, productId, { A: 10 });
+    await stock(patient, productId, { A: 10 });
     const key = `key-${randomUUID()}`;
     const body = { productId, fromBinId: 'A', toBinId: 'B', qty: 3, reason: 'killed' };
-    const hung = child({ MODE: 'hang', KEY: key, BODY: JSON.stringify(body), LEASE_MS: String(leaseMs) });
+    const hung = child({ MODE: 'hang', KEY: key, BODY: JSON.stringify(body) });
     await hung.waitFor(/HANGING/);
 
-    const other = await mediator.send(MoveInventory.from({ ...body, qty: 2 }), { ...clerk, idempotencyKey: key });
-    expect(other).to.have.nested.property('failure.kind', 'idempotency_mismatch');
-    const busy = await mediator.send(MoveInventory.from(body), { ...clerk, idempotencyKey: key });
-    expect(busy).to.have.nested.property('failure.kind', 'in_progress');
+    const send = (mediator: Mediator, qty = 3) =>
+      mediator.send(MoveInventory.from({ ...body, qty }), { ...clerk, idempotencyKey: key });
+    const started = Date.now();
+    expect(await send(impatient)).to.have.nested.property('failure.kind', 'in_progress');
+    expect(Date.now() - started, 'it waited for the lock timeout').to.be.at.least(150);
+    expect(await send(impatient, 2), 'another payload in flight').to.have.nested.property(
+      'failure.kind',
+      'in_progress',
+    );
+    const waiting = send(patient); // blocks on the key until the hung transaction ends
 
     hung.proc.kill('SIGKILL');
     await once(hung.proc, 'exit');
-    expect(await bins(productId), 'the killed send committed nothing').to.deep.equal({ A: 10 });
-
-    const deadline = Date.now() + 10 * leaseMs;
-    let result = await mediator.send(MoveInventory.from(body), { ...clerk, idempotencyKey: key });
-    while (!result.ok && result.failure.kind === 'in_progress' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100)); // the lease is wall-clock time: poll until it lapses
-      result = await mediator.send(MoveInventory.from(body), { ...clerk, idempotencyKey: key });
-    }
-    expect(result).to.deep.equal({ ok: true, value: { sourceQtyAfter: 7, destQtyAfter: 3 } });
-    expect(await bins(productId)).to.deep.equal({ A: 7, B: 3 });
+    expect(await waiting).to.deep.equal({ ok: true, value: { sourceQtyAfter: 7, destQtyAfter: 3 } });
+    expect(await bins(productId), 'the killed send committed nothing; the waiting one its move').to.deep.equal({
+      A: 7,
+      B: 3,
+    });
+    expect(await send(patient)).to.deep.equal({
+      ok: true,
+      value: { sourceQtyAfter: 7, destQtyAfter: 3 },
+      replayed: true,
+    });
+    expect(await send(patient, 2)).to.have.nested.property('failure.kind', 'idempotency_mismatch');
     expect(
       await count(
         `SELECT count(*) n FROM "$schema".ucc_outbox WHERE type = 'inventory.moved' AND payload->>'productId' = ?`,

@@ -11,7 +11,6 @@ import { createSampleTables, sqlRepositories } from '../../samples/sql.js';
 
 /** Options for the sample mediator under test. */
 export interface SampleDbOptions {
-  readonly leaseMs?: number;
   readonly waitMs?: number;
   /** Middleware appended innermost (after publish), e.g. to hang or to cut the connection mid-transaction. */
   readonly inner?: readonly Middleware[];
@@ -55,14 +54,14 @@ export function sampleOnPostgres(
   const db = scopedKnex(url, schema, options.pool);
   const container = new Container();
   container.load(knexModule({ knex: db }), memoryBusModule(), sqlRepositories());
-  const idem = idempotency({ leaseMs: options.leaseMs ?? 30_000, waitMs: options.waitMs ?? 2_000 });
+  const idem = idempotency({ waitMs: options.waitMs ?? 2_000 });
   const mediator = createMediator(container, {
     handlers: FEATURES.flatMap((f) => f.handlers),
     middleware: [
       validation(),
+      unitOfWork(),
       audit(),
       idem,
-      unitOfWork(),
       policy(FEATURES.flatMap((f) => f.rules)),
       transition(FEATURES.flatMap((f) => f.guards ?? [])),
       publish(),
