@@ -68,7 +68,7 @@ function fullStack(): Full {
   return { container, mediator };
 }
 
-const FULL_NAMES = ['validation', 'audit', 'idempotency', 'unitOfWork', 'policy', 'transition', 'publish'];
+const FULL_NAMES = ['validation', 'unitOfWork', 'audit', 'idempotency', 'policy', 'transition', 'publish'];
 
 /**
  * The recommended stack on memory adapters. The memory adapters keep every audit record and idempotency row, so

@@ -28,6 +28,21 @@ export interface Meta extends SendOptions {
   readonly tenant: string;
 }
 
+let lastMs = Number.NaN;
+let lastIso = '';
+/**
+ * `new Date(ms).toISOString()`, remembered for the last millisecond asked: formatting costs ~0.6 µs on Node 24, and
+ * under load many sends share a millisecond.
+ * @example isoTime(ctx.ports.clock.now()) // '2026-11-29T19:30:00.000Z'
+ */
+export function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
+
 /** When a commit hook runs. */
 export type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
 /** A commit hook; it gets the result being committed (none after a rollback caused by an exception). */
@@ -166,7 +181,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
       kind,
       type: typeOf(request.constructor as RequestClass),
       payload: payloadOf(request),
-      occurredAt: new Date(this.ports.clock.now()).toISOString(),
+      occurredAt: isoTime(this.ports.clock.now()),
       aggregateId: options.aggregateId,
       headers,
     });

@@ -1,6 +1,6 @@
 // One audit record per send that passed validation, written with the send's commit (or after its rollback).
 import { randomUUID } from 'node:crypto';
-import type { AnyResult, Context } from '../lib/context.js';
+import { isoTime, type AnyResult, type Context } from '../lib/context.js';
 import { redact } from '../lib/json.js';
 import { withRules, type Middleware } from '../lib/middleware.js';
 import type { AuditEntry, AuditStore } from '../lib/ports.js';
@@ -42,7 +42,7 @@ export function audit(options: AuditOptions = {}): Middleware {
 function entry(ctx: Context, result: AnyResult | undefined, thrown: 'error' | 'unavailable' = 'error'): AuditEntry {
   return {
     id: randomUUID(),
-    at: new Date(ctx.ports.clock.now()).toISOString(),
+    at: isoTime(ctx.ports.clock.now()),
     tenant: ctx.meta.tenant,
     actor: ctx.meta.actor?.id ?? null,
     type: ctx.type,

@@ -1,12 +1,21 @@
 // The commit boundary: one transaction per send (a savepoint when nested), retried on serialization failures.
-import type { AnyResult } from '../lib/context.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
+import type { AnyResult, Context } from '../lib/context.js';
+import { withRules, type Middleware, type Next } from '../lib/middleware.js';
 import { failure } from '../lib/result.js';
 
 const UNAVAILABLE = failure({
   kind: 'unavailable',
   message: 'The database is unavailable; nothing was committed — retry later',
 });
+
+const isOk = (result: AnyResult) => result.ok;
+
+/** The inner stack, then the `beforeCommit` hooks of a success, inside the transaction. */
+async function inTransaction(ctx: Context, next: Next): Promise<AnyResult> {
+  const result = await next();
+  if (result.ok) await ctx.runHooks('beforeCommit', result);
+  return result;
+}
 
 /** Options of `unitOfWork()`. */
 export interface UnitOfWorkOptions {
@@ -31,15 +40,10 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
   return withRules(
     async function unitOfWork(ctx, next) {
       const uow = ctx.ports.unitOfWork!;
-      const inTransaction = async (): Promise<AnyResult> => {
-        const result = await next();
-        if (result.ok) await ctx.runHooks('beforeCommit', result);
-        return result;
-      };
       for (let attempt = 1; ; attempt++) {
         let result: AnyResult;
         try {
-          result = await uow.transaction(inTransaction, (r) => r.ok);
+          result = await uow.transaction(() => inTransaction(ctx, next), isOk);
         } catch (error) {
           if (!ctx.parent && attempt < maxAttempts && uow.isRetryable(error)) {
             ctx.reset();
