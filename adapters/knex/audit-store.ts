@@ -159,10 +159,10 @@ export class KnexAuditStore implements AuditStore {
    */
   async append(entry: AuditEntry): Promise<void> {
     await this.uow.defer(
-      `INSERT INTO ?? (tenant, id, at, actor, type, request_id, outcome, code, replayed, payload)
+      `INSERT INTO ${this.uow.knex.raw('??', [this.table]).toQuery()}
+         (tenant, id, at, actor, type, request_id, outcome, code, replayed, payload)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
       [
-        this.table,
         entry.tenant,
         entry.id,
         entry.at,

@@ -2,7 +2,7 @@
 import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/ports.js';
 import type { Result } from '../../lib/result.js';
 import { deleteInBatches } from './purge.js';
-import type { KnexUnitOfWork } from './unit-of-work.js';
+import { prepared, type KnexUnitOfWork } from './unit-of-work.js';
 
 /** Claims that keep changing hands (a reaper deleting the row between the claim and the read) before giving up. */
 const CLAIM_ATTEMPTS = 5;
@@ -43,7 +43,7 @@ export class KnexIdempotencyStore implements IdempotencyStore {
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const now = this.clock.now();
       try {
-        const { rows } = await db.raw(this.#claim, [
+        const { rows } = await prepared(db, this.#claim, [
           `${Math.max(1, Math.round(waitMs))}ms`,
           id.scope,
           id.key,
@@ -55,7 +55,7 @@ export class KnexIdempotencyStore implements IdempotencyStore {
         if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) return { status: 'in_progress' };
         throw error;
       }
-      const { rows } = await db.raw(this.#read, [id.scope, id.key]);
+      const { rows } = await prepared(db, this.#read, [id.scope, id.key]);
       const row = rows[0] as { fingerprint: string; response: string; expires_at: string | number } | undefined;
       if (row) return { status: 'completed', fingerprint: row.fingerprint, response: JSON.parse(row.response) };
     }

@@ -1,5 +1,6 @@
 // Ambient knex transactions: begun lazily at the first query, savepoints for nested scopes.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { UnitOfWork } from '../../lib/ports.js';
 
@@ -65,7 +66,8 @@ export class KnexUnitOfWork implements UnitOfWork {
   }
 
   /**
-   * Writes `sql` (one INSERT, UPDATE or DELETE without a WITH clause) at the end of the ambient transaction: all
+   * Writes `sql` (one INSERT, UPDATE or DELETE without a WITH clause, with `?` value placeholders and no `??`: names
+   * are part of the text, which is prepared once per connection) at the end of the ambient transaction: all
    * deferred writes go in one statement just before the commit, or — those marked `durable` (outcome records of a
    * failure) — in one statement after the rollback. Outside a transaction it is written at once.
    * @example await uow.defer('INSERT INTO audit (id, outcome) VALUES (?, ?)', [id, 'ok'], false);
@@ -147,10 +149,23 @@ export class KnexUnitOfWork implements UnitOfWork {
 
 /** Runs deferred writes as one statement: each becomes a data-modifying CTE (Postgres runs them all). */
 async function writeAll(db: Knex | Knex.Transaction, writes: readonly Deferred[]): Promise<void> {
-  if (writes.length === 1) {
-    await db.raw(writes[0]!.sql, writes[0]!.bindings as Knex.RawBinding[]);
-    return;
+  const sql =
+    writes.length === 1 ? writes[0]!.sql : `WITH ${writes.map((w, i) => `w${i} AS (${w.sql})`).join(', ')} SELECT 1`;
+  await prepared(db, sql, writes.length === 1 ? writes[0]!.bindings : writes.flatMap((w) => w.bindings));
+}
+
+const names = new Map<string, string>();
+/**
+ * Runs `sql` as a named prepared statement of its connection: Postgres parses and plans the library's few statement
+ * shapes once per connection instead of on every send (PGlite ignores the name). Names come from the text's hash.
+ * @example await prepared(trx, 'INSERT INTO ucc_inbox (consumer, message_id) VALUES (?, ?)', ['billing', id]);
+ */
+export function prepared(db: Knex | Knex.Transaction, sql: string, bindings: readonly unknown[]) {
+  if (sql.includes('??')) return db.raw(sql, bindings as Knex.RawBinding[]); // the text varies with its identifiers
+  let name = names.get(sql);
+  if (name === undefined) {
+    name = `ucc_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    if (names.size < 1_000) names.set(sql, name); // a bounded cache: outbox batches of any size make new texts
   }
-  const sql = `WITH ${writes.map((w, i) => `w${i} AS (${w.sql})`).join(', ')} SELECT 1`;
-  await db.raw(sql, writes.flatMap((w) => w.bindings) as Knex.RawBinding[]);
+  return db.raw(sql, bindings as Knex.RawBinding[]).options({ name });
 }
