@@ -29,7 +29,7 @@ let knexDb: Knex | undefined;
 let keys = 0; // fresh idempotency keys across every run of this process
 /** The ucc worker's audit sealer, on a connection of its own (as the relay process would run it). */
 let sealing: { db: Knex; sealer: AuditSealer } | undefined;
-const SEAL_EVERY_MS = 200;
+const SEAL_EVERY_MS = Number(process.env.BENCH_PG_SEAL_EVERY_MS ?? 200);
 const SEALER_CLIENTS = new WeakSet<object>();
 const LAG_SAMPLE_MS = 50;
 

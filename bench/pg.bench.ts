@@ -5,6 +5,7 @@
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test). Knobs: BENCH_PG_SECONDS (4) per timed run,
 // BENCH_PG_REPS (3), BENCH_PG_WARM_MS (1500), BENCH_PG_CALLERS (16), BENCH_PG_POOL (16),
 // BENCH_PG_ONLY (comma-separated implementation ids), BENCH_PG_KEEP=1 (keep the schema for inspection),
+// BENCH_PG_SEAL_EVERY_MS (200; the ucc worker's audit sealer period — a large value leaves sealing to the end),
 // BENCH_PG_CPU_PROF=<dir> (each worker writes a .cpuprofile there; profiling slows the workers down).
 //
 // Works in a fresh schema (CREATE SCHEMA, migrate(), drop at the end). Every implementation runs in a worker process
