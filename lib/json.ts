@@ -26,7 +26,7 @@ function isPlainObject(value: object): boolean {
 export function boundedCopy(
   input: unknown,
   limits: InputLimits = DEFAULT_LIMITS,
-): { ok: true; value: unknown } | { ok: false; message: string } {
+): { ok: true; value: unknown } | { ok: false; message: string; path?: string } {
   let nodes = 0;
   let chars = 0;
   const root: { value: unknown } = { value: undefined };
@@ -43,6 +43,9 @@ export function boundedCopy(
         return { ok: false, message: 'Input has a NUL character or a lone surrogate, which no JSON store keeps' };
     }
     if (typeof source !== 'object' || source === null || !(Array.isArray(source) || isPlainObject(source))) {
+      const refused = unjsonable(source);
+      if (refused)
+        return { ok: false, message: `${refused}, which JSON cannot hold`, path: pathTo(input, source) ?? '' };
       (target as Record<string | number, unknown>)[key] = source;
       continue;
     }
@@ -67,6 +70,28 @@ export function boundedCopy(
     }
   }
   return { ok: true, value: root.value };
+}
+
+/**
+ * Why a leaf cannot round-trip through JSON (`1e309` parses to Infinity, which JSON.stringify writes as null: the
+ * stored fingerprint, audit record and outbox row would not hold what the handler saw), or undefined.
+ */
+function unjsonable(leaf: unknown): string | undefined {
+  if (typeof leaf === 'number') return Number.isFinite(leaf) ? undefined : `Input has a non-finite number (${leaf})`;
+  if (typeof leaf === 'bigint' || typeof leaf === 'function' || typeof leaf === 'symbol')
+    return `Input has a ${typeof leaf}`;
+  return undefined;
+}
+
+/** The dotted path of the first place `leaf` stands in `value` ('' for the root); only run to report a refusal. */
+function pathTo(value: unknown, leaf: unknown, path = ''): string | undefined {
+  if (value === leaf || (Number.isNaN(value) && Number.isNaN(leaf))) return path;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = pathTo(v, leaf, path === '' ? k : `${path}.${k}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 // Postgres jsonb (and text) refuse U+0000 and unpaired surrogates; refusing them up front keeps them from failing a

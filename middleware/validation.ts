@@ -35,7 +35,7 @@ export function validation(options: ValidationOptions = {}): Middleware {
       const keyIssue = ctx.meta.idempotencyKey === undefined ? undefined : idempotencyKeyIssue(ctx.meta.idempotencyKey);
       if (keyIssue) return invalid([keyIssue]);
       const copy = boundedCopy(rawInput(ctx.request), limits);
-      if (!copy.ok) return invalid([{ path: '', message: copy.message }]);
+      if (!copy.ok) return invalid([{ path: copy.path ?? '', message: copy.message }]);
       const parsed = await ctx.requestClass.schema['~standard'].validate(copy.value);
       if (parsed.issues) return invalid(parsed.issues.map(toIssue));
       ctx.request = new ctx.requestClass(parsed.value);

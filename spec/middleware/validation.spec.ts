@@ -413,6 +413,38 @@ describe('validation()', () => {
     }
   });
 
+  describe('values JSON cannot hold', () => {
+    // JSON.parse('1e309') is Infinity, which v.number() accepts and JSON.stringify stores as null: the stored
+    // fingerprint, audit record and outbox row would not hold what the handler saw.
+    const bodies: Array<[string, string, string]> = [
+      ['1e309 (Infinity)', '{"account":"a","amount":1e309}', 'amount'],
+      ['-1e309 (-Infinity)', '{"account":"a","amount":-1e309}', 'amount'],
+      [
+        'a non-finite number deep in a nested value',
+        '{"customer":{"name":"Ada","address":{"zip":"1"}},"lines":[{"sku":"A","qty":1e400}]}',
+        'lines.0.qty',
+      ],
+    ];
+    for (const [name, json, path] of bodies) {
+      it(`should refuse ${name} with a validation issue at '${path}', whatever the schema, writing nothing`, async () => {
+        const w = setup();
+        const request = json.includes('customer') ? PlaceOrder.from(JSON.parse(json)) : Deposit.from(JSON.parse(json));
+        const result = await w.mediator.send(request, { ...alice, idempotencyKey: `nonfinite-${path}` });
+        expect(pathsOf(result)).to.deep.equal([path]);
+        expect(!result.ok && result.failure.message).to.match(/non-finite number .*JSON cannot hold/);
+        await expectNothingWritten(w);
+      });
+    }
+
+    it('should refuse NaN, a bigint and a function from a programmatic caller', async () => {
+      const w = setup();
+      for (const amount of [Number.NaN, 10n, () => 10]) {
+        expect(pathsOf(await w.mediator.send(Deposit.from({ account: 'a', amount }), alice))).to.deep.equal(['amount']);
+      }
+      await expectNothingWritten(w);
+    });
+  });
+
   describe('a failed validation', () => {
     it('should write no audit row, no idempotency record and no outbox row', async () => {
       const w = setup();
