@@ -1,5 +1,13 @@
 // usecasecore/http: every failure kind as problem+json, the success reply, and send options read from headers.
-import { problem, readSendOptions, toProblem, toReply, toResponse, type HttpReply } from '../adapters/http/index.js';
+import {
+  problem,
+  problemOfError,
+  readSendOptions,
+  toProblem,
+  toReply,
+  toResponse,
+  type HttpReply,
+} from '../adapters/http/index.js';
 import { failure, fail, ok, type Failure } from '../lib/index.js';
 import { expect } from './helpers.js';
 
@@ -150,5 +158,54 @@ describe('readSendOptions', () => {
   it('should accept a key of exactly 255 printable characters', () => {
     const read = readSendOptions({ 'idempotency-key': '~'.repeat(255) });
     expect(read.ok && read.options.idempotencyKey).to.equal('~'.repeat(255));
+  });
+});
+
+describe('problemOfError', () => {
+  const errors: ReadonlyArray<[string, unknown, number, string]> = [
+    [
+      'a body that is not JSON',
+      { type: 'entity.parse.failed', status: 400, message: 'Unexpected end' },
+      400,
+      'malformed_json',
+    ],
+    [
+      'a body over the limit',
+      { type: 'entity.too.large', status: 413, message: 'too large' },
+      413,
+      'payload_too_large',
+    ],
+    [
+      'an unsupported charset',
+      { type: 'charset.unsupported', status: 415, message: 'latin-9' },
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'an unsupported encoding',
+      { type: 'encoding.unsupported', status: 415, message: 'br2' },
+      415,
+      'unsupported_media_type',
+    ],
+    ['a URL that does not decode', new URIError("Failed to decode param '%E0%A4%A'"), 400, 'bad_request'],
+    [
+      'a body that does not decompress',
+      Object.assign(new Error('incorrect header check'), { code: 'Z_DATA_ERROR' }),
+      400,
+      'bad_request',
+    ],
+    ['another client error', { status: 400, type: 'request.aborted', message: 'aborted' }, 400, 'bad_request'],
+    ['anything else', new Error('disk on fire'), 500, 'internal'],
+  ];
+  for (const [name, error, status, kind] of errors) {
+    it(`should answer ${name} with ${status} ${kind}`, () => {
+      const reply = problemOfError(error);
+      expect([reply.status, reply.body.kind]).to.deep.equal([status, kind]);
+      expect(reply.headers['Content-Type']).to.equal('application/problem+json');
+    });
+  }
+
+  it('should reveal nothing of an unexpected error', () => {
+    expect(JSON.stringify(problemOfError(new Error('password=hunter2')).body)).not.to.include('hunter2');
   });
 });

@@ -33,6 +33,7 @@ interface CallOptions {
   body?: unknown;
   rawBody?: string;
   idempotencyKey?: string;
+  headers?: Record<string, string>;
 }
 
 /** Listens on a free port; resolves to its base URL and a close function. */
@@ -123,6 +124,7 @@ function sampleSuite(backendName: string, open: () => Promise<Backend | undefine
       if (options.idempotencyKey !== undefined) headers['Idempotency-Key'] = options.idempotencyKey;
       const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
       if (body !== undefined) headers['Content-Type'] = 'application/json';
+      Object.assign(headers, options.headers);
       const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
       const text = await response.text();
       return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
@@ -500,6 +502,38 @@ function sampleSuite(backendName: string, open: () => Promise<Backend | undefine
           'payload_too_large',
         );
       });
+
+      if (backendName === 'memory')
+        it('should answer client mistakes the framework catches with 4xx problem+json, never 500', async () => {
+          const logged: unknown[] = [];
+          const { app } = createApp(createMemoryContainer(), { logError: (e) => logged.push(e) });
+          const server = await listen(app);
+          try {
+            const at = (path: string, options: CallOptions = {}) => call('POST', path, options, server.url);
+            expectProblem(await call('GET', '/inventory/%E0%A4%A', {}, server.url), 400, 'bad_request');
+            const charset = { 'Content-Type': 'application/json; charset=latin-9' };
+            expectProblem(
+              await at('/inventory/receipts', { ...manager, rawBody: '{}', headers: charset }),
+              415,
+              'unsupported_media_type',
+            );
+            const encoding = { 'Content-Encoding': 'br2' };
+            expectProblem(
+              await at('/inventory/receipts', { ...manager, rawBody: '{}', headers: encoding }),
+              415,
+              'unsupported_media_type',
+            );
+            const gzip = { 'Content-Encoding': 'gzip' };
+            expectProblem(
+              await at('/inventory/receipts', { ...manager, rawBody: 'not gzip', headers: gzip }),
+              400,
+              'bad_request',
+            );
+            expect(logged, 'a client mistake is not logged as a server error').to.deep.equal([]);
+          } finally {
+            await server.close();
+          }
+        });
 
       // Backend-independent checks run once, in the memory suite.
       if (backendName === 'memory')

@@ -5,6 +5,7 @@ import { problem, toProblem, type HttpReply, type Problem, type ProblemOptions }
 
 export {
   problem,
+  problemOfError,
   toProblem,
   type HttpErrorKind,
   type HttpReply,

@@ -3,7 +3,13 @@ import type { Failure, FailureKind, Issue } from '../../lib/index.js';
 
 /** Errors raised by the HTTP layer itself, before or around the mediator. */
 export type HttpErrorKind =
-  'unauthenticated' | 'malformed_json' | 'payload_too_large' | 'bad_request' | 'route_not_found' | 'internal';
+  | 'unauthenticated'
+  | 'malformed_json'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'bad_request'
+  | 'route_not_found'
+  | 'internal';
 
 /** Every `kind` a problem body can carry. */
 export type ProblemKind = FailureKind | HttpErrorKind;
@@ -21,6 +27,7 @@ const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly
   unauthenticated: { status: 401, title: 'Unauthenticated' },
   malformed_json: { status: 400, title: 'Malformed JSON' },
   payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   bad_request: { status: 400, title: 'Bad request' },
   route_not_found: { status: 404, title: 'Not found' },
   internal: { status: 500, title: 'Internal server error' },
@@ -104,4 +111,22 @@ export function toProblem(failure: Failure, options: ProblemOptions = {}): HttpR
     default:
       return problem(failure.kind, failure.message, {}, options);
   }
+}
+
+/**
+ * The problem reply of an error the HTTP framework raised before a route ran: a body that is not JSON (400), too
+ * large (413), in a charset or encoding it cannot read (415), compressed wrongly (400), a URL that does not decode
+ * (400), or another client error with a 4xx status. Anything else is a 500 that reveals nothing of the error (log it).
+ * @example const reply = problemOfError(error); if (reply.status === 500) logger.error(error);
+ */
+export function problemOfError(error: unknown): HttpReply<Problem> {
+  const { type, status, code, name, message } = (error ?? {}) as Record<string, unknown>;
+  const said = typeof message === 'string' ? message : 'Bad request';
+  if (type === 'entity.parse.failed') return problem('malformed_json', said);
+  if (type === 'entity.too.large' || status === 413) return problem('payload_too_large', said);
+  if (status === 415) return problem('unsupported_media_type', said);
+  if (name === 'URIError') return problem('bad_request', 'The URL has malformed percent-encoding');
+  if (typeof code === 'string' && code.startsWith('Z_')) return problem('bad_request', 'The body does not decompress');
+  if (typeof status === 'number' && status >= 400 && status < 500) return problem('bad_request', said);
+  return problem('internal', 'Something went wrong; nothing was committed');
 }
