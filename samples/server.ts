@@ -1,8 +1,7 @@
 // `npm start`: serves the sample on PORT (default 3000) and shuts down cleanly on SIGINT/SIGTERM.
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TOKENS, auditSealer, retention, type RunningRelay } from '../lib/index.js';
-import { createApp } from './app.js';
+import { createApp, createHttpServer } from './app.js';
 import { backendFromEnv } from './backend.js';
 
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -23,7 +22,7 @@ relay.start(1_000); // woken after every commit; the poll also picks up rows an 
 const cleanup = retention(container, { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true, everyMs: HOUR });
 // Audit records commit unchained; the sealer chains them into each tenant's hash chain within a second.
 const sealer = auditSealer(container, { everyMs: 200 });
-const server = createServer(app);
+const server = createHttpServer(app);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
   console.log(`usecasecore sample on http://localhost:${bound} — ${backend.description}`);

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,7 @@ import knex, { type Knex } from 'knex';
 import { knexModule, migrate } from '../adapters/knex/index.js';
 import { MemoryBus, memoryBusModule, memoryModule } from '../adapters/memory/index.js';
 import { TOKENS, type AuditStore, type Relay, type RunningRelay } from '../lib/index.js';
-import { createApp, createMemoryContainer, type SampleApp } from '../samples/app.js';
+import { createApp, createHttpServer, createMemoryContainer, SERVER_LIMITS, type SampleApp } from '../samples/app.js';
 import { createSampleTables, sqlRepositories } from '../samples/sql.js';
 import { postgres, sharedPglite } from './db.js';
 import { INVENTORY_REPOSITORY, ReceiveStock, type InventoryRepository } from '../samples/inventory/index.js';
@@ -502,6 +503,43 @@ function sampleSuite(backendName: string, open: () => Promise<Backend | undefine
           'payload_too_large',
         );
       });
+
+      if (backendName === 'memory')
+        it('should answer a repeated X-Actor or X-Roles header with 400, never a joined identity', async () => {
+          const server = await listen(createApp(createMemoryContainer()).app);
+          try {
+            const raw = async (lines: string[]) => {
+              const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+              socket.end(
+                `POST /inventory/receipts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines.join('\r\n')}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+              );
+              let text = '';
+              for await (const chunk of socket) text += String(chunk);
+              return text;
+            };
+            for (const lines of [
+              ['X-Actor: alice', 'X-Actor: mallory', 'X-Roles: manager'],
+              ['X-Actor: alice', 'X-Roles: clerk', 'X-Roles: manager'],
+            ]) {
+              const reply = await raw(lines);
+              expect(reply).to.match(/^HTTP\/1\.1 400 /);
+              expect(reply).to.include('"kind":"bad_request"').and.include('Send one X-');
+            }
+          } finally {
+            await server.close();
+          }
+        });
+
+      if (backendName === 'memory')
+        it('should serve with timeouts and a connection bound chosen on purpose', () => {
+          const server = createHttpServer(createApp(createMemoryContainer()).app);
+          expect({
+            headersTimeout: server.headersTimeout,
+            requestTimeout: server.requestTimeout,
+            keepAliveTimeout: server.keepAliveTimeout,
+            maxConnections: server.maxConnections,
+          }).to.deep.equal(SERVER_LIMITS);
+        });
 
       if (backendName === 'memory')
         it('should answer client mistakes the framework catches with 4xx problem+json, never 500', async () => {

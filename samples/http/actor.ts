@@ -23,3 +23,16 @@ export function requireActor(req: Request, res: Response, next: NextFunction): v
   if (actorFrom((name) => req.get(name))) return next();
   sendReply(res, problem('unauthenticated', 'Send the X-Actor header to say who is acting'));
 }
+
+/**
+ * Express middleware: answers 400 when a request repeats `X-Actor` or `X-Roles` (Node would join the values into
+ * one made-up identity, `alice, mallory`).
+ */
+export function oneIdentity(req: Request, res: Response, next: NextFunction): void {
+  const repeated = ['x-actor', 'x-roles'].find((name) => (req.headersDistinct[name]?.length ?? 0) > 1);
+  if (!repeated) return next();
+  sendReply(
+    res,
+    problem('bad_request', `Send one ${repeated === 'x-actor' ? 'X-Actor' : 'X-Roles'} header, not several`),
+  );
+}
