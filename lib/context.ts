@@ -73,7 +73,8 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   outbox: OutboxMessage[] | undefined;
   #loading: Promise<S> | undefined;
   #state: { value: S } | undefined;
-  #hooks: Partial<Record<Phase, Hook[]>> | undefined;
+  #hooks: Partial<Record<Phase, Array<{ readonly hook: Hook; readonly order: number }>>> | undefined;
+  #hookCount = 0;
 
   constructor(
     request: C,
@@ -143,19 +144,25 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
 
   /** Runs the hooks of a phase in order (the unit of work does). */
   async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
-    for (const hook of this.#hooks?.[phase] ?? []) await hook(result);
+    for (const { hook } of this.#hooks?.[phase] ?? []) await hook(result);
   }
 
-  /** Forgets loaded state, staged messages and hooks: a retried attempt starts clean. */
-  reset(): void {
+  /** How many hooks are registered now: `reset(mark)` keeps those (registered outside the retried attempt). */
+  hookMark(): number {
+    return this.#hookCount;
+  }
+
+  /** Forgets loaded state, staged messages and the hooks registered since `mark`: a retried attempt starts clean. */
+  reset(mark = 0): void {
     this.#loading = undefined;
     this.#state = undefined;
     if (this.outbox) this.outbox = [];
-    this.#hooks = undefined;
+    for (const hooks of Object.values(this.#hooks ?? {})) hooks.splice(hooks.findIndex((h) => h.order >= mark) >>> 0);
+    this.#hookCount = mark;
   }
 
   #on(phase: Phase, hook: Hook): void {
-    ((this.#hooks ??= {})[phase] ??= []).push(hook);
+    ((this.#hooks ??= {})[phase] ??= []).push({ hook, order: this.#hookCount++ });
   }
 
   #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {

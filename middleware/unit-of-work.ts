@@ -40,13 +40,14 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
   return withRules(
     async function unitOfWork(ctx, next) {
       const uow = ctx.ports.unitOfWork!;
+      const mark = ctx.hookMark(); // hooks registered outside this unit of work survive its retries
       for (let attempt = 1; ; attempt++) {
         let result: AnyResult;
         try {
           result = await uow.transaction(() => inTransaction(ctx, next), isOk);
         } catch (error) {
           if (!ctx.parent && attempt < maxAttempts && uow.isRetryable(error)) {
-            ctx.reset();
+            ctx.reset(mark);
             continue;
           }
           const unavailable = !ctx.parent && uow.isUnavailable(error) ? UNAVAILABLE : undefined;
