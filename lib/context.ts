@@ -48,6 +48,12 @@ export type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
 /** A commit hook; it gets the result being committed (none after a rollback caused by an exception). */
 export type Hook = (result: AnyResult | undefined) => void | Promise<void>;
 
+const NOTHING_TO_RUN = Promise.resolve();
+
+async function runAll(hooks: ReadonlyArray<{ readonly hook: Hook }>, result: AnyResult | undefined): Promise<void> {
+  for (const { hook } of hooks) await hook(result);
+}
+
 /** Any result, as middleware pass it along. */
 export type AnyResult = Result<unknown, string>;
 type Dispatch = <N extends AnyRequest>(
@@ -143,8 +149,9 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   }
 
   /** Runs the hooks of a phase in order (the unit of work does). */
-  async runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
-    for (const { hook } of this.#hooks?.[phase] ?? []) await hook(result);
+  runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
+    const hooks = this.#hooks?.[phase];
+    return hooks ? runAll(hooks, result) : NOTHING_TO_RUN; // most sends register none: no promise to make
   }
 
   /** How many hooks are registered now: `reset(mark)` keeps those (registered outside the retried attempt). */

@@ -24,9 +24,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   async claim(id: IdempotencyKey, fingerprint: string): Promise<Claim> {
     const name = keyOf(id),
       row = this.#rows.get(name);
-    if (row?.response !== undefined && row.expiresAt! > this.clock.now()) {
+    if (this.#replays(row))
       return { status: 'completed', fingerprint: row.fingerprint, response: JSON.parse(row.response) };
-    }
     if (row && row.response === undefined) return { status: 'in_progress' };
     this.#rows.set(name, { fingerprint });
     this.uow.current()?.onRollback(() => (row ? this.#rows.set(name, row) : this.#rows.delete(name)));
@@ -35,11 +34,16 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   async complete(id: IdempotencyKey, fingerprint: string, response: Result<unknown, string>, ttlMs: number) {
     const name = keyOf(id),
-      stored = { fingerprint, response: JSON.stringify(response) };
+      text = JSON.stringify(response);
     this.uow.defer(() => {
-      if (this.#rows.get(name)?.response !== undefined && this.#rows.get(name)!.expiresAt! > this.clock.now()) return;
-      this.#rows.set(name, { ...stored, expiresAt: this.clock.now() + ttlMs });
+      if (this.#replays(this.#rows.get(name))) return; // another send stored its result meanwhile: it stays
+      this.#rows.set(name, { fingerprint, response: text, expiresAt: this.clock.now() + ttlMs });
     }, !response.ok);
+  }
+
+  /** Whether a row holds a result that has not expired. */
+  #replays(row: Row | undefined): row is Row & { response: string } {
+    return row?.response !== undefined && row.expiresAt! > this.clock.now();
   }
 
   async reap(): Promise<number> {
