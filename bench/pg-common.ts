@@ -73,14 +73,24 @@ export interface RunResult {
   readonly byStatement?: Record<string, number>;
   /** Pool connection checkouts, when counted. */
   readonly checkouts?: number;
-  /**
-   * Audit sealing lag (usecasecore rows; the worker runs `auditSealer` every 200 ms on a connection of its own): the
-   * age of the oldest committed, unsealed record, sampled every 50 ms during the run (`at` is taken just before the
-   * commit, so this bounds commit → sealed from above, to the sampling period).
-   */
-  readonly sealLag?: { readonly maxMs: number; readonly p50Ms: number; readonly samples: number };
 }
 export type FromWorker = { readonly type: 'ready' } | RunResult | { readonly type: 'error'; readonly message: string };
+
+/**
+ * The sealer process (bench/pg-sealer.ts) runs `auditSealer` where a deployment runs it, beside the app (in the relay
+ * process, as `usecasecore relay` does by default), so its CPU is measured on its own. `mark` starts a measurement
+ * (CPU and the sealing lag), `measure` ends it.
+ */
+export type ToSealer =
+  | { readonly type: 'init'; readonly url: string; readonly schema: string; readonly everyMs: number }
+  | { readonly type: 'mark' }
+  | { readonly type: 'measure' }
+  | { readonly type: 'close' };
+export type SealLag = { readonly maxMs: number; readonly p50Ms: number; readonly samples: number };
+export type FromSealer =
+  | { readonly type: 'ready' }
+  | { readonly type: 'measured'; readonly cpuUs: number; readonly sealLag: SealLag }
+  | { readonly type: 'error'; readonly message: string };
 
 /** The bench's own table: one counter row per (implementation, scenario, caller). */
 export async function createStock(db: Knex, rows: readonly string[]): Promise<void> {

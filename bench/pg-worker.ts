@@ -4,8 +4,6 @@
 // is charged to the pipeline only, and so each process's CPU time is that implementation's.
 import { performance } from 'node:perf_hooks';
 import knex, { type Knex } from 'knex';
-import { KnexAuditStore, KnexUnitOfWork, tables } from '../adapters/knex/index.js';
-import { auditSealer, type AuditSealer } from '../lib/index.js';
 import {
   IMPLS,
   pg,
@@ -27,11 +25,6 @@ let close: () => Promise<void> = async () => undefined;
 let middleware: readonly string[] = [];
 let knexDb: Knex | undefined;
 let keys = 0; // fresh idempotency keys across every run of this process
-/** The ucc worker's audit sealer, on a connection of its own (as the relay process would run it). */
-let sealing: { db: Knex; sealer: AuditSealer } | undefined;
-const SEAL_EVERY_MS = Number(process.env.BENCH_PG_SEAL_EVERY_MS ?? 200);
-const SEALER_CLIENTS = new WeakSet<object>();
-const LAG_SAMPLE_MS = 50;
 
 const reply = (message: FromWorker) => new Promise<void>((resolve) => process.send!(message, () => resolve()));
 
@@ -56,27 +49,6 @@ async function init(url: string, schema: string, size: number): Promise<void> {
   close = () => db.destroy();
   knexDb = db;
   if (kind === 'ucc') {
-    const sealDb = knex({
-      client: 'pg',
-      connection: url,
-      searchPath: [schema],
-      pool: {
-        min: 1,
-        max: 2,
-        // Marked so the statement counter leaves the sealer's and the lag probe's queries out of the ops' count.
-        afterCreate: (conn: object, done: (error: Error | null, conn: object) => void) => {
-          SEALER_CLIENTS.add(conn);
-          done(null, conn);
-        },
-      },
-    });
-    const store = new KnexAuditStore(new KnexUnitOfWork(sealDb), tables().audit, tables().auditHeads);
-    const onError = (error: unknown) => process.stderr.write(`[ucc worker] sealing failed: ${String(error)}\n`);
-    sealing = { db: sealDb, sealer: auditSealer(store, { everyMs: SEAL_EVERY_MS, onError }) };
-    close = async () => {
-      await sealing?.sealer.stop();
-      await Promise.all([db.destroy(), sealDb.destroy()]);
-    };
     const shared = usecasecore(db, { tenantPerCaller: false });
     middleware = shared.middleware;
     ops = new Map([
@@ -98,7 +70,6 @@ function countQueries(): { stop(): { queries: number; byStatement: Record<string
   const byStatement: Record<string, number> = {};
   let queries = 0;
   proto.query = function (this: object, ...args: unknown[]) {
-    if (SEALER_CLIENTS.has(this)) return original.apply(this, args);
     const first = args[0] as string | { text?: string };
     const text = typeof first === 'string' ? first : (first?.text ?? '?');
     queries++;
@@ -149,7 +120,6 @@ async function run(request: RunRequest): Promise<RunResult> {
     failed = 0,
     firstError: string | undefined;
   const counter = request.countQueries ? countQueries() : undefined;
-  const lag = sealing && request.impl.startsWith('ucc') ? sampleSealLag(sealing.db) : undefined;
   const cpu = process.cpuUsage();
   const start = performance.now();
   const deadline = request.ms !== undefined ? start + request.ms : Infinity;
@@ -174,7 +144,6 @@ async function run(request: RunRequest): Promise<RunResult> {
     }),
   );
   const elapsedMs = performance.now() - start;
-  const sealLag = await lag?.stop();
   const used = process.cpuUsage(cpu);
   const counted = counter?.stop();
   const sorted = Float64Array.from(latencies).sort();
@@ -198,31 +167,6 @@ async function run(request: RunRequest): Promise<RunResult> {
     cpuSystemUs: used.system,
     perRow,
     ...(counted ? { queries: counted.queries, byStatement: counted.byStatement, checkouts: counted.checkouts } : {}),
-    ...(sealLag ? { sealLag } : {}),
-  };
-}
-
-/** Samples the age of the oldest committed, unsealed audit record until stopped (see RunResult.sealLag). */
-function sampleSealLag(db: Knex): { stop(): Promise<NonNullable<RunResult['sealLag']>> } {
-  const ages: number[] = [];
-  let busy: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    busy ??= db
-      .raw(`SELECT extract(epoch FROM clock_timestamp() - min(at)) * 1000 AS ms FROM ?? WHERE seq IS NULL`, [
-        tables().audit,
-      ])
-      .then(({ rows }: { rows: Array<{ ms: string | null }> }) => {
-        ages.push(Math.max(0, Number(rows[0]?.ms ?? 0)));
-      })
-      .finally(() => (busy = undefined));
-  }, LAG_SAMPLE_MS);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await busy;
-      const sorted = [...ages].sort((a, b) => a - b);
-      return { maxMs: sorted.at(-1) ?? 0, p50Ms: sorted[Math.floor(sorted.length / 2)] ?? 0, samples: ages.length };
-    },
   };
 }
 

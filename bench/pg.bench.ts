@@ -5,12 +5,13 @@
 // DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test). Knobs: BENCH_PG_SECONDS (4) per timed run,
 // BENCH_PG_REPS (3), BENCH_PG_WARM_MS (1500), BENCH_PG_CALLERS (16), BENCH_PG_POOL (16),
 // BENCH_PG_ONLY (comma-separated implementation ids), BENCH_PG_KEEP=1 (keep the schema for inspection),
-// BENCH_PG_SEAL_EVERY_MS (200; the ucc worker's audit sealer period — a large value leaves sealing to the end),
+// BENCH_PG_SEAL_EVERY_MS (200; the audit sealer's period — a large value leaves sealing to the end),
 // BENCH_PG_CPU_PROF=<dir> (each worker writes a .cpuprofile there; profiling slows the workers down).
 //
 // Works in a fresh schema (CREATE SCHEMA, migrate(), drop at the end). Every implementation runs in a worker process
-// of its kind (bench/pg-worker.ts); the parent runs one (scenario × implementation) at a time, interleaved per
-// repetition, and measures the postgres processes' CPU time around each run.
+// of its kind (bench/pg-worker.ts), and the audit sealer in one of its own (bench/pg-sealer.ts: where a deployment
+// runs it, in the relay process), so each one's CPU is measured apart. The parent runs one (scenario ×
+// implementation) at a time, interleaved per repetition, and measures the postgres processes' CPU time around each.
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -30,11 +31,14 @@ import {
   postgresCpu,
   postgresCpuDelta,
   rowOf,
+  type FromSealer,
   type FromWorker,
   type ImplId,
   type RunRequest,
   type RunResult,
   type ScenarioId,
+  type SealLag,
+  type ToSealer,
   type ToWorker,
   type WorkerKind,
 } from './pg-common.js';
@@ -53,6 +57,7 @@ const ONLY = process.env.BENCH_PG_ONLY ? new Set(process.env.BENCH_PG_ONLY.split
 const KEEP = env('BENCH_PG_KEEP', 0) !== 0;
 const CPU_PROF = process.env.BENCH_PG_CPU_PROF;
 const COUNT_OPS_PER_CALLER = 20;
+const SEAL_EVERY_MS = env('BENCH_PG_SEAL_EVERY_MS', 200);
 
 const impls = IMPLS.filter((i) => !ONLY || ONLY.has(i.id));
 check(impls.length > 0, `BENCH_PG_ONLY matches no implementation (ids: ${IMPLS.map((i) => i.id).join(', ')})`);
@@ -61,18 +66,20 @@ const T = tables();
 
 // ---- workers --------------------------------------------------------------------------------------------------
 
-interface Worker {
+interface Child<To, From> {
   readonly proc: ChildProcess;
-  request(message: ToWorker): Promise<FromWorker>;
+  request(message: To): Promise<From>;
 }
+type Worker = Child<ToWorker, FromWorker>;
 
-function startWorker(kind: WorkerKind): Worker {
-  const proc = fork(fileURLToPath(new URL('./pg-worker.ts', import.meta.url)), [kind], {
+/** Forks `file` (under tsx) and talks to it one request at a time; an `error` reply rejects. */
+function startChild<To, From extends { type: string }>(file: string, name: string): Child<To, From> {
+  const proc = fork(fileURLToPath(new URL(file, import.meta.url)), [name], {
     execArgv: ['--import', 'tsx', ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  let pending: { resolve: (m: FromWorker) => void; reject: (e: Error) => void } | undefined;
-  proc.on('message', (m: FromWorker) => {
+  let pending: { resolve: (m: From) => void; reject: (e: Error) => void } | undefined;
+  proc.on('message', (m: From) => {
     const p = pending;
     pending = undefined;
     p?.resolve(m);
@@ -80,16 +87,16 @@ function startWorker(kind: WorkerKind): Worker {
   proc.on('exit', (code) => {
     const p = pending;
     pending = undefined;
-    p?.reject(new Error(`worker ${kind} exited (${code})`));
+    p?.reject(new Error(`${name} exited (${code})`));
   });
   return {
     proc,
     request(message) {
-      return new Promise<FromWorker>((resolve, reject) => {
+      return new Promise<From>((resolve, reject) => {
         pending = { resolve, reject };
-        proc.send(message);
+        proc.send(message as object);
       }).then((m) => {
-        if (m.type === 'error') throw new Error(`worker ${kind}: ${m.message}`);
+        if (m.type === 'error') throw new Error(`${name}: ${(m as unknown as { message: string }).message}`);
         return m;
       });
     },
@@ -102,6 +109,8 @@ const schema = `pgbench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 const admin = knex({ client: 'pg', connection: URL_, pool: { min: 0, max: 1 } });
 const db = knex({ client: 'pg', connection: URL_, searchPath: [schema], pool: { min: 0, max: 2 } });
 const workers = new Map<WorkerKind, Worker>();
+/** Seals the ucc rows' audit chain beside the app, as the relay process does (bench/pg-sealer.ts). */
+let sealer: Child<ToSealer, FromSealer> | undefined;
 const successes = new Map<string, number>(); // per stock row, over every run (warm-up and counting included)
 const opsByImpl = new Map<ImplId, number>();
 const failedByImpl = new Map<ImplId, { count: number; first: string | undefined }>();
@@ -109,6 +118,8 @@ const failedByImpl = new Map<ImplId, { count: number; first: string | undefined 
 interface Timed {
   result: RunResult;
   pgCpuUs: number;
+  /** The sealer process's CPU and sealing lag during a ucc run. */
+  sealing?: { cpuUs: number; sealLag: SealLag };
 }
 const timed = new Map<string, Timed[]>(); // `${scenario}/${impl}` → one per repetition
 const counted = new Map<string, RunResult>();
@@ -126,11 +137,14 @@ function account(impl: ImplId, r: RunResult): void {
 
 async function runOn(impl: ImplId, request: Omit<RunRequest, 'type' | 'impl' | 'callers'>): Promise<Timed> {
   const worker = workers.get(IMPLS.find((i) => i.id === impl)!.worker)!;
+  const sealing = impl.startsWith('ucc') ? sealer : undefined;
+  await sealing?.request({ type: 'mark' });
   const before = postgresCpu();
   const result = (await worker.request({ type: 'run', impl, callers: CALLERS, ...request })) as RunResult;
   const pgCpuUs = postgresCpuDelta(before, postgresCpu());
+  const sealed = (await sealing?.request({ type: 'measure' })) as Extract<FromSealer, { type: 'measured' }> | undefined;
   account(impl, result);
-  return { result, pgCpuUs };
+  return { result, pgCpuUs, ...(sealed ? { sealing: { cpuUs: sealed.cpuUs, sealLag: sealed.sealLag } } : {}) };
 }
 
 const started = Date.now();
@@ -149,8 +163,14 @@ try {
   );
   log(`schema ${schema} ready; starting workers`);
 
-  for (const kind of new Set(impls.map((i) => i.worker))) workers.set(kind, startWorker(kind));
+  for (const kind of new Set(impls.map((i) => i.worker))) {
+    workers.set(kind, startChild<ToWorker, FromWorker>('./pg-worker.ts', kind));
+  }
   await Promise.all([...workers.values()].map((w) => w.request({ type: 'init', url: URL_, schema, pool: POOL })));
+  if (impls.some((i) => i.worker === 'ucc')) {
+    sealer = startChild<ToSealer, FromSealer>('./pg-sealer.ts', 'sealer');
+    await sealer.request({ type: 'init', url: URL_, schema, everyMs: SEAL_EVERY_MS });
+  }
 
   // Round trips: a short counted run per (scenario × implementation), before anything is timed.
   for (const scenario of SCENARIOS) {
@@ -185,10 +205,12 @@ try {
   }
   for (const w of workers.values()) await w.request({ type: 'close' }).catch(() => undefined);
   workers.clear();
+  await sealer?.request({ type: 'close' }).catch(() => undefined);
+  sealer = undefined;
 
   // ---- correctness ------------------------------------------------------------------------------------------
   const verdicts: string[] = [];
-  // The workers' sealers have stopped: seal what committed since their last run, so every chain is complete.
+  // The sealer has stopped: seal what committed since its last run, so every chain is complete.
   const auditStore = new KnexAuditStore(new KnexUnitOfWork(db), T.audit, T.auditHeads);
   const lateSealed = await auditStore.seal();
   const count = async (sql: string, bindings: readonly unknown[]) =>
@@ -257,10 +279,10 @@ try {
   );
   out.push('');
   out.push(
-    '| scenario | implementation | ops/s (median; per rep) | p50 | p99 | round trips/op | checkouts/op | node CPU/op | postgres CPU/op | CPU busy (node + pg, of 2) |',
+    '| scenario | implementation | ops/s (median; per rep) | p50 | p99 | round trips/op | checkouts/op | node CPU/op (app) | + sealer CPU/op | postgres CPU/op | CPU busy (node + pg, of 2) |',
   );
   out.push(
-    '|----------|----------------|------------------------:|----:|----:|---------------:|-------------:|------------:|----------------:|----------:|',
+    '|----------|----------------|------------------------:|----:|----:|---------------:|-------------:|------------:|------------:|----------------:|----------:|',
   );
   const summary = new Map<string, { opsPerSec: number; p50: number; p99: number }>();
   for (const scenario of SCENARIOS) {
@@ -276,13 +298,18 @@ try {
       summary.set(key, s);
       const nodeUs = median(runs.map((t) => (t.result.cpuUserUs + t.result.cpuSystemUs) / t.result.ok));
       const pgUs = median(runs.map((t) => t.pgCpuUs / t.result.ok));
+      const sealUs = runs.some((t) => t.sealing)
+        ? `${median(runs.map((t) => (t.sealing?.cpuUs ?? 0) / t.result.ok)).toFixed(0)} µs`
+        : '—';
       const nodeCores = median(
-        runs.map((t) => (t.result.cpuUserUs + t.result.cpuSystemUs) / (t.result.elapsedMs * 1000)),
+        runs.map(
+          (t) => (t.result.cpuUserUs + t.result.cpuSystemUs + (t.sealing?.cpuUs ?? 0)) / (t.result.elapsedMs * 1000),
+        ),
       );
       const pgCores = median(runs.map((t) => t.pgCpuUs / (t.result.elapsedMs * 1000)));
       const c = counted.get(key)!;
       out.push(
-        `| ${scenario.id} | \`${impl.id}\` ${impl.label} | **${s.opsPerSec.toFixed(0)}** (${rates.map((r) => r.toFixed(0)).join(' / ')}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${(c.queries! / c.ok).toFixed(2)} | ${(c.checkouts! / c.ok).toFixed(2)} | ${nodeUs.toFixed(0)} µs | ${pgUs.toFixed(0)} µs | ${nodeCores.toFixed(2)} + ${pgCores.toFixed(2)} |`,
+        `| ${scenario.id} | \`${impl.id}\` ${impl.label} | **${s.opsPerSec.toFixed(0)}** (${rates.map((r) => r.toFixed(0)).join(' / ')}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${(c.queries! / c.ok).toFixed(2)} | ${(c.checkouts! / c.ok).toFixed(2)} | ${nodeUs.toFixed(0)} µs | ${sealUs} | ${pgUs.toFixed(0)} µs | ${nodeCores.toFixed(2)} + ${pgCores.toFixed(2)} |`,
       );
     }
   }
@@ -315,7 +342,7 @@ try {
   }
   const lagLines = SCENARIOS.flatMap((scenario) =>
     impls.flatMap((impl) => {
-      const lags = (timed.get(`${scenario.id}/${impl.id}`) ?? []).flatMap((t) => t.result.sealLag ?? []);
+      const lags = (timed.get(`${scenario.id}/${impl.id}`) ?? []).flatMap((t) => t.sealing?.sealLag ?? []);
       if (lags.length === 0) return [];
       const max = Math.max(...lags.map((l) => l.maxMs));
       return [
@@ -327,7 +354,8 @@ try {
     out.push('');
     out.push(
       '**Audit sealed within** (commit → sealed under the load above: the age of the oldest committed, unsealed ' +
-        'record, sampled every 50 ms during the timed runs, with `auditSealer` every 200 ms on its own connection)',
+        `record, sampled every 50 ms during the timed runs, with \`auditSealer\` every ${SEAL_EVERY_MS} ms in a ` +
+        'process of its own, as the relay runs it)',
     );
     out.push('');
     for (const line of lagLines) out.push(`- ${line}`);
@@ -353,6 +381,7 @@ try {
   console.log(out.join('\n'));
 } finally {
   for (const w of workers.values()) w.proc.kill();
+  sealer?.proc.kill();
   if (!KEEP)
     await admin
       .raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema])

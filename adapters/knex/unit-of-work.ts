@@ -1,8 +1,10 @@
 // Ambient knex transactions: begun lazily at the first query, savepoints for nested scopes.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Knex } from 'knex';
 import type { UnitOfWork } from '../../lib/ports.js';
+import type { Issue } from '../../lib/result.js';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
@@ -18,6 +20,22 @@ const CONNECTION_LOST = new RegExp(
   ].join('|'),
   'i',
 );
+
+/**
+ * Data exceptions a request's value causes (SQLSTATE class 22), and what to tell its sender. Others of the class
+ * (division by zero, say) are the code's mistakes and stay exceptions. The database's own message is not used: knex
+ * puts the statement and its bindings in it, and those may hold other fields' values.
+ */
+const REFUSED_VALUES: Record<string, string> = {
+  '22001': 'a text is too long for its column',
+  '22026': 'a value is too long for its column',
+  '22003': 'a number is out of range for its column',
+  '22P02': "a value is not valid for its column's type",
+  '22007': 'a date or time is not valid',
+  '22008': 'a date or time is out of range',
+  '22021': 'a text holds a byte sequence the database cannot store',
+  '22P05': 'a text holds a character the database cannot store',
+};
 
 interface Scope {
   readonly uow: KnexUnitOfWork;
@@ -145,6 +163,18 @@ export class KnexUnitOfWork implements UnitOfWork {
     const e = error as { code?: string; name?: string; message?: string } | undefined;
     return UNAVAILABLE.has(e?.code ?? '') || e?.name === 'KnexTimeoutError' || CONNECTION_LOST.test(e?.message ?? '');
   }
+
+  refusedValue(error: unknown): Issue | undefined {
+    const { code = '', column } = (error ?? {}) as { code?: string; column?: string };
+    const what = REFUSED_VALUES[code];
+    if (what === undefined) return undefined;
+    return {
+      path: column ?? '',
+      message:
+        `The database refused a value: ${what} (SQLSTATE ${code}); nothing was written. ` +
+        "Bound the field in the request's schema (v.maxLength, v.maxValue…) to refuse it before the transaction",
+    };
+  }
 }
 
 /** Runs deferred writes as one statement: each becomes a data-modifying CTE (Postgres runs them all). */
@@ -154,18 +184,50 @@ async function writeAll(db: Knex | Knex.Transaction, writes: readonly Deferred[]
   await prepared(db, sql, writes.length === 1 ? writes[0]!.bindings : writes.flatMap((w) => w.bindings));
 }
 
-const names = new Map<string, string>();
+/** The slice of a pg connection (`pg.Client`) the prepared path uses; the project ships no @types/pg. */
+interface PgConnection {
+  query(config: { name: string; text: string; values: readonly unknown[] }): Promise<{ rows: any[] }>;
+}
+/** pg's Client class, the one knex's pg dialect loads (the same module, so `instanceof` tells its connections). */
+const PgClient = (createRequire(import.meta.url)('pg') as { Client: abstract new () => PgConnection }).Client;
+
+/** A statement's name, and its text with `$1, $2…` in place of knex's `?` placeholders (`\\?` stays a `?`). */
+interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+const statements = new Map<string, Statement>();
+
+function statementOf(sql: string): Statement {
+  let statement = statements.get(sql);
+  if (statement === undefined) {
+    let n = 0;
+    statement = {
+      name: `ucc_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`,
+      text: sql.replace(/\\\?|\?/g, (match) => (match === '?' ? `$${++n}` : '?')),
+    };
+    if (statements.size < 1_000) statements.set(sql, statement); // bounded: outbox batches of any size make new texts
+  }
+  return statement;
+}
+
 /**
  * Runs `sql` as a named prepared statement of its connection: Postgres parses and plans the library's few statement
  * shapes once per connection instead of on every send (PGlite ignores the name). Names come from the text's hash.
+ * In a transaction on node-postgres it goes to the transaction's connection directly, past knex's query runner
+ * (the library's statements are fixed texts: nothing for knex to build), so knex's query events do not see it.
  * @example await prepared(trx, 'INSERT INTO ucc_inbox (consumer, message_id) VALUES (?, ?)', ['billing', id]);
  */
-export function prepared(db: Knex | Knex.Transaction, sql: string, bindings: readonly unknown[]) {
+export async function prepared(
+  db: Knex | Knex.Transaction,
+  sql: string,
+  bindings: readonly unknown[],
+): Promise<{ rows: any[] }> {
   if (sql.includes('??')) return db.raw(sql, bindings as Knex.RawBinding[]); // the text varies with its identifiers
-  let name = names.get(sql);
-  if (name === undefined) {
-    name = `ucc_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
-    if (names.size < 1_000) names.set(sql, name); // a bounded cache: outbox batches of any size make new texts
+  const { name, text } = statementOf(sql);
+  if (db.isTransaction) {
+    const connection: unknown = await db.client.acquireConnection(); // the transaction's own connection
+    if (connection instanceof PgClient) return connection.query({ name, text, values: bindings });
   }
   return db.raw(sql, bindings as Knex.RawBinding[]).options({ name });
 }
