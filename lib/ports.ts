@@ -1,7 +1,7 @@
 // The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
 import type { Context } from './context.js';
 import type { Inbox, Outbox, Relay } from './messaging.js';
-import type { FailureKind, Result } from './result.js';
+import type { FailureKind, Issue, Result } from './result.js';
 
 export type * from './messaging.js';
 
@@ -25,6 +25,11 @@ export interface UnitOfWork {
   isRetryable(error: unknown): boolean;
   /** True when the store is unreachable (connection lost): the send resolves to `unavailable`. */
   isUnavailable(error: unknown): boolean;
+  /**
+   * The issue when the store refused a value of the request (out of range, too long, not of the column's type): the
+   * send resolves to a `validation` failure with it instead of throwing. Optional: stores without types omit it.
+   */
+  refusedValue?(error: unknown): Issue | undefined;
 }
 
 /** Where an idempotency key lives: `scope` is tenant + actor, so one client can never see another's results. */

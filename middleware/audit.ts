@@ -26,7 +26,7 @@ export function audit(options: AuditOptions = {}): Middleware {
       try {
         result = await next();
       } catch (error) {
-        await store.append(entry(ctx, undefined, ctx.ports.unitOfWork?.isUnavailable(error) ? 'unavailable' : 'error'));
+        await store.append(entry(ctx, undefined, thrownOutcome(ctx, error)));
         throw error;
       }
       await store.append(entry(ctx, result));
@@ -39,7 +39,16 @@ export function audit(options: AuditOptions = {}): Middleware {
   );
 }
 
-function entry(ctx: Context, result: AnyResult | undefined, thrown: 'error' | 'unavailable' = 'error'): AuditEntry {
+type ThrownOutcome = 'error' | 'unavailable' | 'validation';
+
+/** The outcome the unit of work will resolve an exception to (see `unitOfWork`), or `error` when it rethrows it. */
+function thrownOutcome(ctx: Context, error: unknown): ThrownOutcome {
+  const uow = ctx.ports.unitOfWork;
+  if (uow?.isUnavailable(error)) return 'unavailable';
+  return uow?.refusedValue?.(error) ? 'validation' : 'error';
+}
+
+function entry(ctx: Context, result: AnyResult | undefined, thrown: ThrownOutcome = 'error'): AuditEntry {
   return {
     id: randomUUID(),
     at: isoTime(ctx.ports.clock.now()),

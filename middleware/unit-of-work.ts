@@ -1,7 +1,8 @@
 // The commit boundary: one transaction per send (a savepoint when nested), retried on serialization failures.
 import type { AnyResult, Context } from '../lib/context.js';
 import { withRules, type Middleware, type Next } from '../lib/middleware.js';
-import { failure } from '../lib/result.js';
+import type { UnitOfWork } from '../lib/ports.js';
+import { failure, type Fail } from '../lib/result.js';
 
 const UNAVAILABLE = failure({
   kind: 'unavailable',
@@ -9,6 +10,13 @@ const UNAVAILABLE = failure({
 });
 
 const isOk = (result: AnyResult) => result.ok;
+
+/** What an exception of the outermost transaction resolves to: `unavailable`, a refused value, or none (it throws). */
+function failureOf(uow: UnitOfWork, error: unknown): Fail<never> | undefined {
+  if (uow.isUnavailable(error)) return UNAVAILABLE;
+  const issue = uow.refusedValue?.(error);
+  return issue && failure({ kind: 'validation', message: issue.message, issues: [issue] });
+}
 
 /** The inner stack, then the `beforeCommit` hooks of a success, inside the transaction. */
 async function inTransaction(ctx: Context, next: Next): Promise<AnyResult> {
@@ -29,7 +37,8 @@ export interface UnitOfWorkOptions {
  * Runs the rest of the stack in one transaction. A success commits, together with the outcome records the inner
  * middleware deferred (audit, idempotency, outbox); a failure or an exception rolls back, and only the records of
  * the failure are written after it. Serialization failures and deadlocks re-run the whole attempt — the one place
- * that retries. Then `afterCommit` / `afterRollback` hooks run.
+ * that retries. A lost database resolves to `unavailable`, a value the database refused (out of range, too long)
+ * to `validation`; other exceptions propagate. Then `afterCommit` / `afterRollback` hooks run.
  * @example middleware: [validation(), unitOfWork({ maxAttempts: 5 }), audit(), idempotency(), policy(rules), publish()]
  */
 export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
@@ -50,9 +59,9 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
             ctx.reset(mark);
             continue;
           }
-          const unavailable = !ctx.parent && uow.isUnavailable(error) ? UNAVAILABLE : undefined;
-          await ctx.runHooks('afterRollback', unavailable).catch(onHookError);
-          if (unavailable) return unavailable;
+          const resolved = ctx.parent ? undefined : failureOf(uow, error);
+          await ctx.runHooks('afterRollback', resolved).catch(onHookError);
+          if (resolved) return resolved;
           throw error;
         }
         // The outcome is decided: a failing hook is reported, never turned into a rollback or a retry.
