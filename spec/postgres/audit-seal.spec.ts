@@ -1,5 +1,8 @@
 // The audit chain sealed after commit, on a real Postgres: no hot head row, commit order, verify under load, tampering.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, tables, type Tables } from '../../adapters/knex/index.js';
 import { auditSealer, chainAfter, verifyAuditChain, type AuditEntry, type AuditRecord } from '../../lib/index.js';
@@ -178,6 +181,32 @@ describe('KnexAuditStore: sealed after commit (Postgres)', function () {
     const final = await store.verify();
     expect(final).to.deep.include({ ok: true, pending: 0 });
     expect(final.records).to.equal(Number((await db(t.audit).count({ n: '*' }))[0]!.n));
+  });
+
+  it('should chain 1,000 records that two processes append and seal at once, and name the first tampered one', async () => {
+    const writer = fileURLToPath(new URL('./audit-writer.ts', import.meta.url));
+    const url = process.env.DATABASE_URL!;
+    const writers = [0, 1].map(() =>
+      spawn(process.execPath, ['--import', 'tsx', writer, url, schema, 'acme', '500'], { stdio: 'inherit' }),
+    );
+    const codes = await Promise.all(writers.map(async (child) => (await once(child, 'exit'))[0] as number));
+    expect(codes).to.deep.equal([0, 0]);
+    await store.seal(); // what committed after the writers' last runs
+    expect(await store.verify()).to.deep.include({ ok: true, tenants: 1, records: 1_000, pending: 0 });
+    const records = await chain('acme');
+    expect(new Set(records.map((r) => r.actor)).size, 'both processes wrote').to.equal(2);
+    expect(verifyAuditChain(records)).to.deep.include({ ok: true, count: 1_000 });
+
+    // Reorder two records (swap their places in the chain): the first of them no longer fits its place.
+    const [a, b] = [records[499]!, records[500]!];
+    await db.transaction(async (trx) => {
+      await trx(t.audit).where({ id: a.id }).update({ seq: -1 });
+      await trx(t.audit).where({ id: b.id }).update({ seq: a.seq, prev_hash: a.prevHash, hash: a.hash });
+      await trx(t.audit).where({ id: a.id }).update({ seq: b.seq, prev_hash: b.prevHash, hash: b.hash });
+    });
+    expect((await store.verify()).problems).to.deep.equal([
+      { tenant: 'acme', seq: 500, id: b.id, reason: 'hash does not match the record (it was edited)' },
+    ]);
   });
 
   describe('verify() after sealing', () => {
