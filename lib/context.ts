@@ -77,6 +77,8 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   request: C;
   /** Messages staged by `publish`/`enqueue`; `undefined` while no publish() middleware enabled staging. */
   outbox: OutboxMessage[] | undefined;
+  /** Attempts the unit of work has begun for this send (retries after a deadlock count); 0 without one. */
+  attempts = 0;
   #loading: Promise<S> | undefined;
   #state: { value: S } | undefined;
   #hooks: Partial<Record<Phase, Array<{ readonly hook: Hook; readonly order: number }>>> | undefined;
@@ -190,6 +192,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
       headers.actor = this.meta.actor.id;
       if (this.meta.actor.roles?.length) headers.actorRoles = this.meta.actor.roles.join(',');
     }
+    this.ports.telemetry?.inject(headers);
     this.outbox.push({
       id: randomUUID(),
       kind,

@@ -50,6 +50,7 @@ const PORT_TOKENS = {
   outbox: TOKENS.Outbox,
   inbox: TOKENS.Inbox,
   relay: TOKENS.Relay,
+  telemetry: TOKENS.Telemetry,
 } as const;
 
 /**

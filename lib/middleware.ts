@@ -7,8 +7,10 @@ export type Next = () => Promise<AnyResult>;
 
 /** Ordering rules, checked for every request type at `createMediator`. */
 export interface MiddlewareRules {
-  /** Must be the first middleware. */
+  /** Must be the first middleware (after observers). */
   readonly first?: boolean;
+  /** Only observes the send (tracing): goes in front of every other middleware, even a `first` one. */
+  readonly observer?: boolean;
   /** Must come after these when they are in the stack. */
   readonly after?: readonly string[];
   /** Must come before these when they are in the stack. */

@@ -122,4 +122,14 @@ export interface Ports {
   readonly outbox?: Outbox | undefined;
   readonly inbox?: Inbox | undefined;
   readonly relay?: Relay | undefined;
+  readonly telemetry?: Telemetry | undefined;
+}
+
+/**
+ * Where a trace crosses the outbox (an OpenTelemetry binding: `otelModule()` from `usecasecore/otel`). Optional:
+ * without it, messages carry no trace context.
+ */
+export interface Telemetry {
+  /** Adds the active trace context (W3C `traceparent`, `tracestate`, `baggage`) to a staged message's headers. */
+  inject(headers: Record<string, string>): void;
 }

@@ -46,14 +46,17 @@ async function handle(ctx: Context): Promise<AnyResult> {
 /** Checks one type's effective stack against every middleware's rules and bound ports. */
 export function checkStack(type: string, stack: readonly Middleware[], ports: Ports): void {
   const names = stack.map((m) => m.name);
+  const front = stack.findIndex((m) => !m.rules?.observer); // observers (tracing) may wrap even the first
   const bad = (message: string) => new UseCaseError('bad_stack', `Middleware stack of ${type}: ${message}`);
   stack.forEach((m, i) => {
     const rules = m.rules ?? {};
     if (!m.name)
       throw bad(`middleware #${i} has no name — return a named function (async function timing(ctx, next) {...})`);
     if (names.indexOf(m.name) !== i) throw bad(`${m.name} appears twice — keep one`);
-    if (rules.first && i !== 0)
+    if (rules.first && i !== front)
       throw bad(`${m.name} must be first (it runs before anything reads or writes) — move it to the front`);
+    if (rules.observer && i > 0 && !stack[i - 1]!.rules?.observer)
+      throw bad(`${m.name} observes the whole send — move it to the front of the stack`);
     for (const other of rules.requires ?? [])
       if (!names.includes(other)) throw bad(`${m.name} needs ${other}() in the stack — add it`);
     for (const outer of rules.inside ?? []) {

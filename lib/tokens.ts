@@ -14,4 +14,5 @@ export const TOKENS = {
   MessageBus: Symbol.for('usecasecore.MessageBus'),
   MessageSource: Symbol.for('usecasecore.MessageSource'),
   Relay: Symbol.for('usecasecore.Relay'),
+  Telemetry: Symbol.for('usecasecore.Telemetry'),
 } as const;

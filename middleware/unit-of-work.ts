@@ -51,6 +51,7 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
       const uow = ctx.ports.unitOfWork!;
       const mark = ctx.hookMark(); // hooks registered outside this unit of work survive its retries
       for (let attempt = 1; ; attempt++) {
+        ctx.attempts = attempt;
         let result: AnyResult;
         try {
           result = await uow.transaction(() => inTransaction(ctx, next), isOk);
