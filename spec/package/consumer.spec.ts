@@ -120,4 +120,26 @@ describe('the packed package in an empty project', function () {
       });
     });
   }
+
+  // After the Node runs above, which imported every other subpath in a project without the peer.
+  describe('the optional peer @opentelemetry/api', () => {
+    const probe = "const m = await import('usecasecore/otel'); console.log(Object.keys(m).sort().join())";
+    it('should not be installed with the package, and usecasecore/otel should say it needs it', async () => {
+      const failed = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: project }).then(
+        () => expect.fail('usecasecore/otel loaded without @opentelemetry/api'),
+        (error: { stderr: string }) => error,
+      );
+      expect(failed.stderr).to.include("'@opentelemetry/api'");
+    });
+
+    it('should let usecasecore/otel load once the peer is installed', async () => {
+      const api = JSON.parse(readFileSync(join(repo, 'node_modules/@opentelemetry/api/package.json'), 'utf8')).version;
+      await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `@opentelemetry/api@${api}`], {
+        cwd: project,
+        timeout: 120_000,
+      });
+      const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: project });
+      expect(stdout.trim().split(',')).to.include.members(['extractTraceContext', 'otelModule', 'tracing']);
+    });
+  });
 });
