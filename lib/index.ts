@@ -48,4 +48,13 @@ export {
   type RetentionPorts,
 } from './retention.js';
 export { auditSealer, type AuditSealer, type AuditSealerOptions } from './sealer.js';
+export {
+  defaultLogger,
+  fromPino,
+  jsonLogger,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+  type PinoLike,
+} from './logger.js';
 export { settled } from './testing.js';

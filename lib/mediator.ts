@@ -6,6 +6,7 @@ import { UseCaseError } from './errors.js';
 import { handledBy, type Handler, type HandlerClass } from './handler.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
 import { build, checkStack, resolveMiddleware } from './stack.js';
+import { loggerOf } from './logger.js';
 import type { Ports } from './ports.js';
 import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -62,6 +63,7 @@ const PORT_TOKENS = {
 export function createMediator(container: Container, options: MediatorOptions): Mediator {
   const ports: Ports = {
     clock: container.get(TOKENS.Clock, { optional: true }) ?? Date,
+    logger: loggerOf(container),
     ...Object.fromEntries(
       Object.entries(PORT_TOKENS).map(([name, token]) => [name, container.get(token, { optional: true })]),
     ),

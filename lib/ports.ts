@@ -1,5 +1,6 @@
 // The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
 import type { Context } from './context.js';
+import type { Logger } from './logger.js';
 import type { Inbox, Outbox, Relay } from './messaging.js';
 import type { FailureKind, Issue, Result } from './result.js';
 
@@ -123,6 +124,8 @@ export interface Ports {
   readonly inbox?: Inbox | undefined;
   readonly relay?: Relay | undefined;
   readonly telemetry?: Telemetry | undefined;
+  /** Where the library logs (`TOKENS.Logger`, else JSON lines of warnings and errors on stderr). */
+  readonly logger?: Logger | undefined;
 }
 
 /**

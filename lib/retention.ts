@@ -2,6 +2,7 @@
 import type { Container } from 'inversify';
 import { UseCaseError } from './errors.js';
 import type { IdempotencyStore, Inbox, Outbox } from './ports.js';
+import { loggerOf } from './logger.js';
 import { TOKENS } from './tokens.js';
 
 /** What retention removes, and how often. Each part is off unless set. */
@@ -14,7 +15,7 @@ export interface RetentionOptions {
   readonly idempotency?: boolean;
   /** How often the timer runs. Default 1 hour. */
   readonly everyMs?: number;
-  /** Hears the failure of a timed run (the next tick tries again). Default: `console.error`. */
+  /** Hears the failure of a timed run (the next tick tries again). Default: the container's Logger. */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -54,7 +55,9 @@ type Task = readonly [port: keyof RetentionCounts, run: () => Promise<number>];
  */
 export function retention(source: Container | RetentionPorts, options: RetentionOptions): Retention {
   const ports = portsOf(source);
-  const { everyMs = 3_600_000, onError = (error: unknown) => console.error('usecasecore retention:', error) } = options;
+  const logger = loggerOf(source);
+  const { everyMs = 3_600_000, onError = (error: unknown) => logger.error('retention failed; retrying', { error }) } =
+    options;
   const tasks: Task[] = [];
   if (options.outboxSentMs !== undefined) {
     const ms = duration('outboxSentMs', options.outboxSentMs),

@@ -1,6 +1,7 @@
 // The audit sealer: chains committed audit records into their tenants' hash chains, on a timer.
 import type { Container } from 'inversify';
 import { UseCaseError } from './errors.js';
+import { loggerOf } from './logger.js';
 import type { AuditStore } from './ports.js';
 import { TOKENS } from './tokens.js';
 
@@ -8,7 +9,7 @@ import { TOKENS } from './tokens.js';
 export interface AuditSealerOptions {
   /** Time between runs (ms). Default 200: a record is sealed well within a second of its commit. */
   readonly everyMs?: number;
-  /** Hears the failure of a timed run (the next tick tries again). Default: `console.error`. */
+  /** Hears the failure of a timed run (the next tick tries again). Default: the container's Logger. */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -37,7 +38,9 @@ export function auditSealer(
   options: AuditSealerOptions = {},
 ): AuditSealer {
   const store = storeOf(source);
-  const { everyMs = 200, onError = (error: unknown) => console.error('usecasecore audit sealer:', error) } = options;
+  const logger = loggerOf(source);
+  const { everyMs = 200, onError = (error: unknown) => logger.error('audit sealing failed; retrying', { error }) } =
+    options;
   if (!Number.isFinite(everyMs) || everyMs <= 0) {
     throw new UseCaseError('misuse', `auditSealer({ everyMs }) must be a number of milliseconds > 0, got ${everyMs}`);
   }

@@ -15,4 +15,5 @@ export const TOKENS = {
   MessageSource: Symbol.for('usecasecore.MessageSource'),
   Relay: Symbol.for('usecasecore.Relay'),
   Telemetry: Symbol.for('usecasecore.Telemetry'),
+  Logger: Symbol.for('usecasecore.Logger'),
 } as const;

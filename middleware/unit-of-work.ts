@@ -1,6 +1,7 @@
 // The commit boundary: one transaction per send (a savepoint when nested), retried on serialization failures.
 import type { AnyResult, Context } from '../lib/context.js';
 import { withRules, type Middleware, type Next } from '../lib/middleware.js';
+import { defaultLogger } from '../lib/logger.js';
 import type { UnitOfWork } from '../lib/ports.js';
 import { failure, type Fail } from '../lib/result.js';
 
@@ -29,7 +30,7 @@ async function inTransaction(ctx: Context, next: Next): Promise<AnyResult> {
 export interface UnitOfWorkOptions {
   /** Attempts for serialization failures and deadlocks (each re-runs the stack inside). Default 3. */
   readonly maxAttempts?: number;
-  /** Where errors of afterCommit/afterRollback hooks go (the outcome is already decided). Default console.error. */
+  /** Where errors of afterCommit/afterRollback hooks go (the outcome is already decided). Default: the Logger. */
   readonly onHookError?: (error: unknown) => void;
 }
 
@@ -42,13 +43,18 @@ export interface UnitOfWorkOptions {
  * @example middleware: [validation(), unitOfWork({ maxAttempts: 5 }), audit(), idempotency(), policy(rules), publish()]
  */
 export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
-  const {
-    maxAttempts = 3,
-    onHookError = (error: unknown) => console.error('usecasecore: a commit hook failed', error),
-  } = options;
+  const { maxAttempts = 3 } = options;
   return withRules(
     async function unitOfWork(ctx, next) {
       const uow = ctx.ports.unitOfWork!;
+      const onHookError =
+        options.onHookError ??
+        ((error: unknown) =>
+          (ctx.ports.logger ?? defaultLogger).error('a commit hook failed; the outcome stands', {
+            type: ctx.type,
+            requestId: ctx.meta.requestId,
+            error,
+          }));
       const mark = ctx.hookMark(); // hooks registered outside this unit of work survive its retries
       for (let attempt = 1; ; attempt++) {
         ctx.attempts = attempt;
