@@ -4,7 +4,7 @@ const BRAND = Symbol.for('usecasecore.UseCaseError');
 
 /** What kind of mistake a UseCaseError reports. */
 export type UseCaseErrorKind =
-  'no_handler' | 'duplicate_handler' | 'bad_handler' | 'bad_stack' | 'missing_port' | 'misuse';
+  'no_handler' | 'duplicate_handler' | 'bad_handler' | 'bad_stack' | 'missing_port' | 'misuse' | 'failed';
 
 /**
  * Thrown for programmer mistakes (never for business outcomes, which are `Result` failures).

@@ -23,10 +23,15 @@ export {
   type TypedRequestClass,
 } from './request.js';
 export {
+  andThen,
   fail,
   failure,
+  map,
+  mapFailure,
+  match,
   notFound,
   ok,
+  unwrap,
   type Fail,
   type Failure,
   type FailureKind,
