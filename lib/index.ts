@@ -52,6 +52,7 @@ export {
   type RetentionOptions,
   type RetentionPorts,
 } from './retention.js';
+export { flow, type Chain, type FlowClass, type FlowRequest, type StepClass, type StepMismatch } from './flow.js';
 export { auditSealer, type AuditSealer, type AuditSealerOptions } from './sealer.js';
 export {
   defaultLogger,

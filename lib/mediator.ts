@@ -6,6 +6,7 @@ import { UseCaseError } from './errors.js';
 import { handledBy, type Handler, type HandlerClass } from './handler.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
 import { build, checkStack, resolveMiddleware } from './stack.js';
+import { stepsOf } from './flow.js';
 import { loggerOf } from './logger.js';
 import type { Ports } from './ports.js';
 import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
@@ -25,7 +26,12 @@ export interface Mediator {
    */
   send<C extends AnyRequest>(request: C, options?: SendOptions): Promise<Result<ResultOf<C>, FailureOf<C>>>;
   /** The effective stack of a request type, outermost first, then its handler. */
-  describe(type: RequestClass): { readonly middleware: readonly string[]; readonly handler: string };
+  describe(type: RequestClass): {
+    readonly middleware: readonly string[];
+    readonly handler: string;
+    /** A flow's steps, in order. */
+    readonly steps?: readonly string[];
+  };
   /** The ports this mediator resolved. */
   readonly ports: Ports;
 }
@@ -144,7 +150,8 @@ export function createMediator(container: Container, options: MediatorOptions): 
     send: (request, options = {}) => dispatch(request, options, undefined) as never,
     describe(type) {
       const { names, handler } = route(type);
-      return { middleware: names, handler: handler.name };
+      const steps = stepsOf(type);
+      return { middleware: names, handler: handler.name, ...(steps ? { steps } : {}) };
     },
   };
 }
