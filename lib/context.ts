@@ -20,6 +20,8 @@ export interface SendOptions {
   readonly idempotencyKey?: string | undefined;
   /** The delivered message this send handles (set by consumers; the inbox dedupes on it). */
   readonly message?: { readonly id: string; readonly consumer: string } | undefined;
+  /** Aborts a stream (`mediator.stream`): the iteration stops between items and the source is closed. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */

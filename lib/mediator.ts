@@ -7,9 +7,10 @@ import { handledBy, type Handler, type HandlerClass } from './handler.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
 import { build, checkStack, resolveMiddleware } from './stack.js';
 import { stepsOf } from './flow.js';
+import { guarded, isAsyncIterable, streamStack } from './stream.js';
 import { loggerOf } from './logger.js';
 import type { Ports } from './ports.js';
-import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
+import { typeOf, type AnyRequest, type FailureOf, type Request, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
 import { TOKENS } from './tokens.js';
 
@@ -25,6 +26,18 @@ export interface Mediator {
    * @example const result = await mediator.send(MoveInventory.from(body), { actor, idempotencyKey });
    */
   send<C extends AnyRequest>(request: C, options?: SendOptions): Promise<Result<ResultOf<C>, FailureOf<C>>>;
+  /**
+   * Opens a streamed query — its handler returns `ok(asyncIterable)` — through the stream stack (validation, unit of
+   * work, audit of the opening, policy; no idempotency), and resolves to the items to pull with `for await`, or the
+   * failure. Stopping early (`break`, `options.signal`) closes the source.
+   * @example
+   * const opened = await mediator.stream(ExportAudit.from(query), { actor, signal });
+   * if (opened.ok) for await (const record of opened.value) res.write(`${JSON.stringify(record)}\n`);
+   */
+  stream<C extends AnyRequest & Request<AsyncIterable<unknown>, any>>(
+    request: C,
+    options?: SendOptions,
+  ): Promise<Result<ResultOf<C>, FailureOf<C>>>;
   /** The effective stack of a request type, outermost first, then its handler. */
   describe(type: RequestClass): {
     readonly middleware: readonly string[];
@@ -47,6 +60,8 @@ interface Route {
   readonly handler: HandlerClass;
   readonly names: readonly string[];
   readonly run: (ctx: Context) => Promise<AnyResult>;
+  /** The stream stack's composition, made on the first `stream()` of the type. */
+  streamed?: (ctx: Context) => Promise<AnyResult>;
   readonly resolve: () => Handler<AnyRequest>;
 }
 
@@ -111,7 +126,12 @@ export function createMediator(container: Container, options: MediatorOptions): 
     return found;
   }
 
-  function dispatch(request: AnyRequest, options: SendOptions, parent: Context | undefined): Promise<AnyResult> {
+  function dispatch(
+    request: AnyRequest,
+    options: SendOptions,
+    parent: Context | undefined,
+    streaming = false,
+  ): Promise<AnyResult> {
     if (typeof request !== 'object' || request === null) {
       return Promise.reject(
         new UseCaseError(
@@ -122,7 +142,8 @@ export function createMediator(container: Container, options: MediatorOptions): 
     }
     const type = request.constructor as RequestClass;
     try {
-      const { run, resolve } = route(type);
+      const found = route(type);
+      const run = streaming ? (found.streamed ??= streamRun(type)) : found.run;
       const meta: Meta = parent
         ? {
             ...parent.meta,
@@ -139,15 +160,36 @@ export function createMediator(container: Container, options: MediatorOptions): 
             requestId: options.requestId ?? nextRequestId(),
             tenant: options.tenant ?? 'default',
           };
-      return run(new Context(request, type, meta, ports, parent, resolve(), dispatch as never));
+      return run(new Context(request, type, meta, ports, parent, found.resolve(), dispatch as never));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  function streamRun(type: RequestClass): (ctx: Context) => Promise<AnyResult> {
+    const opening = streamStack(stack);
+    checkStack(`${typeOf(type)} (streamed)`, opening, ports);
+    return build(opening);
+  }
+
+  async function stream(request: AnyRequest, options: SendOptions): Promise<AnyResult> {
+    const opened = await dispatch(request, options, undefined, true);
+    if (!opened.ok) return opened;
+    if (!isAsyncIterable(opened.value)) {
+      const type = typeOf(request.constructor as RequestClass);
+      throw new UseCaseError(
+        'bad_handler',
+        `The handler of ${type} returned ${typeof opened.value} to stream() — return ok(items) where items is an ` +
+          'async iterable (e.g. an async generator)',
+      );
+    }
+    return { ...opened, value: guarded(opened.value, options.signal) };
+  }
+
   return {
     ports,
     send: (request, options = {}) => dispatch(request, options, undefined) as never,
+    stream: (request, options = {}) => stream(request, options) as never,
     describe(type) {
       const { names, handler } = route(type);
       const steps = stepsOf(type);

@@ -20,6 +20,7 @@ export {
   type OutboxTypeStatus,
   type ParkedRow,
 } from './outbox.js';
+export { cursor, type CursorOptions } from './cursor.js';
 export { pgliteKnex } from './pglite.js';
 export { migrate, pendingMigrations, tables, type PendingMigration, type TableOptions, type Tables } from './tables.js';
 export { KnexUnitOfWork } from './unit-of-work.js';
