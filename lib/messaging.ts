@@ -54,9 +54,35 @@ export interface PublishReport {
   readonly unconfirmed?: readonly string[];
 }
 
+/**
+ * Whether a bus takes publishes. `blocked` while the broker pushes back on publishers (RabbitMQ's
+ * `connection.blocked`: a memory or disk alarm): what was already published waits unread at the broker and is
+ * confirmed once it lets go, so nothing is lost and nothing needs publishing again.
+ */
+export type BusState =
+  | { readonly blocked: false }
+  | {
+      readonly blocked: true;
+      /** The broker's words, e.g. `low on memory`. */
+      readonly reason: string;
+      /** When it began (ISO 8601). */
+      readonly since: string;
+    };
+
 /** A broker the relay publishes to. Throwing means "unreachable": the batch is released and retried later. */
 export interface MessageBus {
   publish(messages: readonly OutboxMessage[]): Promise<PublishReport>;
+  /**
+   * Flow control, optional (a bus without it is never blocked; implement it together with `onStateChange`): whether
+   * the broker takes publishes now. While it is blocked the relay claims nothing and publishes nothing.
+   * @example if (bus.state?.().blocked) log.warn('the broker refuses publishes; the backlog waits in the outbox');
+   */
+  state?(): BusState;
+  /**
+   * Calls `listener` with each change of `state()` (once per change, not per message); returns the unsubscribe.
+   * @example const off = bus.onStateChange?.((s) => log.warn(s.blocked ? `broker blocked: ${s.reason}` : 'unblocked'));
+   */
+  onStateChange?(listener: (state: BusState) => void): () => void;
 }
 
 /** One delivery of a message to a consumer queue; `attempt` counts from 1. */
@@ -92,6 +118,16 @@ export interface MessageSource {
   idle(): Promise<void>;
   /** The queue every worker of a job type shares (the bus routes that type's jobs there, so they wait for a worker). */
   jobQueue(type: string): string;
+}
+
+/** What a running relay is doing, for health checks and dashboards (`RunningRelay.status()`). */
+export interface RelayStatus {
+  /** Polling: `start()` was called and `stop()` was not. */
+  readonly running: boolean;
+  /** The bus's flow control: while `blocked`, the relay claims nothing and counts no attempt; it resumes by itself. */
+  readonly bus: BusState;
+  /** The wait after failed publishes (the bus unreachable or nacking), in ms; 0 once a batch went through. */
+  readonly backoffMs: number;
 }
 
 /** Something that moves committed outbox rows to the bus; woken after every commit that wrote some. */

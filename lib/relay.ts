@@ -1,6 +1,9 @@
 // Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time, each pass
 // keeping up to `pipeline` batches in flight.
-import type { MessageBus, Outbox, OutboxMessage, PublishReport, Relay } from './ports.js';
+import type { BusState, MessageBus, Outbox, OutboxMessage, PublishReport, Relay, RelayStatus } from './ports.js';
+
+/** How often drain() looks again when a pass moved nothing (the rows are another relay's until its lease ends). */
+const DRAIN_POLL_MS = 25;
 
 /** Relay tuning. */
 export interface RelayOptions {
@@ -27,14 +30,23 @@ export interface RelayOptions {
 export interface RunningRelay extends Relay {
   /** Also runs a pass every `pollMs` (unref'd), for rows no wake() announced. */
   start(pollMs?: number): void;
-  /** Stops polling and waking, and waits for the batches in flight. */
+  /**
+   * Stops polling and waking, and waits for the batches in flight. While the bus is blocked, a batch in flight waits
+   * for the broker to let go (or for its connection to close): give `stop()` a deadline, then close the connection.
+   */
   stop(): Promise<void>;
+  /**
+   * What the relay is doing now: polling or not, the bus's flow control, the current backoff.
+   * @example app.get('/health', (_, res) => res.json(relay.status())); // { running, bus: { blocked }, backoffMs }
+   */
+  status(): RelayStatus;
 }
 
 /**
  * A relay over any Outbox and MessageBus. Nothing is buffered in memory beyond the batches in flight: rows stay in
  * the outbox until confirmed; while the bus is unreachable, claims are released and the relay backs off without
- * counting attempts.
+ * counting attempts; while the bus says it is blocked (`bus.state()`, a broker's memory or disk alarm), it claims
+ * nothing until the bus lets go, and the batches already published wait for their confirms.
  * @example const relay = createRelay(outbox, bus); relay.start(1_000); ...; await relay.drain();
  */
 export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptions = {}): RunningRelay {
@@ -52,7 +64,9 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   let stopped = false;
   let delay = 0;
   let poller: NodeJS.Timeout | undefined;
-  let pause: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  /** Ends the wait under way (a backoff, or a blocked bus) early: stop() calls it. */
+  let resumeNow: (() => void) | undefined;
+  const busState = (): BusState => bus.state?.() ?? { blocked: false };
 
   /** Publishes one claimed batch and settles every row of it; true when the bus failed some of it. */
   async function deliver(batch: readonly OutboxMessage[]): Promise<boolean> {
@@ -74,12 +88,44 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     return report.failed.length > 0 || unconfirmed.length > 0;
   }
 
-  async function backOff(): Promise<void> {
-    delay = Math.min(delay === 0 ? first : delay * 2, max);
+  /** Waits until `arm`'s triggers call `resume` (or stop() does); `arm` returns how to remove them. */
+  async function waitFor(arm: (resume: () => void) => () => void): Promise<void> {
+    let disarm: (() => void) | undefined;
     await new Promise<void>((resolve) => {
-      pause = { timer: setTimeout(resolve, delay), resolve };
+      resumeNow = resolve;
+      disarm = arm(resolve);
     });
-    pause = undefined;
+    disarm?.();
+    resumeNow = undefined;
+  }
+
+  function backOff(): Promise<void> {
+    delay = Math.min(delay === 0 ? first : delay * 2, max);
+    return waitFor((resume) => {
+      const timer = setTimeout(resume, delay);
+      return () => clearTimeout(timer);
+    });
+  }
+
+  /**
+   * Waits while the bus is blocked: until it lets go, or a batch in flight settles (`settles` hears that: its
+   * connection closed, say), or stop(). No attempt is counted and no error reported: the broker asked us to wait.
+   */
+  function whileBlocked(settles: Set<() => void>): Promise<void> {
+    return waitFor((resume) => {
+      const off = bus.onStateChange?.((state) => {
+        if (!state.blocked) resume();
+      });
+      // A bus that has state() but no onStateChange is asked again after a short wait.
+      const timer = off ? undefined : setTimeout(resume, first);
+      settles.add(resume);
+      if (!busState().blocked) resume(); // it let go before we listened
+      return () => {
+        off?.();
+        clearTimeout(timer);
+        settles.delete(resume);
+      };
+    });
   }
 
   /**
@@ -90,6 +136,7 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
    */
   async function pass(): Promise<void> {
     const inFlight = new Set<Promise<void>>();
+    const settles = new Set<() => void>(); // who waits for any batch to settle (whileBlocked)
     let busFailed = false;
     let outboxError: { cause: unknown } | undefined; // a write of a settling batch failed: the pass fails with it
     const launch = (batch: readonly OutboxMessage[]) => {
@@ -103,7 +150,10 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
             outboxError ??= { cause };
           },
         )
-        .finally(() => inFlight.delete(settled));
+        .finally(() => {
+          inFlight.delete(settled);
+          for (const settle of settles) settle();
+        });
       inFlight.add(settled);
     };
     try {
@@ -120,13 +170,17 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
           await Promise.race(inFlight);
           continue;
         }
+        if (busState().blocked) {
+          await whileBlocked(settles);
+          continue;
+        }
         again = false;
         const batch = await outbox.claim(batchSize);
         if (batch.length === 0) {
           if (inFlight.size === 0) break;
           await Promise.race(inFlight);
-        } else if (stopped || busFailed || outboxError) {
-          // Claimed ahead while stopping or failing: hand the rows back rather than publish into an outage.
+        } else if (stopped || busFailed || outboxError || busState().blocked) {
+          // Claimed ahead while stopping, failing or blocked: hand the rows back rather than publish them now.
           await outbox.release(batch.map((m) => m.id));
         } else launch(batch);
       }
@@ -153,6 +207,18 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     return running;
   }
 
+  /** What drain() says when it gives up: how many are left and, when the broker pushes back, why and what to do. */
+  async function undrained(): Promise<string> {
+    const pending = `${await outbox.pending()} messages pending`;
+    const state = busState();
+    if (!state.blocked) return pending;
+    return (
+      `${pending}; the broker has blocked publishing since ${state.since} (${state.reason}). Nothing is lost: ` +
+      'the relay resumes when the broker clears its resource alarm (rabbitmqctl status lists alarms; free memory ' +
+      'or disk, or let consumers drain the queues).'
+    );
+  }
+
   return {
     wake() {
       void wake().catch(() => undefined);
@@ -167,18 +233,18 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     async stop() {
       stopped = true;
       clearInterval(poller);
-      if (pause) {
-        clearTimeout(pause.timer);
-        pause.resolve();
-      }
+      poller = undefined;
+      resumeNow?.();
       await running?.catch(() => undefined);
+    },
+    status() {
+      return { running: poller !== undefined, bus: busState(), backoffMs: delay };
     },
     async drain(timeoutMs = 5_000) {
       const deadline = Date.now() + timeoutMs;
-      while ((await outbox.pending()) > 0) {
+      for (let pending = await outbox.pending(); pending > 0;) {
         const left = deadline - Date.now();
-        if (left <= 0)
-          throw new Error(`Relay did not drain within ${timeoutMs} ms: ${await outbox.pending()} messages pending`);
+        if (left <= 0) throw new Error(`Relay did not drain within ${timeoutMs} ms: ${await undrained()}`);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           running ?? wake(),
@@ -187,7 +253,11 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
           }),
         ]);
         clearTimeout(timer);
-        await new Promise((resolve) => setImmediate(resolve));
+        const now = await outbox.pending();
+        // Nothing moved (another relay holds the rows until its lease ends, or this one is stopped): poll, not spin.
+        const pause = now >= pending ? Math.min(DRAIN_POLL_MS, Math.max(0, deadline - Date.now())) : 0;
+        await new Promise((resolve) => (pause > 0 ? setTimeout(resolve, pause) : setImmediate(resolve)));
+        pending = now;
       }
     },
   };

@@ -3,9 +3,10 @@
 // gated: each publish resolves only when the spec confirms it. Parking, nacks and drain() are in publish.spec.ts.
 import { expect, use } from 'chai';
 import chaiAsPromised from 'chai-as-promised';
-import { MemoryOutbox, MemoryUnitOfWork } from '../adapters/memory/index.js';
+import { MemoryBus, MemoryOutbox, MemoryUnitOfWork } from '../adapters/memory/index.js';
 import {
   createRelay,
+  type BusState,
   type MessageBus,
   type Outbox,
   type OutboxMessage,
@@ -63,6 +64,33 @@ class GatedBus implements MessageBus {
   confirmAll(): void {
     this.auto = (batch) => ({ sent: ids(batch), failed: [] });
     for (const call of [...this.open]) call.confirm();
+  }
+}
+
+/** A gated bus with flow control the spec sets, as a broker's `connection.blocked` / `unblocked` would. */
+class FlowBus extends GatedBus {
+  #state: BusState = { blocked: false };
+  readonly #listeners = new Set<(state: BusState) => void>();
+  state(): BusState {
+    return this.#state;
+  }
+  onStateChange(listener: (state: BusState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  /** How many listeners the relay left subscribed (it should leave none once it stops waiting). */
+  get listening(): number {
+    return this.#listeners.size;
+  }
+  block(reason = 'low on memory'): void {
+    this.#set({ blocked: true, reason, since: new Date(0).toISOString() });
+  }
+  unblock(): void {
+    this.#set({ blocked: false });
+  }
+  #set(state: BusState): void {
+    this.#state = state;
+    for (const listener of [...this.#listeners]) listener(state);
   }
 }
 
@@ -277,6 +305,98 @@ describe('createRelay', () => {
       expect(bus.calls, 'no batch claimed after the failure').to.have.length(2);
       expect(await outbox.pending()).to.equal(2); // the unmarked rows stay; their lease runs out, nothing is lost
       await relay.stop();
+    });
+  });
+
+  describe('blocked bus (flow control)', () => {
+    it('should claim nothing while the bus is blocked, count no attempt nor error, and resume after', async () => {
+      const bus = new FlowBus();
+      const errors: unknown[] = [];
+      const { outbox, relay } = relayOver(bus, { maxAttempts: 1, onError: (error) => errors.push(error) });
+      bus.block();
+      const messages = Array.from({ length: 4 }, () => message());
+      await outbox.add(messages);
+      relay.wake();
+      await settle();
+      expect(outbox.claims, 'claims while blocked').to.equal(0);
+      expect(bus.calls).to.deep.equal([]);
+      expect(relay.status()).to.deep.equal({
+        running: false,
+        bus: { blocked: true, reason: 'low on memory', since: new Date(0).toISOString() },
+        backoffMs: 0,
+      });
+      await expect(relay.drain(30)).to.be.rejectedWith(
+        /4 messages pending; the broker has blocked publishing since 1970-01-01T00:00:00.000Z \(low on memory\)/,
+      );
+      expect(bus.listening, 'the waiting relay listens for the change').to.equal(1);
+      bus.confirmAll();
+      bus.unblock();
+      await relay.drain();
+      expect(bus.confirmed).to.deep.equal(ids(messages));
+      expect(errors).to.deep.equal([]);
+      expect(outbox.inner.parked()).to.deep.equal([]);
+      expect(bus.listening, 'no listener left behind').to.equal(0);
+      expect(relay.status().bus).to.deep.equal({ blocked: false });
+    });
+
+    it('should keep a batch in flight waiting when the bus blocks, and hand back one claimed meanwhile', async () => {
+      const bus = new FlowBus();
+      const { outbox, relay } = relayOver(bus, { pipeline: 2 });
+      const messages = Array.from({ length: 4 }, () => message());
+      await outbox.add(messages);
+      let open!: () => void;
+      outbox.onClaim = (batch) => {
+        // The second claim returns only once the bus has blocked (the broker answered the first publish so).
+        if (outbox.claims === 1 && batch.length > 0) outbox.hold = new Promise((resolve) => (open = resolve));
+      };
+      relay.wake();
+      await until(() => bus.calls.length === 1 && outbox.claims === 2, 'a publish and a second claim under way');
+      bus.block();
+      outbox.hold = undefined;
+      open();
+      await until(() => outbox.released.length === 2, 'the batch claimed while blocking handed back');
+      expect(outbox.released).to.deep.equal(ids(messages.slice(2)));
+      await settle();
+      expect(bus.calls, 'nothing published while blocked').to.have.length(1);
+      expect(outbox.out.size, 'the first batch still waits for its confirms').to.equal(2);
+      bus.confirmAll(); // the broker lets go: it confirms what it had, then takes more
+      bus.unblock();
+      await relay.drain();
+      expect(bus.confirmed).to.deep.equal(ids(messages));
+      expect(outbox.inner.parked()).to.deep.equal([]);
+    });
+
+    it('should stop at once while blocked with nothing in flight', async () => {
+      const bus = new FlowBus();
+      const { outbox, relay } = relayOver(bus);
+      bus.block();
+      await outbox.add([message()]);
+      relay.start(10_000);
+      expect(relay.status().running).to.equal(true);
+      await settle();
+      await relay.stop();
+      expect(relay.status().running).to.equal(false);
+      expect(bus.listening).to.equal(0);
+      expect(await outbox.pending()).to.equal(1);
+    });
+
+    it('should report the memory bus as never blocked', async () => {
+      const bus = new MemoryBus();
+      expect(bus.state()).to.deep.equal({ blocked: false });
+      const relay = createRelay(new MemoryOutbox(new MemoryUnitOfWork()), bus);
+      expect(relay.status()).to.deep.equal({ running: false, bus: { blocked: false }, backoffMs: 0 });
+    });
+  });
+
+  describe('drain()', () => {
+    it('should poll, not spin, while the pending rows are out of its reach (another relay holds them)', async () => {
+      const bus = new GatedBus((batch) => ({ sent: ids(batch), failed: [] }));
+      const { outbox, relay } = relayOver(bus);
+      await outbox.add([message()]);
+      await outbox.inner.claim(10); // a relay that died holding it: its lease has not run out yet
+      await expect(relay.drain(200)).to.be.rejectedWith(/did not drain within 200 ms: 1 messages pending$/);
+      // One claim per 25 ms poll, give or take: a spinning drain claims thousands of times in 200 ms.
+      expect(outbox.claims).to.be.within(2, 12);
     });
   });
 

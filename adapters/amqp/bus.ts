@@ -1,7 +1,7 @@
 // The relay's bus on RabbitMQ: publisher confirms, mandatory routing, backpressure, and per-message outcomes.
 import { once } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
-import type { MessageBus, OutboxMessage, PublishReport } from '../../lib/ports.js';
+import type { BusState, MessageBus, OutboxMessage, PublishReport } from '../../lib/ports.js';
 import { encode } from './codec.js';
 import type { AmqpConnection } from './connection.js';
 import { assertExchanges, assertQueue, jobQueueOf, routeOf, type Exchanges } from './topology.js';
@@ -11,14 +11,19 @@ export interface AmqpBusOptions {
   readonly exchanges: Exchanges;
   /** Publish events as `mandatory`, so an event no queue is bound to is returned and parked. Jobs always are. */
   readonly mandatoryEvents: boolean;
-  /** How long a batch waits for the broker's confirms before its unanswered messages are retried. Default 10 s. */
+  /**
+   * How long a batch waits for the broker's confirms before its unanswered messages are retried. Default 10 s. The
+   * clock stops while the broker blocks the connection: what it has not read yet is confirmed once it lets go.
+   */
   readonly confirmTimeoutMs?: number;
 }
 
 /**
- * Publishes outbox batches with confirms. A message is `sent` only once the broker confirmed it; a returned
- * (unroutable) one fails for good; a nacked one fails; one left unanswered (connection lost, broker blocked) is
- * `unconfirmed` and retried without counting an attempt.
+ * Publishes outbox batches with confirms, on the connection's `publish` role. A message is `sent` only once the
+ * broker confirmed it; a returned (unroutable) one fails for good; a nacked one fails; one left unanswered
+ * (connection lost, no answer within `confirmTimeoutMs`) is `unconfirmed` and retried without counting an attempt.
+ * `state()` reports the broker's flow control (`connection.blocked`, a memory or disk alarm), so the relay stops
+ * claiming while the broker cannot take more.
  */
 export class AmqpBus implements MessageBus {
   #channel: Promise<ConfirmChannel> | undefined;
@@ -29,6 +34,19 @@ export class AmqpBus implements MessageBus {
     private readonly connection: AmqpConnection,
     private readonly options: AmqpBusOptions,
   ) {}
+
+  state(): BusState {
+    const blocked = this.connection.blocked;
+    return blocked ? { blocked: true, reason: blocked.reason, since: blocked.since.toISOString() } : { blocked: false };
+  }
+
+  onStateChange(listener: (state: BusState) => void): () => void {
+    const changed = () => listener(this.state());
+    this.connection.on('blocked', changed).on('unblocked', changed);
+    return () => {
+      this.connection.off('blocked', changed).off('unblocked', changed);
+    };
+  }
 
   /**
    * Safe to call again while an earlier batch awaits its confirms (the relay pipelines batches): each call listens
@@ -65,17 +83,40 @@ export class AmqpBus implements MessageBus {
       }
       expected = published; // the channel closed before the rest went out: they stay unconfirmed
       if (outcomes.size === expected) answered();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        allAnswered,
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 10_000);
-        }),
-      ]);
-      clearTimeout(timer);
+      await this.#confirmedOrTimedOut(allAnswered);
       return this.#report(messages, outcomes, closed);
     } finally {
       channel.off('close', onClose);
+    }
+  }
+
+  /**
+   * Waits for every confirm, at most `confirmTimeoutMs` of unblocked time. While the broker blocks the connection
+   * the wait goes on: the broker has the messages (unread in the socket) and answers once it lets go, so giving up
+   * would publish them twice. A lost connection unblocks it and fails its confirms, which ends the wait.
+   */
+  async #confirmedOrTimedOut(allAnswered: Promise<void>): Promise<void> {
+    const limitMs = this.options.confirmTimeoutMs ?? 10_000;
+    for (;;) {
+      const abort = new AbortController();
+      const { signal } = abort;
+      const blocked = this.connection.blocked !== undefined;
+      // Blocked: wait for the broker to let go (then a full period again). Flowing: a period, or until it blocks.
+      const next = blocked
+        ? once(this.connection, 'unblocked', { signal }).then(() => 'changed' as const)
+        : Promise.race([
+            once(this.connection, 'blocked', { signal }).then(() => 'changed' as const),
+            new Promise<'timeout'>((resolve) => {
+              const timer = setTimeout(resolve, limitMs, 'timeout');
+              signal.addEventListener('abort', () => clearTimeout(timer));
+            }),
+          ]);
+      try {
+        // `next` rejects only once aborted, after the race settled.
+        if ((await Promise.race([allAnswered.then(() => 'answered' as const), next])) !== 'changed') return;
+      } finally {
+        abort.abort();
+      }
     }
   }
 
@@ -100,7 +141,7 @@ export class AmqpBus implements MessageBus {
   }
 
   #open(): Promise<ConfirmChannel> {
-    this.#channel ??= this.connection.model().then(async (model) => {
+    this.#channel ??= this.connection.model('publish').then(async (model) => {
       const channel = await model.createConfirmChannel();
       channel.on('error', () => undefined); // 'close' follows
       channel.on('close', () => {

@@ -1,47 +1,87 @@
-// One AMQP connection, opened on demand and opened again after it is lost (amqplib does not reconnect by itself).
+// The AMQP connections of one app, opened on demand and opened again after they are lost (amqplib does not
+// reconnect by itself): one for publishing, one for consuming, so a broker that blocks publishers never stalls acks.
 import { EventEmitter } from 'node:events';
 import { connect, type ChannelModel } from 'amqplib';
 
 /**
- * A lazily (re)opened connection. `'lost'` is emitted when an open connection closes without `close()` being called.
- * @example const conn = new AmqpConnection(process.env.AMQP_URL!); const model = await conn.model();
+ * What a connection is for. Under a memory or disk alarm RabbitMQ stops reading from every connection that
+ * published, acks included; a consumer on its own connection keeps acking and draining queues meanwhile.
+ */
+export type AmqpRole = 'publish' | 'consume';
+
+/** Why and since when the broker blocks the publishing connection (`connection.blocked`). */
+export interface AmqpBlocked {
+  /** The broker's words, e.g. `low on memory`. */
+  readonly reason: string;
+  readonly since: Date;
+}
+
+/**
+ * The app's broker connections: `model('publish')` (the relay's bus, retries and dead letters) and
+ * `model('consume')` (consumers), each opened lazily and again after it was lost, named `<name> <role>` (what the
+ * management UI and `rabbitmqctl list_connections client_properties` show). Events: `'open'` (role, the
+ * ChannelModel) each time one opens; `'lost'` (role) when one closes without `close()` being called; `'blocked'`
+ * (reason) and `'unblocked'` for the publishing connection's flow control (also `'unblocked'` when a blocked
+ * connection is lost: its successor starts unblocked).
+ * @example
+ * const conn = new AmqpConnection(process.env.AMQP_URL!);
+ * conn.on('blocked', (reason) => log.warn(`RabbitMQ blocks publishing: ${reason}`));
+ * const model = await conn.model('publish');
  */
 export class AmqpConnection extends EventEmitter {
-  #model: Promise<ChannelModel> | undefined;
+  readonly #models = new Map<AmqpRole, Promise<ChannelModel>>();
+  #blocked: AmqpBlocked | undefined;
   #closing = false;
 
   constructor(
     readonly url: string,
     private readonly heartbeatSeconds = 10,
+    /** Names the connections `<name> publish` and `<name> consume`, e.g. your service's name. */
+    readonly name = 'usecasecore',
   ) {
     super();
+    // Every batch awaiting its confirms listens for flow changes: many pipelined batches are not a leak.
+    this.setMaxListeners(100);
   }
 
-  /** The open connection, connecting now if there is none (rejects when the broker is unreachable). */
-  model(): Promise<ChannelModel> {
+  /** The open connection for `role` (default `publish`), connecting now if there is none (rejects when unreachable). */
+  model(role: AmqpRole = 'publish'): Promise<ChannelModel> {
     if (this.#closing) return Promise.reject(new Error('AMQP connection is closed'));
-    if (this.#model) return this.#model;
+    const open = this.#models.get(role);
+    if (open) return open;
     const url = new URL(this.url);
     // Heartbeats notice a dead peer.
     if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.heartbeatSeconds));
-    const opening = connect(url.toString()).then(
+    const opening = connect(url.toString(), { clientProperties: { connection_name: `${this.name} ${role}` } }).then(
       (model) => {
         model.on('error', () => undefined); // 'close' follows every error; handle it there, once
         model.on('close', () => {
-          this.#model = undefined;
-          if (!this.#closing) this.emit('lost');
+          if (this.#models.get(role) === opening) this.#models.delete(role);
+          if (role === 'publish') this.#setBlocked(undefined);
+          if (!this.#closing) this.emit('lost', role);
         });
-        model.on('blocked', (reason: string) => this.emit('blocked', reason));
-        model.on('unblocked', () => this.emit('unblocked'));
+        if (role === 'publish') {
+          model.on('blocked', (reason: string) => this.#setBlocked({ reason, since: new Date() }));
+          model.on('unblocked', () => this.#setBlocked(undefined));
+        }
+        this.emit('open', role, model);
         return model;
       },
       (error: unknown) => {
-        this.#model = undefined;
+        this.#models.delete(role);
         throw error;
       },
     );
-    this.#model = opening;
+    this.#models.set(role, opening);
     return opening;
+  }
+
+  /**
+   * Set while the broker blocks the publishing connection (a resource alarm). RabbitMQ only blocks a connection
+   * once it publishes during the alarm, so this turns on at the first publish, not when the alarm starts.
+   */
+  get blocked(): AmqpBlocked | undefined {
+    return this.#blocked;
   }
 
   /** True once `close()` was called: nothing reconnects any more. */
@@ -49,11 +89,18 @@ export class AmqpConnection extends EventEmitter {
     return this.#closing;
   }
 
-  /** Closes the connection for good. */
+  /** Closes the connections for good (at once when blocked: amqplib then ends the socket without a handshake). */
   async close(): Promise<void> {
     this.#closing = true;
-    const model = await this.#model?.catch(() => undefined);
-    this.#model = undefined;
-    await model?.close().catch(() => undefined);
+    const models = await Promise.all([...this.#models.values()].map((m) => m.catch(() => undefined)));
+    this.#models.clear();
+    await Promise.all(models.map(async (model) => model?.close().catch(() => undefined)));
+  }
+
+  #setBlocked(blocked: AmqpBlocked | undefined): void {
+    if (blocked === undefined && this.#blocked === undefined) return;
+    this.#blocked = blocked;
+    if (blocked) this.emit('blocked', blocked.reason);
+    else this.emit('unblocked');
   }
 }

@@ -9,7 +9,7 @@ import { AmqpSource } from './source.js';
 import { DEFAULT_EXCHANGES, type Exchanges } from './topology.js';
 
 export { AmqpBus, type AmqpBusOptions } from './bus.js';
-export { AmqpConnection } from './connection.js';
+export { AmqpConnection, type AmqpBlocked, type AmqpRole } from './connection.js';
 export { AmqpSource, type AmqpSourceOptions } from './source.js';
 export { DEFAULT_EXCHANGES, assertQueue, type Exchanges } from './topology.js';
 
@@ -22,19 +22,24 @@ export interface AmqpModuleOptions {
   readonly mandatoryEvents?: boolean;
   readonly confirmTimeoutMs?: number;
   readonly relay?: RelayOptions;
+  /**
+   * Names the two connections `<name> publish` and `<name> consume` in the management UI and `rabbitmqctl`, e.g.
+   * your service's name. Default `usecasecore`.
+   */
+  readonly connectionName?: string;
   readonly retryDelayMs?: (attempt: number) => number;
 }
 
 /**
  * Binds the MessageBus (publisher with confirms), the MessageSource (consumers) and a Relay over the bound Outbox,
- * all on one connection (`AmqpConnection`: close it on shutdown, after `relay.stop()`).
+ * on one `AmqpConnection` (two sockets: publishing and consuming; close it on shutdown, after `relay.stop()`).
  * @example
  * container.load(knexModule({ connection: process.env.DATABASE_URL }), amqpModule({ url: process.env.AMQP_URL! }));
  */
 export function amqpModule(options: AmqpModuleOptions): ContainerModule {
   return new ContainerModule(({ bind }) => {
     const exchanges = { ...DEFAULT_EXCHANGES, ...options.exchanges };
-    const connection = new AmqpConnection(options.url);
+    const connection = new AmqpConnection(options.url, undefined, options.connectionName);
     const bus = new AmqpBus(connection, {
       exchanges,
       mandatoryEvents: options.mandatoryEvents ?? false,

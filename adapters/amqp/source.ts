@@ -1,5 +1,5 @@
 // Consumers on RabbitMQ: bounded prefetch, ack after the handler's commit, retry through a delay queue, dead letters.
-import type { ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/ports.js';
 import { ATTEMPT, decode } from './codec.js';
 import type { AmqpConnection } from './connection.js';
@@ -8,7 +8,7 @@ import { assertQueue, jobQueueOf, type Exchanges } from './topology.js';
 interface Subscription {
   readonly options: QueueOptions;
   readonly handle: (delivery: Delivery) => Promise<Disposition>;
-  channel?: ConfirmChannel | undefined;
+  channel?: Channel | undefined;
   tag?: string | undefined;
   inflight: number;
   closed: boolean;
@@ -22,13 +22,17 @@ export interface AmqpSourceOptions {
 }
 
 /**
- * The RabbitMQ MessageSource. After a lost connection it reconnects with backoff, declares the topology again and
- * resumes every consumer; a delivery is acked only on the channel it came on (never "unknown delivery tag"), so a
- * handler still running across a reconnect leaves its message to be redelivered, and the inbox dedupes it.
+ * The RabbitMQ MessageSource. Consumers use the connection's `consume` role, which never publishes, so a broker that
+ * blocks publishers (memory or disk alarm) still reads their acks and the queues keep draining; retries and dead
+ * letters go out on the `publish` role. After a lost connection it reconnects with backoff, declares the topology
+ * again and resumes every consumer, and a consumer the broker cancels (its queue deleted) declares its queue again;
+ * a delivery is acked only on the channel it came on (never "unknown delivery tag"), so a handler still running
+ * across a reconnect leaves its message to be redelivered, and the inbox dedupes it.
  */
 export class AmqpSource implements MessageSource {
   readonly #subscriptions = new Set<Subscription>();
   #reconnecting: Promise<void> | undefined;
+  #publisher: Promise<ConfirmChannel> | undefined;
   /** Deliveries started so far: `idle()` knows a count it took is stale when this moved meanwhile. */
   #deliveries = 0;
 
@@ -77,7 +81,7 @@ export class AmqpSource implements MessageSource {
   }
 
   async #queuedMessages(): Promise<number> {
-    const model = await this.connection.model();
+    const model = await this.connection.model('consume');
     let total = 0;
     for (const { options } of this.#subscriptions) {
       for (const queue of [`${options.queue}.retry`, options.queue]) {
@@ -96,8 +100,8 @@ export class AmqpSource implements MessageSource {
   }
 
   async #start(subscription: Subscription): Promise<void> {
-    const model = await this.connection.model();
-    const channel = await model.createConfirmChannel();
+    const model = await this.connection.model('consume');
+    const channel = await model.createChannel();
     subscription.channel = channel; // before any await: a close arriving meanwhile must see it is this one's
     channel.on('error', () => undefined); // 'close' follows
     channel.on('close', () => {
@@ -105,20 +109,41 @@ export class AmqpSource implements MessageSource {
       subscription.channel = undefined;
       if (!subscription.closed) void this.#reconnect(); // connection lost, or the channel alone was closed
     });
-    const { queue, bindings, prefetch } = subscription.options;
+    await channel.prefetch(subscription.options.prefetch);
+    await this.#subscribe(subscription, channel);
+  }
+
+  /** Declares the queue and consumes it on `channel`; the broker cancelling the consumer subscribes it again. */
+  async #subscribe(subscription: Subscription, channel: Channel): Promise<void> {
+    const { queue, bindings } = subscription.options;
     await assertQueue(channel, this.options.exchanges, queue, bindings);
-    await channel.prefetch(prefetch);
     const { consumerTag } = await channel.consume(
       queue,
       (message) => {
         if (message) void this.#deliver(subscription, channel, message);
+        else void this.#resubscribe(subscription, channel);
       },
       { noAck: false },
     );
     subscription.tag = consumerTag;
   }
 
-  async #deliver(subscription: Subscription, channel: ConfirmChannel, raw: ConsumeMessage): Promise<void> {
+  /**
+   * The broker cancelled the consumer (its queue was deleted, or moved to another node): declare the queue again
+   * and consume on the same channel, so deliveries in flight can still be acked; failing that, close the channel,
+   * which starts a reconnect.
+   */
+  async #resubscribe(subscription: Subscription, channel: Channel): Promise<void> {
+    if (subscription.closed || subscription.channel !== channel) return;
+    subscription.tag = undefined;
+    try {
+      await this.#subscribe(subscription, channel);
+    } catch {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  async #deliver(subscription: Subscription, channel: Channel, raw: ConsumeMessage): Promise<void> {
     subscription.inflight++;
     this.#deliveries++;
     try {
@@ -141,10 +166,16 @@ export class AmqpSource implements MessageSource {
       if (disposition.action === 'retry' && attempt >= subscription.options.maxAttempts) {
         disposition = { action: 'dead', reason: `gave up after ${attempt} attempts: ${disposition.reason ?? 'retry'}` };
       }
-      if (disposition.action === 'retry')
-        await this.#retry(channel, subscription.options.queue, raw, attempt, disposition.reason);
-      if (disposition.action === 'dead')
-        await this.#deadLetter(channel, subscription.options.queue, raw, attempt, disposition.reason);
+      try {
+        if (disposition.action === 'retry')
+          await this.#retry(subscription.options.queue, raw, attempt, disposition.reason);
+        if (disposition.action === 'dead')
+          await this.#deadLetter(subscription.options.queue, raw, attempt, disposition.reason);
+      } catch {
+        // The copy was not confirmed (the publishing connection was lost): put the original back to try again.
+        channel.nack(raw, false, true);
+        return;
+      }
       channel.ack(raw);
     } catch {
       // The channel closed under us: the broker redelivers the message, and the inbox dedupes it.
@@ -154,16 +185,10 @@ export class AmqpSource implements MessageSource {
   }
 
   /** Republishes to `<queue>.retry`, which hands it back after the delay; acked only once the copy is confirmed. */
-  #retry(
-    channel: ConfirmChannel,
-    queue: string,
-    raw: ConsumeMessage,
-    attempt: number,
-    reason = 'retry',
-  ): Promise<void> {
+  async #retry(queue: string, raw: ConsumeMessage, attempt: number, reason = 'retry'): Promise<void> {
     const delay = this.options.retryDelayMs?.(attempt) ?? Math.min(100 * 2 ** (attempt - 1), 30_000);
     return confirmed(
-      channel,
+      await this.#publishing(),
       '',
       `${queue}.retry`,
       raw,
@@ -172,16 +197,31 @@ export class AmqpSource implements MessageSource {
     );
   }
 
-  #deadLetter(
-    channel: ConfirmChannel,
-    queue: string,
-    raw: ConsumeMessage,
-    attempt: number,
-    reason = 'dead',
-  ): Promise<void> {
-    return confirmed(channel, this.options.exchanges.dead, queue, raw, {
+  async #deadLetter(queue: string, raw: ConsumeMessage, attempt: number, reason = 'dead'): Promise<void> {
+    return confirmed(await this.#publishing(), this.options.exchanges.dead, queue, raw, {
       [ATTEMPT]: attempt,
       'x-usecasecore-dead-reason': reason.slice(0, 500),
+    });
+  }
+
+  /**
+   * The confirm channel retries and dead letters go out on, on the `publish` connection: a consumer's connection
+   * that published would be blocked, acks and all, under a resource alarm.
+   */
+  #publishing(): Promise<ConfirmChannel> {
+    if (this.#publisher) return this.#publisher;
+    const opening: Promise<ConfirmChannel> = this.connection.model('publish').then(async (model) => {
+      const channel = await model.createConfirmChannel();
+      channel.on('error', () => undefined); // 'close' follows
+      channel.on('close', () => {
+        if (this.#publisher === opening) this.#publisher = undefined;
+      });
+      return channel;
+    });
+    this.#publisher = opening;
+    return opening.catch((error: unknown) => {
+      if (this.#publisher === opening) this.#publisher = undefined;
+      throw error;
     });
   }
 

@@ -1,6 +1,7 @@
 // An in-process bus with a broker's semantics: topic-routed events, durable job queues, prefetch, retries and
 // dead letters.
 import type {
+  BusState,
   Delivery,
   Disposition,
   MessageBus,
@@ -92,6 +93,16 @@ export class MemoryBus implements MessageBus, MessageSource {
 
   jobQueue(type: string): string {
     return `jobs.${type}`;
+  }
+
+  /** Never blocked: an in-process bus has no broker to push back (the port's flow control, trivially). */
+  state(): BusState {
+    return { blocked: false };
+  }
+
+  /** Never calls `listener`: the state never changes. */
+  onStateChange(_listener: (state: BusState) => void): () => void {
+    return () => undefined;
   }
 
   /** Messages a queue dead-lettered, with why and after how many deliveries. */
