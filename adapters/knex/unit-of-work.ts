@@ -102,10 +102,7 @@ export class KnexUnitOfWork implements UnitOfWork {
       uow: this,
       outer: ambient.getStore(),
       deferred: parent?.deferred ?? [],
-      begin: () =>
-        (scope.started ??= parent
-          ? parent.begin().then((trx) => trx.transaction())
-          : this.knex.transaction(this.#config)),
+      begin: () => (scope.started ??= parent ? parent.begin().then((trx) => savepoint(trx)) : this.#begin()),
     };
     const mark = scope.deferred.length;
     let value: T;
@@ -118,6 +115,30 @@ export class KnexUnitOfWork implements UnitOfWork {
     }
     await this.#end(scope, mark, shouldCommit(value));
     return value;
+  }
+
+  /**
+   * Begins the outermost transaction, on a connection the unit of work holds itself and gives back in `#end`: a
+   * connection knex acquired would go back to the pool as soon as its BEGIN failed, before anything could tell the
+   * pool it is dead, and the next send would get it again. A pooled connection cut while idle (a restart, a
+   * failover, a proxy's idle timeout) looks alive until its BEGIN fails; nothing of this unit of work was sent on it,
+   * so it begins once more on another one, after a turn of the event loop in which the pool's other dead connections
+   * can report their end. A second loss reaches the caller (`unavailable`).
+   */
+  async #begin(retry = true): Promise<Knex.Transaction> {
+    const connection: unknown = await this.knex.client.acquireConnection();
+    let error: unknown;
+    try {
+      const trx = await this.knex.transaction({ ...this.#config, connection });
+      error = await beginError(trx);
+      if (error === undefined) return trx;
+    } catch (thrown) {
+      error = thrown;
+    }
+    this.#release(connection, error);
+    if (!retry || !this.isUnavailable(error)) throw error;
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.#begin(false);
   }
 
   /**
@@ -140,10 +161,34 @@ export class KnexUnitOfWork implements UnitOfWork {
       } catch (error) {
         await trx?.rollback().catch(() => undefined); // never leave the connection in a failed transaction
         throw error;
+      } finally {
+        if (trx) await this.#ended(trx);
       }
     }
-    await trx?.rollback().catch(() => undefined);
+    if (trx) {
+      await trx.rollback().catch(() => undefined);
+      await this.#ended(trx);
+    }
     if (deferred.length > 0) await writeAll(this.knex, deferred); // only the durable ones are left
+  }
+
+  /** Gives a committed or rolled back transaction's connection back; a failed COMMIT or ROLLBACK says why. */
+  async #ended(trx: Knex.Transaction): Promise<void> {
+    const failed = await trx.executionPromise.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    this.#release(await trx.client.acquireConnection(), failed);
+  }
+
+  /** Gives a transaction's connection back to the pool, which drops it when `error` says it was lost. */
+  #release(connection: unknown, error: unknown): void {
+    if (connection instanceof PgClient && error !== undefined && this.isUnavailable(error)) {
+      // The flag knex's own 'error' and 'end' listeners set, which its pool checks before handing a connection out.
+      (connection as { __knex__disposed?: unknown }).__knex__disposed ??= error;
+    }
+    delete (connection as { __knexTxId?: string }).__knexTxId; // as knex does: no later query event names this one
+    void this.knex.client.releaseConnection(connection);
   }
 
   #scope(): Scope | undefined {
@@ -175,6 +220,28 @@ export class KnexUnitOfWork implements UnitOfWork {
         "Bound the field in the request's schema (v.maxLength, v.maxValue…) to refuse it before the transaction",
     };
   }
+}
+
+/**
+ * Why a transaction knex handed out did not begin, or undefined when it did. knex hands it out even when its BEGIN
+ * (or SAVEPOINT) failed: it only marks it completed and rejects its `executionPromise` with the error. Used as it is,
+ * its first query would throw "Transaction query already complete", a 500 where a lost connection means
+ * `unavailable`; a transaction the unit of work completed itself never gets here.
+ */
+async function beginError(trx: Knex.Transaction): Promise<unknown> {
+  if (!trx.isCompleted()) return undefined;
+  return trx.executionPromise.then(
+    () => new Error('The transaction completed before its first query'),
+    (error: unknown) => error,
+  );
+}
+
+/** A nested scope's savepoint in `trx`, or the error that prevented it (the parent's connection was lost). */
+async function savepoint(trx: Knex.Transaction): Promise<Knex.Transaction> {
+  const nested = await trx.transaction();
+  const error = await beginError(nested);
+  if (error !== undefined) throw error;
+  return nested;
 }
 
 /** Runs deferred writes as one statement: each becomes a data-modifying CTE (Postgres runs them all). */
