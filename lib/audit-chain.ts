@@ -5,12 +5,18 @@ import type { AuditEntry, AuditRecord } from './ports.js';
 /** The previous hash of a tenant's first record. */
 export const GENESIS_HASH = '0'.repeat(64);
 
+/**
+ * The fields the chain covers, for `canonicalJson`, which sorts the keys and leaves out absent (undefined) ones: an
+ * entry without `reason` hashes as it did before the field existed, so older chains still verify.
+ */
+function covered(seq: number, entry: AuditEntry) {
+  const { id, at, tenant, actor, type, requestId, outcome, code, replayed, reason, payload } = entry;
+  return { seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, reason, payload };
+}
+
 /** The hash of an entry at position `seq` after `prevHash`; every audit store must use this. */
 export function chainHash(prevHash: string, seq: number, entry: AuditEntry): string {
-  const { id, at, tenant, actor, type, requestId, outcome, code, replayed, payload } = entry;
-  return sha256(
-    prevHash + canonicalJson({ seq, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload }),
-  );
+  return sha256(prevHash + canonicalJson(covered(seq, entry)));
 }
 
 /**
@@ -18,10 +24,10 @@ export function chainHash(prevHash: string, seq: number, entry: AuditEntry): str
  * `chainHash(prev, seq, entry) === sha256(prev + before + String(seq) + after)`.
  */
 export function chainParts(entry: AuditEntry): readonly [before: string, after: string] {
-  const { id, at, tenant, actor, type, requestId, outcome, code, replayed, payload } = entry;
-  const json = canonicalJson({ seq: 0, id, at, tenant, actor, type, requestId, outcome, code, replayed, payload });
-  // Keys are sorted, so the top-level "seq" follows "payload", "replayed" and "requestId", and "tenant" (always a
-  // string) follows it: the last occurrence is the top-level one even if the payload nests the same text.
+  const json = canonicalJson(covered(0, entry));
+  // Keys are sorted, so the top-level "seq" follows "payload", "reason", "replayed" and "requestId", and "tenant"
+  // (always a string) follows it: the last occurrence is the top-level one even if the payload or the reason holds
+  // the same text (in a string its quotes are escaped).
   const at0 = json.lastIndexOf('"seq":0,"tenant":');
   return [json.slice(0, at0 + 6), json.slice(at0 + 7)];
 }

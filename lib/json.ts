@@ -132,8 +132,20 @@ export function sha256(text: string): string {
 // crypto.hash (Node >= 20.12 / 21.7) skips the Hash object; feature-detected, since engines allow Node 20.0.
 const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : undefined;
 
-/** Field names whose values never reach audit records (matched case-insensitively, anywhere in the payload). */
+/**
+ * Field names whose values never reach audit records or validation failures (matched case-insensitively, anywhere
+ * in the payload).
+ */
 export const SECRET_FIELD = /pass(word)?|secret|token|authorization|api[-_]?key|card|cvv|cvc|pan$|ssn|iban/i;
+
+/**
+ * Whether a field's value is kept out of records and messages: a secret-looking name, or one of the `extra` names (a
+ * request class's `sensitive`).
+ * @example isSensitiveKey('apiToken') // true
+ */
+export function isSensitiveKey(key: string, extra: readonly string[] = []): boolean {
+  return SECRET_FIELD.test(key) || extra.includes(key);
+}
 
 /**
  * Copies `value` with secret-looking fields (and the `extra` names) replaced by `'[REDACTED]'`.
@@ -144,7 +156,38 @@ export function redact(value: unknown, extra: readonly string[] = []): unknown {
   if (Array.isArray(value)) return value.map((v) => redact(v, extra));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_FIELD.test(k) || extra.includes(k) ? '[REDACTED]' : redact(v, extra);
+    out[k] = isSensitiveKey(k, extra) ? '[REDACTED]' : redact(v, extra);
   }
   return out;
+}
+
+/**
+ * The values of `payload`'s sensitive fields (those `redact` replaces, at any depth), as text, for `redactText`.
+ * Values shorter than 3 characters are left out: crossing them out would garble ordinary words and numbers, and
+ * they say next to nothing of a secret.
+ */
+export function sensitiveValues(payload: unknown, extra: readonly string[] = []): string[] {
+  const found: string[] = [];
+  const collect = (value: unknown, sensitive: boolean): void => {
+    if (typeof value === 'string' || typeof value === 'number') {
+      if (sensitive && String(value).length >= 3) found.push(String(value));
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) collect(v, sensitive || isSensitiveKey(k, extra));
+    }
+  };
+  collect(payload, false);
+  return found;
+}
+
+/**
+ * `text` with every occurrence of each secret crossed out as `'[REDACTED]'`: for free text written from a request,
+ * such as a denial's reason or a handler's failure message.
+ * @example redactText('card 4242424242424242 declined', ['4242424242424242']) // 'card [REDACTED] declined'
+ */
+export function redactText(text: string, secrets: Iterable<string>): string {
+  const escaped = [...new Set(secrets)]
+    .filter((secret) => secret !== '')
+    .sort((a, b) => b.length - a.length) // one pass, longest first: a secret holding another goes whole
+    .map((secret) => secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return escaped.length === 0 ? text : text.replace(new RegExp(escaped.join('|'), 'g'), '[REDACTED]');
 }

@@ -73,6 +73,11 @@ export interface AuditEntry {
   readonly outcome: 'ok' | FailureKind | 'error';
   readonly code?: string | undefined;
   readonly replayed?: boolean | undefined;
+  /**
+   * Why the send failed: its failure's message (a denial's reason, the rejected transition…), with the values of the
+   * payload's sensitive fields crossed out. Absent for `ok` and for an exception, whose message may hold SQL.
+   */
+  readonly reason?: string | undefined;
   readonly payload: unknown;
 }
 

@@ -1,7 +1,7 @@
 // One audit record per send that passed validation, written with the send's commit (or after its rollback).
 import { randomUUID } from 'node:crypto';
 import { isoTime, type AnyResult, type Context } from '../lib/context.js';
-import { redact } from '../lib/json.js';
+import { redact, redactText, sensitiveValues } from '../lib/json.js';
 import { withRules, type Middleware } from '../lib/middleware.js';
 import type { AuditEntry, AuditStore } from '../lib/ports.js';
 import { payloadOf } from '../lib/request.js';
@@ -49,6 +49,7 @@ function thrownOutcome(ctx: Context, error: unknown): ThrownOutcome {
 }
 
 function entry(ctx: Context, result: AnyResult | undefined, thrown: ThrownOutcome = 'error'): AuditEntry {
+  const payload = payloadOf(ctx.request);
   return {
     id: randomUUID(),
     at: isoTime(ctx.ports.clock.now()),
@@ -59,6 +60,18 @@ function entry(ctx: Context, result: AnyResult | undefined, thrown: ThrownOutcom
     outcome: result === undefined ? thrown : result.ok ? 'ok' : result.failure.kind,
     code: result && !result.ok && result.failure.kind === 'domain' ? result.failure.code : undefined,
     replayed: result?.replayed,
-    payload: redact(payloadOf(ctx.request), ctx.requestClass.sensitive),
+    reason: result && !result.ok ? reasonOf(ctx, result.failure.message, payload) : undefined,
+    payload: redact(payload, ctx.requestClass.sensitive),
   };
+}
+
+/**
+ * A failure's message for the record. It is free text (a policy's reason, a handler's own message) that may quote
+ * the request, and an idempotency mismatch names its key, which records never hold (RELIABILITY 13): those values
+ * are crossed out as the payload's are. An exception's message is never kept: drivers put SQL and bound values in it.
+ */
+function reasonOf(ctx: Context, message: string, payload: unknown): string {
+  const secrets = sensitiveValues(payload, ctx.requestClass.sensitive);
+  if (ctx.meta.idempotencyKey !== undefined) secrets.push(ctx.meta.idempotencyKey);
+  return redactText(message, secrets);
 }

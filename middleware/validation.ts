@@ -1,5 +1,5 @@
 // Parses untrusted input with the request's schema; a failure resolves to `validation` and writes nothing.
-import { boundedCopy, DEFAULT_LIMITS, type InputLimits } from '../lib/json.js';
+import { boundedCopy, DEFAULT_LIMITS, isSensitiveKey, type InputLimits } from '../lib/json.js';
 import { withRules, type Middleware } from '../lib/middleware.js';
 import { rawInput } from '../lib/request.js';
 import { failure, type Issue } from '../lib/result.js';
@@ -37,7 +37,8 @@ export function validation(options: ValidationOptions = {}): Middleware {
       const copy = boundedCopy(rawInput(ctx.request), limits);
       if (!copy.ok) return invalid([{ path: copy.path ?? '', message: copy.message }]);
       const parsed = await ctx.requestClass.schema['~standard'].validate(copy.value);
-      if (parsed.issues) return invalid(parsed.issues.map(toIssue));
+      const sensitive = ctx.requestClass.sensitive ?? [];
+      if (parsed.issues) return invalid(parsed.issues.map((issue) => toIssue(issue, copy.value, sensitive)));
       ctx.request = new ctx.requestClass(parsed.value);
       return next();
     },
@@ -54,7 +55,35 @@ export function invalidMessage(issues: readonly Issue[]): string {
   return `Invalid request: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`;
 }
 
-function toIssue(issue: StandardIssue): Issue {
-  const path = (issue.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
-  return { path, message: issue.message };
+/**
+ * A schema issue with its path joined. Schema libraries put the value they received in their messages (valibot:
+ * `Invalid format: Expected /^tok_…/ but received "tok_live…"`), and failures reach responses and logs: at a
+ * sensitive path (a secret-looking key or one of the request's `sensitive` fields, as `redact` decides) the message
+ * loses that part, or is replaced when the value still shows.
+ */
+function toIssue(issue: StandardIssue, input: unknown, sensitive: readonly string[]): Issue {
+  const keys = (issue.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p));
+  const path = keys.join('.');
+  if (!keys.some((key) => isSensitiveKey(key, sensitive))) return { path, message: issue.message };
+  const message = issue.message.replace(/(?: but received|:? Received) [^]*$/, '');
+  const shown = leaves(valueAt(input, keys)).some((text) => text !== '' && message.includes(text));
+  return { path, message: shown ? 'Invalid value (not shown: the field is sensitive)' : message };
+}
+
+/** The value at `keys` in parsed JSON-like input (undefined when the path leads nowhere). */
+function valueAt(input: unknown, keys: readonly string[]): unknown {
+  let value = input;
+  for (const key of keys) {
+    value =
+      value !== null && typeof value === 'object' && Object.hasOwn(value, key)
+        ? (value as Record<string, unknown>)[key]
+        : undefined;
+  }
+  return value;
+}
+
+/** The texts of a value's strings and numbers (its own, or its fields' at any depth: the input is bounded). */
+function leaves(value: unknown): string[] {
+  if (typeof value === 'string' || typeof value === 'number') return [String(value)];
+  return value !== null && typeof value === 'object' ? Object.values(value).flatMap(leaves) : [];
 }

@@ -26,6 +26,10 @@ describe('chainParts()', () => {
       { ...base, outcome: 'domain', code: 'insufficient_funds', replayed: true, actor: null },
     ],
     ['unicode and quotes', { ...base, tenant: 'Zoë "t"', payload: { note: '✓ \u2028 \\' } }],
+    [
+      'a reason holding the seq and tenant keys',
+      { ...base, outcome: 'forbidden', reason: 'no: "seq":0,"tenant":"x"', payload: { reason: 'seq' } },
+    ],
   ];
   for (const [name, entry] of tricky) {
     it(`should split ${name} so that the SQL form hashes like chainHash`, () => {
@@ -34,6 +38,28 @@ describe('chainParts()', () => {
         expect(sha256(GENESIS_HASH + before + String(seq) + after)).to.equal(chainHash(GENESIS_HASH, seq, entry));
     });
   }
+});
+
+describe('chainHash()', () => {
+  it('should hash an entry without a reason exactly as before the field existed', () => {
+    // Pinned before `reason` joined the chain: every chain sealed until then must still verify.
+    expect(chainHash(GENESIS_HASH, 1, base)).to.equal(
+      'f29cc8a73b2e22be2a504d41b860f5ac6d6a64cd66177e9dc99a45b9271a2a55',
+    );
+    expect(chainHash(GENESIS_HASH, 1, { ...base, outcome: 'forbidden', reason: undefined })).to.equal(
+      '10b4860c93b74072afa00fb2db93e1060d571047c40de970e4c3d49620e1772b',
+    );
+  });
+
+  it('should cover the reason: another reason, another hash', () => {
+    const denied: AuditEntry = { ...base, outcome: 'forbidden', reason: 'No policy rule for Deposit' };
+    const hashes = new Set(
+      [denied, { ...denied, reason: 'alice may not Deposit' }, { ...denied, reason: undefined }].map((e) =>
+        chainHash(GENESIS_HASH, 1, e),
+      ),
+    );
+    expect(hashes.size).to.equal(3);
+  });
 });
 
 describe('verifyAuditChain()', () => {

@@ -133,6 +133,7 @@ describe('usecasecore CLI', function () {
           .and.include('-- 004_retention_indexes')
           .and.include('-- 005_audit_sealed_after_commit')
           .and.include('-- 006_idempotency_claim_in_transaction')
+          .and.include(`-- 007_audit_reason\nALTER TABLE "${schema}"."ucc_audit" ADD COLUMN reason text;`)
           .and.include(`CREATE INDEX "ucc_audit_unsealed" ON "${schema}"."ucc_audit" (position) WHERE seq IS NULL`)
           .and.include(`CREATE INDEX IF NOT EXISTS "ucc_outbox_sent_at" ON "${schema}"."ucc_outbox" (sent_at)`);
         expect(await db('information_schema.schemata').where({ schema_name: schema })).to.deep.equal([]);
@@ -144,7 +145,7 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 6 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_idempotency_claim_in_transaction/,
+          /Applied 7 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',

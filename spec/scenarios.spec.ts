@@ -20,6 +20,7 @@ import {
   handles,
   ok,
   retention,
+  UseCaseError,
   verifyAuditChain,
   type Context,
   type Handler,
@@ -116,9 +117,8 @@ describe('RELIABILITY scenarios in process (PGlite)', () => {
   });
 
   describe('26 · no policy registered', () => {
-    // BUG: a denial is audited with its actor, type and outcome 'forbidden', but not with its reason: AuditEntry has
-    // no field for the failure's message, so "no rule for Deposit" and "the rule said no" look the same in the log.
-    it.skip('should audit a denial with its principal, command and reason', async () => {
+    // "No rule for Deposit" and "the rule said no" must not look the same in the log.
+    it('should audit a denial with its principal, command and reason', async () => {
       const w = wire({ middleware: recommendedStack({ rules: [] }) });
       const result = await w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), alice);
       if (result.ok) return expect.fail('a send with no rule must be denied');
@@ -206,11 +206,9 @@ describe('RELIABILITY scenarios in process (PGlite)', () => {
       expect((await store.verify({ tenant: 'scn30' })).ok).to.equal(true);
     });
 
-    // BUG: validation() passes the schema library's messages through, and valibot's name the received value
-    // ('Invalid format: Expected /^tok_…/ but received "tok_LIVE-…"'), so a secret that fails its schema comes back in
-    // the failure's message and issues — and in the sample's 422 problem+json, and any log of failures. Redaction
-    // covers audit records only.
-    it.skip('should keep secret values out of validation failures', async () => {
+    // valibot's messages name the value they received ('… but received "tok_LIVE-…"'), and a failure reaches the
+    // sample's 422 problem+json and any log of failures.
+    it('should keep secret values out of validation failures', async () => {
       const badToken = 'tok_LIVE-Secret-Value!',
         badCard = '4242 4242 4242 4242';
       const result = await mediator.send(
@@ -239,11 +237,10 @@ describe('RELIABILITY scenarios in process (PGlite)', () => {
       }
     }
 
-    it('should quote hostile schema and prefix names through every store, relay and purge', async () => {
-      const victim = `scn_victim_${randomUUID().slice(0, 8)}`;
-      const schema = `scn35"; DROP TABLE ${victim}; --`;
-      const prefix = `p'); DROP TABLE ${victim}; --_`;
-      await db.schema.createTable(victim, (table) => table.text('id'));
+    it('should quote schema and prefix names through every store, relay and purge', async () => {
+      // Mixed case: unquoted, Postgres would fold these names to lower case and find none of the tables.
+      const schema = `Scn35_${randomUUID().slice(0, 8)}`;
+      const prefix = 'Ucc35_';
       const container = new Container();
       const clock = new ManualClock(Date.now());
       try {
@@ -277,28 +274,41 @@ describe('RELIABILITY scenarios in process (PGlite)', () => {
         expect(created).to.include.members(
           [t.idempotency, t.audit, t.auditHeads, t.outbox, t.inbox].map((name) => name.slice(schema.length + 1)),
         );
-        expect(await db.schema.hasTable(victim), 'the victim table survives').to.equal(true);
       } finally {
         if (container.isBound(TOKENS.Relay)) await container.get<RunningRelay>(TOKENS.Relay).stop();
         await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-        await db.schema.dropTableIfExists(victim);
       }
     });
 
-    // BUG: schema and prefix names are quoted but not allow-listed, and knex mangles two characters inside quoted
-    // names: a `?` becomes a placeholder (`u?_` → tables named `u$1_migrations`, then "could not determine data type
-    // of parameter $1"), and a `.` splits the name into schema and table. migrate() fails half-way, leaving tables
-    // behind; scenario 35 asks for an allow-list that refuses such names before any SQL.
-    it.skip('should refuse a schema or prefix outside an allow-list before creating anything', async () => {
-      for (const prefix of ['u?_', 'a.b_']) {
+    // knex reads a `?` inside a quoted name as a placeholder (`u?_` → tables named `u$1_migrations`) and a `.` as the
+    // end of the schema: migrate() would fail half-way and leave tables behind.
+    it('should refuse a schema or prefix outside an allow-list before creating anything', async () => {
+      const refusals: Array<[name: string, options: { schema?: string; prefix?: string }, says: RegExp]> = [
+        ['u?_', { prefix: 'u?_' }, /prefix "u\?_" is not allowed/i],
+        ['a.b_', { prefix: 'a.b_' }, /prefix "a\.b_" is not allowed/i],
+        ['SQL in a prefix', { prefix: `p'); DROP TABLE scn_victim; --_` }, /prefix .* is not allowed/i],
+        ['a prefix too long for 63 bytes', { prefix: `${'p'.repeat(38)}_` }, /prefix .* is too long.* at most 37/i],
+        ['SQL in a schema', { schema: `scn35"; DROP TABLE scn_victim; --` }, /schema .* is not allowed/i],
+        ['a schema longer than 63 bytes', { schema: 's'.repeat(64) }, /schema .* is not allowed/i],
+      ];
+      for (const [name, options, says] of refusals) {
         const { schema } = await freshSchema(db);
         try {
-          await expect(migrate(db, { schema, prefix }), prefix).to.be.rejectedWith(/prefix/i);
+          const refused = await migrate(db, { schema, ...options }).then(
+            () => expect.fail(`${name}: migrate() accepted it`),
+            (error: unknown) => error,
+          );
+          expect(UseCaseError.is(refused) && refused.kind, name).to.equal('misuse');
+          expect((refused as Error).message, name)
+            .to.match(says)
+            .and.match(/letters, digits and underscores|at most/);
           const left = await db('information_schema.tables')
-            .where({ table_schema: schema })
+            .where({ table_schema: options.schema ?? schema })
             .whereNot('table_name', 'like', 'ucc_%')
             .pluck('table_name');
-          expect(left, `${prefix}: tables left behind`).to.deep.equal([]);
+          expect(left, `${name}: tables left behind`).to.deep.equal([]);
+          if (options.schema)
+            expect(await db('information_schema.schemata').where({ schema_name: options.schema })).to.deep.equal([]);
         } finally {
           await dropSchema(db, schema);
         }

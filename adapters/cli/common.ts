@@ -1,6 +1,7 @@
 // What every CLI command shares: common options, durations, the database, output and exit codes.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import knex, { type Knex } from 'knex';
+import { UseCaseError } from '../../lib/errors.js';
 import { tables, type TableOptions, type Tables } from '../knex/tables.js';
 
 /** Exit codes: success, a problem was found (or the work failed), bad usage. */
@@ -183,7 +184,7 @@ function invocation(
     positionals: parsed.positionals,
     json,
     tableOptions,
-    tables: tables(tableOptions),
+    tables: tablesOf(tableOptions),
     env,
     out,
     err,
@@ -196,6 +197,16 @@ function invocation(
     db: open,
     print: (human, document) => out(json ? JSON.stringify(document, null, 2) : human),
   };
+}
+
+/** The table names, or a UsageError when --schema or --prefix (or UCC_SCHEMA, UCC_PREFIX) is not allowed. */
+function tablesOf(options: TableOptions): Tables {
+  try {
+    return tables(options);
+  } catch (error) {
+    if (UseCaseError.is(error) && error.kind === 'misuse') throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 function connect(cli: Invocation, pool: { min?: number; max?: number } = {}): Knex {

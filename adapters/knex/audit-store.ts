@@ -17,6 +17,8 @@ interface Row {
   outcome: AuditRecord['outcome'];
   code: string | null;
   replayed: boolean | null;
+  /** Null for records written before migration 007, and for those without a reason. */
+  reason: string | null;
   payload: unknown;
   prev_hash: string | null;
   hash: string | null;
@@ -160,8 +162,8 @@ export class KnexAuditStore implements AuditStore {
   async append(entry: AuditEntry): Promise<void> {
     await this.uow.defer(
       `INSERT INTO ${this.uow.knex.raw('??', [this.table]).toQuery()}
-         (tenant, id, at, actor, type, request_id, outcome, code, replayed, payload)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
+         (tenant, id, at, actor, type, request_id, outcome, code, replayed, reason, payload)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb)`,
       [
         entry.tenant,
         entry.id,
@@ -172,6 +174,7 @@ export class KnexAuditStore implements AuditStore {
         entry.outcome,
         entry.code ?? null,
         entry.replayed ?? null,
+        entry.reason ?? null,
         JSON.stringify(entry.payload ?? null),
       ],
       entry.outcome !== 'ok',
@@ -253,6 +256,7 @@ function toRecord(row: Row): AuditRecord {
   };
   if (row.code !== null) record.code = row.code;
   if (row.replayed !== null) record.replayed = row.replayed;
+  if (row.reason !== null && row.reason !== undefined) record.reason = row.reason; // the column is new in 007
   return record as unknown as AuditRecord;
 }
 

@@ -71,6 +71,29 @@ export function runAuditStoreContract(t: TestApi, name: string, make: () => Prom
       assert.match(hash, /^[0-9a-f]{64}$/);
     });
 
+    test("should keep a failure's reason in its record, covered by the chain", async ({ store, uow }) => {
+      const a = tenant();
+      const denied = entry(a, { outcome: 'forbidden', reason: 'No policy rule for Deposit — "deny" by default ✓' });
+      await uow.transaction(
+        () => store.append(denied),
+        () => false,
+      );
+      await commit(uow, () => store.append(entry(a, { type: 'Allowed' })));
+      const [first, second] = await chainOf(store, a);
+      assert.ok(first && second, 'both records were sealed');
+      const { seq, prevHash, hash, ...rest } = first;
+      assert.deepStrictEqual(rest, denied);
+      assert.equal('reason' in second, false, 'a record without a reason has no reason field');
+      assert.deepStrictEqual(verifyAuditChain([first, second]), { ok: true, count: 2 });
+      assert.deepStrictEqual(
+        verifyAuditChain([{ ...first, reason: 'Allowed by the rule' }, second]),
+        { ok: false, index: 0, reason: 'hash does not match the record (it was edited)' },
+        'an edited reason breaks the chain',
+      );
+      assert.deepStrictEqual({ seq, prevHash }, { seq: 1, prevHash: '0'.repeat(64) });
+      assert.match(hash, /^[0-9a-f]{64}$/);
+    });
+
     test('should write an append made outside any transaction at once', async ({ store }) => {
       const a = tenant();
       await store.append(entry(a, { type: 'Alone' }));

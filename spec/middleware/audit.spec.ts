@@ -111,6 +111,10 @@ class SignUpHandler implements Handler<SignUp> {
     passwordsSeen.push(cmd.password);
     if (cmd.email === 'crash@example.com') throw new Error('mailer down');
     if (cmd.email === 'taken@example.com') return fail('email_taken');
+    if (cmd.email === 'declined@example.com') {
+      const { card } = cmd.profile;
+      return fail('email_taken', undefined, `Card ${card.number} (cvv ${card.cvv}) declined: ${cmd.note}`);
+    }
     return ok({ email: cmd.email });
   }
 }
@@ -224,7 +228,11 @@ describe('audit()', () => {
         name: 'idempotency_mismatch',
         prepare: (w) => w.mediator.send(Deposit.from({ account: 'a', amount: 5 }), { ...alice, idempotencyKey: 'k3' }),
         send: (w) => w.mediator.send(Deposit.from({ account: 'a', amount: 6 }), { ...alice, idempotencyKey: 'k3' }),
-        expected: { outcome: 'idempotency_mismatch' },
+        // Its message names the key, which records never hold (RELIABILITY 13).
+        expected: {
+          outcome: 'idempotency_mismatch',
+          reason: 'Idempotency key "[REDACTED]" was used with another request — use a new key for a new request',
+        },
       },
       {
         name: 'an exception (outcome error, the promise rejects)',
@@ -238,11 +246,17 @@ describe('audit()', () => {
         const w = setup();
         await c.prepare?.(w);
         const before = (await w.audit.list()).length;
+        let result: Result<unknown, string> | undefined;
         if (c.rejects) await expect(c.send(w)).to.be.rejectedWith(Error, c.rejects);
-        else await c.send(w);
+        else result = await c.send(w);
         const records = (await w.audit.list()).slice(before);
         expect(records).to.have.length(1);
         expect(records[0]).to.include({ actor: 'alice', tenant: 'default', ...c.expected });
+        // Why it failed: the failure's message; none for a success, nor for an exception (its message may hold SQL).
+        if (!('reason' in c.expected)) {
+          expect(records[0]!.reason).to.equal(result?.ok === false ? result.failure.message : undefined);
+        }
+        if (result?.ok === false) expect(records[0]!.reason).to.be.a('string').that.is.not.empty;
         expect(verifyAuditChain(await w.audit.list({ tenant: 'default' })).ok).to.equal(true);
       });
     }
@@ -331,12 +345,15 @@ describe('audit()', () => {
       const w = setup();
       await w.mediator.send(SignUp.from(signUpInput('ada@example.com')), alice);
       await w.mediator.send(SignUp.from(signUpInput('taken@example.com')), alice);
+      await w.mediator.send(SignUp.from(signUpInput('declined@example.com')), alice);
       await expect(w.mediator.send(SignUp.from(signUpInput('crash@example.com')), alice)).to.be.rejectedWith(
         Error,
         'mailer down',
       );
       const records = await w.audit.list();
-      expect(records.map((r) => r.outcome)).to.deep.equal(['ok', 'domain', 'error']);
+      expect(records.map((r) => r.outcome)).to.deep.equal(['ok', 'domain', 'domain', 'error']);
+      // The handler's message quoted the card and the note: crossed out as they are in the payload.
+      expect(records[2]!.reason).to.equal('Card [REDACTED] (cvv [REDACTED]) declined: [REDACTED]');
       const text = JSON.stringify(records);
       for (const secret of SECRETS) expect(text).not.to.contain(secret);
       expect(verifyAuditChain(records).ok).to.equal(true);

@@ -26,6 +26,27 @@ class PlaceOrder extends Command(
   }),
 )<{ lines: number }> {}
 
+/** A request with a secret-looking field, a field its class calls sensitive, and a message that shows its value. */
+class Register extends Command(
+  v.object({
+    login: v.pipe(v.string(), v.minLength(3)),
+    pin: v.pipe(v.string(), v.regex(/^\d{4}$/)),
+    password: v.pipe(
+      v.string(),
+      v.minLength(8, (issue) => `${String(issue.input)} is too short`),
+    ),
+  }),
+) {
+  static readonly sensitive = ['pin'];
+}
+@handles(Register)
+@injectable()
+class RegisterHandler implements Handler<Register> {
+  handle() {
+    return ok(undefined);
+  }
+}
+
 /** Every request the PlaceOrder handler (and its policy rule) saw. */
 const seen: PlaceOrder[] = [];
 const policySaw: unknown[] = [];
@@ -86,6 +107,7 @@ const rules = [
   everyone(GetBalance),
   everyone(SyncPing),
   everyone(AsyncPing),
+  everyone(Register),
   rule(PlaceOrder, (ctx) => {
     policySaw.push((ctx.request as unknown as Record<string, unknown>).isAdmin);
     return true;
@@ -96,7 +118,7 @@ function setup() {
   seen.length = 0;
   policySaw.length = 0;
   return wire({
-    handlers: [...ACCOUNT_HANDLERS, PlaceOrderHandler, SyncPingHandler, AsyncPingHandler],
+    handlers: [...ACCOUNT_HANDLERS, PlaceOrderHandler, SyncPingHandler, AsyncPingHandler, RegisterHandler],
     middleware: [validation(), unitOfWork(), audit(), idempotency(), policy(rules), transition([]), publish()],
   });
 }
@@ -467,6 +489,22 @@ describe('validation()', () => {
       expect(records.map((r) => r.outcome)).to.deep.equal(['ok']);
       await w.settled();
       expect(w.bus.published).to.have.length(1);
+    });
+  });
+
+  describe('sensitive fields', () => {
+    it("should keep a sensitive field's value out of the failure, and what was expected in it", async () => {
+      const w = setup();
+      const result = await w.mediator.send(Register.from({ login: 'al', pin: '12x4', password: 'hunter2' }), alice);
+      expect(pathsOf(result)).to.have.members(['login', 'pin', 'password']);
+      const messages = Object.fromEntries((result as any).failure.issues.map((i: any) => [i.path, i.message]));
+      expect(messages).to.deep.equal({
+        login: 'Invalid length: Expected >=3 but received 2', // not sensitive: the schema's message as it is
+        pin: 'Invalid format: Expected /^\\d{4}$/', // the class's `sensitive`: what was expected, not what came
+        password: 'Invalid value (not shown: the field is sensitive)', // the schema's own message shows the value
+      });
+      for (const secret of ['12x4', 'hunter2']) expect(JSON.stringify(result)).not.to.contain(secret);
+      await expectNothingWritten(w);
     });
   });
 
