@@ -79,7 +79,8 @@ function queueOptions(queue: string, bindings: QueueOptions['bindings'], options
 
 function dispatcher(mediator: Mediator, consumer: string, types: readonly RequestClass[]) {
   const byName = new Map(types.map((t) => [typeOf(t), t]));
-  return async ({ message }: Delivery): Promise<Disposition> => {
+  return async (delivery: Delivery): Promise<Disposition> => {
+    const { message } = delivery;
     const type = byName.get(message.type);
     if (!type)
       return {
@@ -87,12 +88,16 @@ function dispatcher(mediator: Mediator, consumer: string, types: readonly Reques
         reason: `${consumer} takes no "${message.type}" — add its class to the consumer's types`,
       };
     const { actor, actorRoles, tenant, requestId } = message.headers;
-    const result = await mediator.send(type.from(message.payload), {
-      message: { id: message.id, consumer },
-      tenant,
-      requestId,
-      actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
-    });
-    return dispositionOf(result);
+    const handle = async () =>
+      dispositionOf(
+        await mediator.send(type.from(message.payload), {
+          message: { id: message.id, consumer },
+          tenant,
+          requestId,
+          actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
+        }),
+      );
+    const telemetry = mediator.ports.telemetry;
+    return telemetry?.consuming ? telemetry.consuming(delivery, consumer, handle) : handle();
   };
 }

@@ -83,6 +83,12 @@ export interface MessageBus {
    * @example const off = bus.onStateChange?.((s) => log.warn(s.blocked ? `broker blocked: ${s.reason}` : 'unblocked'));
    */
   onStateChange?(listener: (state: BusState) => void): () => void;
+  /** Where a message goes (for tracing): the messaging system, the exchange or topic, the routing key. Optional. */
+  destinationOf?(message: OutboxMessage): {
+    readonly system: string;
+    readonly name: string;
+    readonly routingKey: string;
+  };
 }
 
 /** One delivery of a message to a consumer queue; `attempt` counts from 1. */

@@ -1,7 +1,16 @@
 // The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
 import type { Context } from './context.js';
 import type { Logger } from './logger.js';
-import type { Inbox, Outbox, Relay } from './messaging.js';
+import type {
+  Delivery,
+  Disposition,
+  Inbox,
+  MessageBus,
+  Outbox,
+  OutboxMessage,
+  PublishReport,
+  Relay,
+} from './messaging.js';
 import type { FailureKind, Issue, Result } from './result.js';
 
 export type * from './messaging.js';
@@ -140,4 +149,14 @@ export interface Ports {
 export interface Telemetry {
   /** Adds the active trace context (W3C `traceparent`, `tracestate`, `baggage`) to a staged message's headers. */
   inject(headers: Record<string, string>): void;
+  /**
+   * The relay is about to publish `batch` to `bus`: returns the batch to send (each message's headers may carry the
+   * publish's own trace context) and `end`, which the relay calls with the bus's report, or with the error it threw.
+   */
+  publishing?(
+    batch: readonly OutboxMessage[],
+    bus: MessageBus,
+  ): { readonly batch: readonly OutboxMessage[]; end(report: PublishReport | undefined, error?: unknown): void };
+  /** Runs the handling of one delivery (`handle`, whose sends are its children) and sees its disposition. */
+  consuming?(delivery: Delivery, queue: string, handle: () => Promise<Disposition>): Promise<Disposition>;
 }

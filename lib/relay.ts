@@ -1,6 +1,15 @@
 // Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time, each pass
 // keeping up to `pipeline` batches in flight.
-import type { BusState, MessageBus, Outbox, OutboxMessage, PublishReport, Relay, RelayStatus } from './ports.js';
+import type {
+  BusState,
+  MessageBus,
+  Outbox,
+  OutboxMessage,
+  PublishReport,
+  Relay,
+  RelayStatus,
+  Telemetry,
+} from './ports.js';
 
 /** How often drain() looks again when a pass moved nothing (the rows are another relay's until its lease ends). */
 const DRAIN_POLL_MS = 25;
@@ -24,6 +33,8 @@ export interface RelayOptions {
    * Called once per failure, so rate-limit what you log. Default: failures are not reported.
    */
   readonly onError?: (error: unknown) => void;
+  /** Traces each publish (`otelModule()` binds one; the adapter modules pass the container's). */
+  readonly telemetry?: Telemetry | undefined;
 }
 
 /** A relay you can start polling (rows committed by other processes) and stop. */
@@ -71,9 +82,12 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   /** Publishes one claimed batch and settles every row of it; true when the bus failed some of it. */
   async function deliver(batch: readonly OutboxMessage[]): Promise<boolean> {
     let report: PublishReport;
+    const traced = options.telemetry?.publishing?.(batch, bus);
     try {
-      report = await bus.publish(batch);
+      report = await bus.publish(traced?.batch ?? batch);
+      traced?.end(report);
     } catch (error) {
+      traced?.end(undefined, error);
       notify(error);
       await outbox.release(batch.map((m) => m.id)); // unreachable: no fault of the rows, no attempt counted
       return true;

@@ -13,10 +13,19 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
 import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
-import { extractTraceContext, injectTraceContext, otelModule, tracing } from '../adapters/otel/index.js';
+import {
+  extractTraceContext,
+  injectTraceContext,
+  observeOutboxBacklog,
+  otelModule,
+  tracing,
+} from '../adapters/otel/index.js';
+import { settled } from '../adapters/testing/index.js';
 import {
   Command,
+  consume,
   createMediator,
+  TOKENS,
   handles,
   ok,
   type Context,
@@ -24,7 +33,25 @@ import {
   type OutboxMessage,
 } from '../lib/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
-import { ACCOUNT_HANDLERS, ACCOUNTS, Accounts, Deposit, Explode, Withdraw, alice, expect } from './helpers.js';
+import {
+  ACCOUNT_HANDLERS,
+  ACCOUNTS,
+  Accounts,
+  Deposit,
+  Deposited,
+  Explode,
+  Withdraw,
+  alice,
+  expect,
+} from './helpers.js';
+
+@handles(Deposited)
+@injectable()
+class LedgerHandler {
+  handle() {
+    return ok(undefined);
+  }
+}
 
 class Transfer extends Command(v.object({ from: v.string(), to: v.string(), amount: v.number() }))<
   { moved: number },
@@ -213,6 +240,81 @@ describe('OpenTelemetry (usecasecore/otel)', () => {
     expect(count('usecasecore.idempotency.replays', { 'usecasecore.request.type': 'Deposit' })).to.equal(1);
     expect(points.find((p) => p.name === 'usecasecore.send.duration')?.unit).to.equal('s');
     await meterProvider.shutdown();
+  });
+
+  it('continues one trace from the send through the relay’s publish to the consumer’s send, with metrics', async () => {
+    const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+    const meters = new MeterProvider({ readers: [reader] });
+    const container = new Container();
+    container.load(
+      memoryModule(),
+      otelModule({ tracer, meterProvider: meters, messagingSystem: 'usecasecore.memory' }),
+    );
+    container.bind(ACCOUNTS).to(Accounts).inSingletonScope();
+    const mediator = createMediator(container, {
+      handlers: [...ACCOUNT_HANDLERS, LedgerHandler],
+      middleware: [
+        tracing({ tracer, meterProvider: meters }),
+        ...recommendedStack({ rules: [...rules, rule(Deposited, () => true)] }),
+      ],
+    });
+    await consume(mediator, container.get(MemoryBus), 'ledger', [Deposited]);
+    const stopBacklog = observeOutboxBacklog(container.get(TOKENS.Outbox), { meterProvider: meters });
+
+    const server = tracer.startSpan('POST /deposits', { kind: SpanKind.SERVER });
+    await context.with(trace.setSpan(context.active(), server), () =>
+      mediator.send(Deposit.from({ account: 't', amount: 7 }), alice),
+    );
+    server.end();
+    await settled(container);
+
+    const send = only('Deposit');
+    const publish = only('publish memory.events');
+    const process = only('process ledger');
+    const handled = only('account.deposited'); // named after the request type: the event's static type
+    const traceId = server.spanContext().traceId;
+    for (const span of [send, publish, process, handled]) expect(span.spanContext().traceId).to.equal(traceId);
+    expect(send.parentSpanContext?.spanId).to.equal(server.spanContext().spanId);
+    expect(publish.parentSpanContext?.spanId, 'publish ← the send that staged it').to.equal(send.spanContext().spanId);
+    expect(process.parentSpanContext?.spanId, 'process ← the publish').to.equal(publish.spanContext().spanId);
+    expect(handled.parentSpanContext?.spanId, "the consumer's send ← process").to.equal(process.spanContext().spanId);
+    expect(publish.kind).to.equal(SpanKind.PRODUCER);
+    expect(publish.attributes).to.deep.include({
+      'messaging.system': 'usecasecore.memory',
+      'messaging.destination.name': 'memory.events',
+      'messaging.rabbitmq.destination.routing_key': 'account.deposited',
+      'messaging.operation.type': 'send',
+    });
+    expect(publish.attributes['messaging.message.id']).to.be.a('string');
+    expect(process.kind).to.equal(SpanKind.CONSUMER);
+    expect(process.attributes).to.deep.include({
+      'messaging.destination.name': 'ledger',
+      'messaging.operation.type': 'process',
+      'usecasecore.delivery.attempt': 1,
+      'usecasecore.disposition': 'ack',
+      'messaging.message.id': publish.attributes['messaging.message.id'],
+    });
+
+    await reader.forceFlush();
+    const points = metricExporter
+      .getMetrics()
+      .at(-1)!
+      .scopeMetrics.flatMap((s) => s.metrics)
+      .flatMap((m) => m.dataPoints.map((p) => ({ name: m.descriptor.name, ...p })));
+    const total = (name: string) =>
+      points
+        .filter((p) => p.name === name)
+        .reduce((n, p) => n + (typeof p.value === 'number' ? p.value : (p.value as { count: number }).count), 0);
+    expect(total('usecasecore.relay.published')).to.equal(1);
+    expect(total('usecasecore.outbox.lag'), 'one lag sample').to.equal(1);
+    expect(total('usecasecore.consumer.processed')).to.equal(1);
+    expect(points.find((p) => p.name === 'usecasecore.consumer.processed')?.attributes).to.include({
+      'usecasecore.disposition': 'ack',
+    });
+    expect(points.filter((p) => p.name === 'usecasecore.outbox.backlog').map((p) => p.value)).to.deep.equal([0]);
+    stopBacklog();
+    await meters.shutdown();
   });
 
   it('records nothing and adds no header without an SDK (the global providers are the no-op ones)', async () => {

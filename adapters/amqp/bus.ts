@@ -52,6 +52,11 @@ export class AmqpBus implements MessageBus {
    * Safe to call again while an earlier batch awaits its confirms (the relay pipelines batches): each call listens
    * for its own messages' confirms, and the broker confirms one channel's messages in publish order.
    */
+  destinationOf(message: OutboxMessage): { system: string; name: string; routingKey: string } {
+    const { exchange, routingKey } = routeOf(this.options.exchanges, message);
+    return { system: 'rabbitmq', name: exchange, routingKey };
+  }
+
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
     const channel = await this.#open();
     await this.#declareJobQueues(channel, messages);

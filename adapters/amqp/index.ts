@@ -1,6 +1,6 @@
 // The RabbitMQ adapters (amqplib) and the Inversify module that binds them.
 import { ContainerModule } from 'inversify';
-import type { Outbox } from '../../lib/ports.js';
+import type { Outbox, Telemetry } from '../../lib/ports.js';
 import { createRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { AmqpBus } from './bus.js';
@@ -55,7 +55,10 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
     bind(TOKENS.MessageSource).toConstantValue(source);
     bind(AmqpSource).toConstantValue(source);
     bind(TOKENS.Relay)
-      .toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox])
+      .toResolvedValue(
+        (outbox: Outbox, telemetry: Telemetry | undefined) => createRelay(outbox, bus, { telemetry, ...options.relay }),
+        [TOKENS.Outbox, { serviceIdentifier: TOKENS.Telemetry, optional: true }],
+      )
       .inSingletonScope();
   });
 }

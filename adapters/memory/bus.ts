@@ -60,6 +60,11 @@ export class MemoryBus implements MessageBus, MessageSource {
       );
   }
 
+  destinationOf(message: OutboxMessage): { system: string; name: string; routingKey: string } {
+    const name = message.kind === 'event' ? 'memory.events' : 'memory.jobs';
+    return { system: 'usecasecore.memory', name, routingKey: message.type };
+  }
+
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
     for (const message of messages) {
       this.published.push(message);

@@ -1,6 +1,6 @@
 // Every port in memory, and the Inversify module that binds them: for tests and the quick start.
 import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
-import type { Clock, Outbox } from '../../lib/ports.js';
+import type { Clock, Outbox, Telemetry } from '../../lib/ports.js';
 import { createRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
@@ -63,6 +63,9 @@ function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModule
   bind(TOKENS.MessageSource).toConstantValue(bus);
   bind(MemoryBus).toConstantValue(bus);
   bind(TOKENS.Relay)
-    .toResolvedValue((outbox: Outbox) => createRelay(outbox, bus, options.relay), [TOKENS.Outbox])
+    .toResolvedValue(
+      (outbox: Outbox, telemetry: Telemetry | undefined) => createRelay(outbox, bus, { telemetry, ...options.relay }),
+      [TOKENS.Outbox, { serviceIdentifier: TOKENS.Telemetry, optional: true }],
+    )
     .inSingletonScope();
 }

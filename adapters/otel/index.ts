@@ -6,6 +6,7 @@ import {
   createTraceState,
   metrics,
   propagation,
+  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -15,13 +16,22 @@ import {
   type Histogram,
   type Meter,
   type MeterProvider,
+  type ObservableResult,
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
 import { ContainerModule } from 'inversify';
 import type { AnyResult } from '../../lib/context.js';
 import { withRules, type Middleware } from '../../lib/middleware.js';
-import type { Telemetry } from '../../lib/ports.js';
+import type {
+  Delivery,
+  Disposition,
+  MessageBus,
+  Outbox,
+  OutboxMessage,
+  PublishReport,
+  Telemetry,
+} from '../../lib/ports.js';
 import { TOKENS } from '../../lib/tokens.js';
 
 /** The instrumentation scope of every span and instrument. */
@@ -174,20 +184,180 @@ export function extractTraceContext(headers: Readonly<Record<string, unknown>>, 
   return extracted;
 }
 
-/** The Telemetry port on OpenTelemetry: what `otelModule()` binds. */
+/** Options of `otelModule()`. */
+export interface OtelModuleOptions extends TracingOptions {
+  /** `messaging.system` of consumer spans (producer spans take the bus's). Default `rabbitmq`. */
+  readonly messagingSystem?: string;
+}
+
+interface MessagingInstruments {
+  readonly provider: MeterProvider;
+  readonly lag: Histogram;
+  readonly published: Counter;
+  readonly failed: Counter;
+  readonly processed: Counter;
+}
+
+/**
+ * The Telemetry port on OpenTelemetry (what `otelModule()` binds): the trace context into staged messages, a
+ * PRODUCER span per message the relay publishes, a CONSUMER span per delivery, and their metrics.
+ */
 export class OtelTelemetry implements Telemetry {
+  readonly #tracer: Tracer;
+  readonly #options: OtelModuleOptions;
+  #instruments: MessagingInstruments | undefined;
+
+  constructor(options: OtelModuleOptions = {}) {
+    this.#options = options;
+    this.#tracer = options.tracer ?? trace.getTracer(SCOPE);
+  }
+
   inject(headers: Record<string, string>): void {
     injectTraceContext(context.active(), headers);
+  }
+
+  /** One PRODUCER span `publish <exchange>` per message, child of the context stored with its row. */
+  publishing(batch: readonly OutboxMessage[], bus: MessageBus) {
+    const published = batch.map((message) => {
+      const to = bus.destinationOf?.(message) ?? { system: 'unknown', name: message.kind, routingKey: message.type };
+      const parent = extractTraceContext(message.headers, ROOT_CONTEXT);
+      const span = this.#tracer.startSpan(
+        `publish ${to.name}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.system': to.system,
+            'messaging.destination.name': to.name,
+            'messaging.rabbitmq.destination.routing_key': to.routingKey,
+            'messaging.message.id': message.id,
+            'messaging.operation.type': 'send',
+            'messaging.operation.name': 'publish',
+          },
+        },
+        parent,
+      );
+      const headers = { ...message.headers };
+      injectTraceContext(trace.setSpan(parent, span), headers); // the consumer's parent is this publish
+      return { span, message: { ...message, headers } };
+    });
+    return {
+      batch: published.map((p) => p.message),
+      end: (report: PublishReport | undefined, error?: unknown) => {
+        const metrics = this.#metrics();
+        const sent = new Set(report?.sent);
+        const failed = new Map(report?.failed.map((f) => [f.id, f]));
+        const confirmedAt = Date.now();
+        for (const { span, message } of published) {
+          const labels = { 'usecasecore.message.type': message.type };
+          const failure = failed.get(message.id);
+          if (sent.has(message.id)) {
+            metrics.published.add(1, labels);
+            metrics.lag.record(Math.max(0, confirmedAt - Date.parse(message.occurredAt)) / 1000, labels);
+          } else {
+            const why = error ?? failure?.error ?? 'not confirmed by the broker';
+            if (error instanceof Error) span.recordException(error);
+            span.setStatus({ code: SpanStatusCode.ERROR, message: why instanceof Error ? why.message : String(why) });
+            metrics.failed.add(1, { ...labels, 'usecasecore.failure.permanent': failure?.permanent === true });
+          }
+          span.end();
+        }
+      },
+    };
+  }
+
+  /** One CONSUMER span `process <queue>` per delivery, child of the publish; the send it runs is its child. */
+  async consuming(delivery: Delivery, queue: string, handle: () => Promise<Disposition>): Promise<Disposition> {
+    const { message } = delivery;
+    const parent = extractTraceContext(message.headers, ROOT_CONTEXT);
+    const span = this.#tracer.startSpan(
+      `process ${queue}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': this.#options.messagingSystem ?? 'rabbitmq',
+          'messaging.destination.name': queue,
+          'messaging.message.id': message.id,
+          'messaging.operation.type': 'process',
+          'usecasecore.delivery.attempt': delivery.attempt,
+        },
+      },
+      parent,
+    );
+    const labels = { 'messaging.destination.name': queue, 'usecasecore.message.type': message.type };
+    try {
+      const disposition = await context.with(trace.setSpan(parent, span), handle);
+      span.setAttribute('usecasecore.disposition', disposition.action);
+      if (disposition.action === 'dead')
+        span.setStatus({ code: SpanStatusCode.ERROR, message: disposition.reason ?? 'dead-lettered' });
+      this.#metrics().processed.add(1, { ...labels, 'usecasecore.disposition': disposition.action });
+      return disposition;
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
+      this.#metrics().processed.add(1, { ...labels, 'usecasecore.disposition': 'error' });
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  #metrics(): MessagingInstruments {
+    const provider = this.#options.meterProvider ?? metrics.getMeterProvider();
+    if (this.#instruments?.provider === provider) return this.#instruments;
+    const meter = provider.getMeter(SCOPE);
+    return (this.#instruments = {
+      provider,
+      lag: meter.createHistogram('usecasecore.outbox.lag', {
+        unit: 's',
+        description: "From a message's commit to the broker's confirm of its publish",
+      }),
+      published: meter.createCounter('usecasecore.relay.published', {
+        unit: '{message}',
+        description: 'Messages the relay published and the broker confirmed',
+      }),
+      failed: meter.createCounter('usecasecore.relay.failed', {
+        unit: '{message}',
+        description: 'Messages whose publish failed (permanent: parked at once)',
+      }),
+      processed: meter.createCounter('usecasecore.consumer.processed', {
+        unit: '{delivery}',
+        description: 'Deliveries a consumer handled, by disposition: ack, retry, dead (dead-lettered) or error',
+      }),
+    });
   }
 }
 
 /**
- * Binds the Telemetry port, so the trace context active at `ctx.publish` / `ctx.enqueue` is stored with the
- * outbox row (and continues in the relay and the consumers).
- * @example container.load(knexModule({ connection }), amqpModule({ url }), otelModule());
+ * Reports the outbox's unsent messages as the observable gauge `usecasecore.outbox.backlog` (and the parked ones,
+ * attribute `usecasecore.outbox.state`, when the outbox can count them). Returns the unregistration.
+ * @example const stop = observeOutboxBacklog(container.get(TOKENS.Outbox));
  */
-export function otelModule(): ContainerModule {
+export function observeOutboxBacklog(
+  outbox: Pick<Outbox, 'pending'> & { status?(): Promise<{ readonly parked?: number }> },
+  options: { readonly meterProvider?: MeterProvider } = {},
+): () => void {
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
+  const backlog = meter.createObservableGauge('usecasecore.outbox.backlog', {
+    unit: '{message}',
+    description: 'Committed messages not yet sent (unsent), and those set aside with their error (parked)',
+  });
+  const observe = async (result: ObservableResult) => {
+    result.observe(await outbox.pending(), { 'usecasecore.outbox.state': 'unsent' });
+    const parked = (await outbox.status?.())?.parked;
+    if (typeof parked === 'number') result.observe(parked, { 'usecasecore.outbox.state': 'parked' });
+  };
+  backlog.addCallback(observe);
+  return () => backlog.removeCallback(observe);
+}
+
+/**
+ * Binds the Telemetry port: the trace context active at `ctx.publish` / `ctx.enqueue` is stored with the outbox row,
+ * the relay publishes each message in a PRODUCER span and writes W3C headers into it, and consumers process each
+ * delivery in a CONSUMER span (the relay that memoryModule() and amqpModule() bind takes the port from the container).
+ * @example container.load(otelModule(), knexModule({ connection }), amqpModule({ url }));
+ */
+export function otelModule(options: OtelModuleOptions = {}): ContainerModule {
   return new ContainerModule(({ bind }) => {
-    bind(TOKENS.Telemetry).toConstantValue(new OtelTelemetry());
+    bind(TOKENS.Telemetry).toConstantValue(new OtelTelemetry(options));
   });
 }
