@@ -9,12 +9,14 @@ export type HttpErrorKind =
   | 'unsupported_media_type'
   | 'bad_request'
   | 'route_not_found'
+  | 'method_not_allowed'
   | 'internal';
 
 /** Every `kind` a problem body can carry. */
 export type ProblemKind = FailureKind | HttpErrorKind;
 
-const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly title: string }>> = {
+/** The status and title of every problem kind (the OpenAPI document reads it too). */
+export const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly title: string }>> = {
   validation: { status: 422, title: 'Invalid request' },
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
@@ -30,6 +32,7 @@ const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   bad_request: { status: 400, title: 'Bad request' },
   route_not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
   internal: { status: 500, title: 'Internal server error' },
 };
 
