@@ -1,6 +1,6 @@
 // A mediator on Postgres and RabbitMQ for the fault and scenario specs and their child processes.
 import 'reflect-metadata';
-import { Container, inject, injectable } from 'inversify';
+import { Container, inject, injectable, type ContainerModule } from 'inversify';
 import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { AmqpConnection, amqpModule, type AmqpModuleOptions, type Exchanges } from '../../adapters/amqp/index.js';
@@ -88,6 +88,10 @@ export interface FaultAppOptions {
   readonly outer?: readonly Middleware[];
   /** Middleware put innermost (inside the transaction, after the inbox recorded the message). */
   readonly inner?: readonly Middleware[];
+  /** Observers (tracing) put in front of the whole stack. */
+  readonly observers?: readonly Middleware[];
+  /** More container modules (e.g. otelModule()), loaded with the adapters. */
+  readonly modules?: readonly ContainerModule[];
 }
 
 /** The mediator on `db` and the broker, serving Emit, Emitted (its consumer) and Ship. */
@@ -103,6 +107,7 @@ export function faultApp(db: Knex, url: string, exchanges: Exchanges, options: F
       retryDelayMs: () => 50,
       ...options.amqp,
     }),
+    ...(options.modules ?? []),
   );
   if (options.relay === false)
     container.rebind<Relay>(TOKENS.Relay).toConstantValue({ wake: () => undefined, drain: async () => undefined });
@@ -110,7 +115,13 @@ export function faultApp(db: Knex, url: string, exchanges: Exchanges, options: F
   const mediator = createMediator(container, {
     handlers: [EmitHandler, EmittedHandler, ShipHandler],
     // validation stays first (checked at createMediator); `outer` goes around the transaction, `inner` inside it.
-    middleware: [...stack.slice(0, 1), ...(options.outer ?? []), ...stack.slice(1), ...(options.inner ?? [])],
+    middleware: [
+      ...(options.observers ?? []),
+      ...stack.slice(0, 1),
+      ...(options.outer ?? []),
+      ...stack.slice(1),
+      ...(options.inner ?? []),
+    ],
   });
   return { container, mediator, connection: container.get(AmqpConnection) };
 }
