@@ -1,5 +1,6 @@
 // Consumers: delivered events and jobs run through the mediator pipeline; the inbox makes each take effect once.
 import type { AnyResult } from './context.js';
+import { subscriptionOf, type HandlerClass } from './handler.js';
 import type { Mediator } from './mediator.js';
 import type { Delivery, Disposition, MessageSource, QueueOptions } from './ports.js';
 import { typeOf, type RequestClass } from './request.js';
@@ -77,7 +78,33 @@ function queueOptions(queue: string, bindings: QueueOptions['bindings'], options
   return { queue, bindings, prefetch: options.prefetch ?? 16, maxAttempts: options.maxAttempts ?? 5 };
 }
 
-function dispatcher(mediator: Mediator, consumer: string, types: readonly RequestClass[]) {
+/**
+ * Runs every event subscriber (@on) of the mediator: one queue per subscriber class, `<service>.<ClassName>` (or
+ * `<service>.<its static subscription>`: pin it if your build renames classes), bound to its events' types, so each
+ * subscriber gets its own copy of each event and its own retries, dead letters and inbox records — one subscriber's
+ * failure never re-runs another. Resolves with the queue names once every queue consumes.
+ * @example await subscribe(mediator, container.get(TOKENS.MessageSource), 'shop'); // shop.SendReceipt, shop.Ledger…
+ */
+export async function subscribe(
+  mediator: Mediator,
+  source: MessageSource,
+  service: string,
+  options: ConsumerOptions = {},
+): Promise<string[]> {
+  const events = new Map<HandlerClass, RequestClass[]>();
+  for (const { event, handler } of mediator.subscriptions())
+    events.set(handler, [...(events.get(handler) ?? []), event]);
+  const queues: string[] = [];
+  for (const [handler, types] of events) {
+    const queue = `${service}.${subscriptionOf(handler)}`;
+    const bindings = types.map((type) => ({ kind: 'event' as const, type: typeOf(type) }));
+    await source.consume(queueOptions(queue, bindings, options), dispatcher(mediator, queue, types, handler));
+    queues.push(queue);
+  }
+  return queues;
+}
+
+function dispatcher(mediator: Mediator, consumer: string, types: readonly RequestClass[], subscriber?: HandlerClass) {
   const byName = new Map(types.map((t) => [typeOf(t), t]));
   return async (delivery: Delivery): Promise<Disposition> => {
     const { message } = delivery;
@@ -95,6 +122,7 @@ function dispatcher(mediator: Mediator, consumer: string, types: readonly Reques
           tenant,
           requestId,
           actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
+          subscriber,
         }),
       );
     const telemetry = mediator.ports.telemetry;

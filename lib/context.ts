@@ -1,7 +1,7 @@
 // What every middleware and handler sees for one send.
 import { randomUUID } from 'node:crypto';
 import { UseCaseError } from './errors.js';
-import type { Handler } from './handler.js';
+import type { Handler, HandlerClass } from './handler.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -22,6 +22,8 @@ export interface SendOptions {
   readonly message?: { readonly id: string; readonly consumer: string } | undefined;
   /** Aborts a stream (`mediator.stream`): the iteration stops between items and the source is closed. */
   readonly signal?: AbortSignal | undefined;
+  /** Runs this event subscriber (@on) rather than the type's handler (set by `subscribe()` per queue). */
+  readonly subscriber?: HandlerClass | undefined;
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */

@@ -1,6 +1,8 @@
-// Handlers: one per request type, marked with @handles(Type), resolved from the container on each send.
+// Handlers: one per request type, marked with @handles(Type), resolved from the container on each send; and event
+// subscribers, any number per event, marked with @on(Event).
 import type { Context } from './context.js';
-import type { AnyRequest, FailureOf, RequestClass, ResultOf } from './request.js';
+import { UseCaseError } from './errors.js';
+import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
 
 /**
@@ -40,4 +42,35 @@ export function handles<C extends AnyRequest>(type: RequestClass<C>) {
 /** The request type a handler class was marked with, if any. */
 export function handledBy(handler: HandlerClass): RequestClass | undefined {
   return HANDLED.get(handler);
+}
+
+const SUBSCRIBED = new WeakMap<HandlerClass, RequestClass[]>();
+
+/**
+ * Marks a class as a subscriber of an event: any number of classes per event, each a durable subscriber that
+ * `subscribe()` runs on a queue of its own (`<service>.<ClassName>`, or its `static subscription`), through the
+ * pipeline, with its own retries and dead letters — one subscriber's failure never re-runs another.
+ * @example @on(OrderPaid) @injectable() class SendReceipt implements Handler<OrderPaid> { ... }
+ */
+export function on<E extends AnyRequest>(type: RequestClass<E>) {
+  return (target: new (...args: any[]) => Handler<E, any>): void => {
+    if (type.kind !== 'event') {
+      throw new UseCaseError(
+        'bad_handler',
+        `@on(${typeOf(type)}) on ${target.name}: ${typeOf(type)} is a ${type.kind}, not an event — mark its one ` +
+          `handler with @handles(${typeOf(type)})`,
+      );
+    }
+    SUBSCRIBED.set(target, [...(SUBSCRIBED.get(target) ?? []), type]);
+  };
+}
+
+/** The events a class subscribes to with @on, if any. */
+export function subscribedTo(handler: HandlerClass): readonly RequestClass[] | undefined {
+  return SUBSCRIBED.get(handler);
+}
+
+/** The queue-name part of a subscriber: its `static subscription`, else its class name. */
+export function subscriptionOf(handler: HandlerClass): string {
+  return (handler as { subscription?: string }).subscription ?? handler.name;
 }

@@ -2,7 +2,7 @@
 export { compose, type Step } from './compose.js';
 export { Context, type Actor, type AnyResult, type Meta, type SendOptions, type StageOptions } from './context.js';
 export { UseCaseError, type UseCaseErrorKind } from './errors.js';
-export { handles, handledBy, type Handler, type HandlerClass } from './handler.js';
+export { handles, handledBy, on, subscribedTo, type Handler, type HandlerClass } from './handler.js';
 export { boundedCopy, canonicalJson, redact, sha256, DEFAULT_LIMITS, SECRET_FIELD, type InputLimits } from './json.js';
 export { createMediator, type Mediator, type MediatorOptions } from './mediator.js';
 export { withRules, type Middleware, type MiddlewareClass, type MiddlewareRules, type Next } from './middleware.js';
@@ -44,7 +44,7 @@ export { TOKENS } from './tokens.js';
 export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
-export { consume, dispositionOf, work, type ConsumerOptions } from './consumer.js';
+export { consume, dispositionOf, subscribe, work, type ConsumerOptions } from './consumer.js';
 export {
   retention,
   type Retention,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Container } from 'inversify';
 import { Context, type AnyResult, type Meta, type SendOptions } from './context.js';
 import { UseCaseError } from './errors.js';
-import { handledBy, type Handler, type HandlerClass } from './handler.js';
+import { handledBy, subscribedTo, type Handler, type HandlerClass } from './handler.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
 import { build, checkStack, resolveMiddleware } from './stack.js';
 import { stepsOf } from './flow.js';
@@ -44,7 +44,11 @@ export interface Mediator {
     readonly handler: string;
     /** A flow's steps, in order. */
     readonly steps?: readonly string[];
+    /** An event's subscribers (@on), in registration order. */
+    readonly subscribers?: readonly string[];
   };
+  /** Every event subscriber (@on) this mediator serves: what `subscribe()` starts a queue for. */
+  subscriptions(): ReadonlyArray<{ readonly event: RequestClass; readonly handler: HandlerClass }>;
   /** The ports this mediator resolved. */
   readonly ports: Ports;
 }
@@ -91,12 +95,30 @@ export function createMediator(container: Container, options: MediatorOptions): 
   };
   const stack = (options.middleware ?? []).map((m) => resolveMiddleware(container, m));
   const routes = new Map<RequestClass, Route>();
+  /** Event subscribers (@on), by event type and class. */
+  const subscribers = new Map<RequestClass, Map<HandlerClass, Route>>();
+  const routeOf = (type: RequestClass, handler: HandlerClass): Route => {
+    const effective = stack.filter((m) => !type.skip?.includes(m.name));
+    checkStack(typeOf(type), effective, ports);
+    return {
+      handler,
+      names: effective.map((m) => m.name),
+      run: build(effective),
+      resolve: resolver(container, handler),
+    };
+  };
   for (const handler of options.handlers) {
     const type = handledBy(handler);
+    const events = subscribedTo(handler);
+    for (const event of events ?? []) {
+      const byClass = subscribers.get(event) ?? new Map<HandlerClass, Route>();
+      subscribers.set(event, byClass.set(handler, routeOf(event, handler)));
+    }
+    if (!type && events) continue;
     if (!type)
       throw new UseCaseError(
         'bad_handler',
-        `${handler.name} is not marked with @handles(...) — decorate it, e.g. @handles(MoveInventory)`,
+        `${handler.name} is not marked with @handles(...) or @on(...) — decorate it, e.g. @handles(MoveInventory)`,
       );
     const taken = routes.get(type);
     if (taken)
@@ -105,14 +127,22 @@ export function createMediator(container: Container, options: MediatorOptions): 
         `${typeOf(type)} has two handlers, ${taken.handler.name} and ${handler.name} — ` +
           'keep exactly one in createMediator({ handlers })',
       );
-    const effective = stack.filter((m) => !type.skip?.includes(m.name));
-    checkStack(typeOf(type), effective, ports);
-    routes.set(type, {
-      handler,
-      names: effective.map((m) => m.name),
-      run: build(effective),
-      resolve: resolver(container, handler),
-    });
+    routes.set(type, routeOf(type, handler));
+  }
+  const subscriptions = [...subscribers].flatMap(([event, byClass]) =>
+    [...byClass.keys()].map((handler) => ({ event, handler })),
+  );
+
+  /** The route of subscriber `handler` of `type` (a delivery from its queue). */
+  function subscriberRoute(type: RequestClass, handler: HandlerClass): Route {
+    const found = subscribers.get(type)?.get(handler);
+    if (!found)
+      throw new UseCaseError(
+        'no_handler',
+        `${handler.name} does not subscribe to ${typeOf(type)} — mark it @on(${typeOf(type)}) and add it to ` +
+          'createMediator(container, { handlers })',
+      );
+    return found;
   }
 
   function route(type: RequestClass): Route {
@@ -142,7 +172,7 @@ export function createMediator(container: Container, options: MediatorOptions): 
     }
     const type = request.constructor as RequestClass;
     try {
-      const found = route(type);
+      const found = options.subscriber ? subscriberRoute(type, options.subscriber) : route(type);
       const run = streaming ? (found.streamed ??= streamRun(type)) : found.run;
       const meta: Meta = parent
         ? {
@@ -191,10 +221,17 @@ export function createMediator(container: Container, options: MediatorOptions): 
     send: (request, options = {}) => dispatch(request, options, undefined) as never,
     stream: (request, options = {}) => stream(request, options) as never,
     describe(type) {
-      const { names, handler } = route(type);
+      const subscribed = [...(subscribers.get(type)?.values() ?? [])];
+      const { names, handler } = routes.has(type) || subscribed.length === 0 ? route(type) : subscribed[0]!;
       const steps = stepsOf(type);
-      return { middleware: names, handler: handler.name, ...(steps ? { steps } : {}) };
+      return {
+        middleware: names,
+        handler: routes.has(type) ? handler.name : '',
+        ...(steps ? { steps } : {}),
+        ...(subscribed.length > 0 ? { subscribers: subscribed.map((r) => r.handler.name) } : {}),
+      };
     },
+    subscriptions: () => subscriptions,
   };
 }
 
