@@ -12,34 +12,15 @@ import { UseCaseError, chainHash, type AuditEntry } from '../lib/index.js';
 import { deleteTopology, isolatedTopology, rabbit } from './broker.js';
 import { dropSchema, freshSchema, postgres } from './db.js';
 import { expect } from './helpers.js';
+import { runToEnd } from './processes.js';
 
 const MAIN = fileURLToPath(new URL('../adapters/cli/main.ts', import.meta.url));
 const HOUR = 3_600_000,
   DAY = 24 * HOUR;
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `usecasecore ...args` to its end. */
-async function cli(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<Exit> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    env: { ...process.env, UCC_SCHEMA: '', UCC_PREFIX: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '',
-    stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = (args: readonly string[], env: Record<string, string | undefined> = {}) =>
+  runToEnd(MAIN, args, { UCC_SCHEMA: '', UCC_PREFIX: '', ...env });
 
 const COMMANDS = [
   'migrate',

@@ -3,6 +3,7 @@
 // consumer's transaction, so they are counted across processes.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import type { Knex } from 'knex';
 import { AmqpBus, AmqpSource, type AmqpRole } from '../../adapters/amqp/index.js';
@@ -23,10 +24,12 @@ import {
 import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
 import { postgres } from '../db.js';
 import { expect } from '../helpers.js';
+import { spawnChild, type Child } from '../processes.js';
 import { createSchema, scopedKnex } from '../postgres/sample-db.js';
 import { EFFECTS, Emit, Emitted, Ship, createEffectsTable, faultApp, type FaultAppOptions } from './app.js';
-import { spawnChild, type Child } from './processes.js';
 import { closeConnectionsNamed, currentWatermark, rabbitmqctl } from './rabbitmqctl.js';
+
+const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 
 /** Polls `check` until it holds, at most `timeoutMs`: for what no event announces (another process, the broker). */
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -202,7 +205,7 @@ describe('RabbitMQ scenarios (RELIABILITY.md)', function () {
       },
       /** Starts spec/amqp/child.ts on this world's schema, exchanges and queue. */
       child(env: Record<string, string>): Child {
-        const child = spawnChild({
+        const child = spawnChild(CHILD, {
           DATABASE_URL: pgUrl,
           SCHEMA: schema,
           AMQP_URL: amqpUrl,

@@ -1,7 +1,5 @@
 // Transactional truth on a real Postgres: concurrent sends, two processes, a killed process, a cut connection.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
@@ -25,6 +23,7 @@ import { everyone, policy, unitOfWork, validation } from '../../middleware/index
 import { MoveInventory, ReceiveStock } from '../../samples/inventory/index.js';
 import { postgres } from '../db.js';
 import { expect } from '../helpers.js';
+import { spawnChild } from '../processes.js';
 import { createSchema, sampleOnPostgres } from './sample-db.js';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -78,35 +77,9 @@ describe('Postgres: concurrency and faults', function () {
     }
   }
 
-  function child(env: Record<string, string>) {
-    const proc = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-      env: { ...process.env, DATABASE_URL: url, SCHEMA: schema, ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    proc.stdout.setEncoding('utf8');
-    const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
-    proc.stdout.on('data', (chunk: string) => {
-      out += chunk;
-      for (const w of waiters.splice(0)) {
-        const m = out.match(w.pattern);
-        if (m) w.resolve(m);
-        else waiters.push(w);
-      }
-    });
-    const waitFor = (pattern: RegExp) =>
-      new Promise<RegExpMatchArray>((resolve, reject) => {
-        const m = out.match(pattern);
-        if (m) return resolve(m);
-        waiters.push({ pattern, resolve });
-        proc.once('exit', (code) => {
-          const late = out.match(pattern);
-          if (late) resolve(late);
-          else reject(new Error(`child exited (${code}) before printing ${pattern}: ${out}`));
-        });
-      });
-    return { proc, waitFor };
-  }
+  /** A child process of ./child.ts on the spec's schema; its `waitFor` waits as long as a case may. */
+  const child = (env: Record<string, string>) =>
+    spawnChild(CHILD, { DATABASE_URL: url, SCHEMA: schema, ...env }, { stdin: 'ignore', timeoutMs: 60_000 });
 
   it('should run 50 parallel sends with one key from two processes exactly once (one effect, one audit success, one outbox row)', async () => {
     const { mediator } = sample();
@@ -229,8 +202,7 @@ describe('Postgres: concurrency and faults', function () {
     );
     const waiting = send(patient); // blocks on the key until the hung transaction ends
 
-    hung.proc.kill('SIGKILL');
-    await once(hung.proc, 'exit');
+    await hung.kill();
     expect(await waiting).to.deep.equal({ ok: true, value: { sourceQtyAfter: 7, destQtyAfter: 3 } });
     expect(await bins(productId), 'the killed send committed nothing; the waiting one its move').to.deep.equal({
       A: 7,

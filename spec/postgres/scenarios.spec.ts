@@ -1,8 +1,6 @@
 // RELIABILITY.md scenarios on the real services: Postgres, RabbitMQ, and processes spawned and SIGKILLed
 // (8, 10, 11, 13, 14, 17, 18, 35). The ones that need neither are in spec/scenarios.spec.ts.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
@@ -53,6 +51,7 @@ import { sqlRepositories } from '../../samples/sql.js';
 import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
 import { dropSchema, freshSchema, postgres } from '../db.js';
 import { expect } from '../helpers.js';
+import { runToEnd, spawnChild } from '../processes.js';
 import { createSchema, sampleOnPostgres } from './sample-db.js';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -128,38 +127,6 @@ function carries(values: readonly unknown[], text: string): boolean {
 
 // ---- processes and polling -----------------------------------------------------------------------------------------
 
-/** A child process of ./child.ts; `waitFor` resolves with the first match of `pattern` in its stdout. */
-function spawnChild(env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let out = '';
-  proc.stdout.setEncoding('utf8');
-  const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
-  proc.stdout.on('data', (chunk: string) => {
-    out += chunk;
-    for (const w of waiters.splice(0)) {
-      const m = out.match(w.pattern);
-      if (m) w.resolve(m);
-      else waiters.push(w);
-    }
-  });
-  const exited = once(proc, 'exit');
-  const waitFor = (pattern: RegExp) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const m = out.match(pattern);
-      if (m) return resolve(m);
-      waiters.push({ pattern, resolve });
-      void exited.then(([code]) => {
-        const late = out.match(pattern);
-        if (late) resolve(late);
-        else reject(new Error(`child exited (${String(code)}) before printing ${pattern}: ${out.slice(0, 500)}`));
-      });
-    });
-  return { proc, waitFor, exited };
-}
-
 /** Polls a condition a process we do not control makes true (a backend's state in pg_stat_activity). */
 async function waitUntil(done: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !(await done());) {
@@ -168,23 +135,12 @@ async function waitUntil(done: () => Promise<boolean>, what: string, timeoutMs =
   }
 }
 
+/** A child process of ./child.ts; its `waitFor` waits as long as a case may (the describe's timeout). */
+const child = (env: Record<string, string>) => spawnChild(CHILD, env, { timeoutMs: 60_000 });
+
 /** Runs `usecasecore ...args` as a process to its end. */
-async function cli(args: readonly string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, UCC_SCHEMA: '', UCC_PREFIX: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '',
-    stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = (args: readonly string[], env: Record<string, string>) =>
+  runToEnd(CLI, args, { UCC_SCHEMA: '', UCC_PREFIX: '', ...env });
 
 /** What a queue received, in order; `until` resolves once a condition holds on it, or rejects after `fail`. */
 class Received {
@@ -340,7 +296,7 @@ describe('RELIABILITY scenarios on Postgres, RabbitMQ and processes', function (
       await stock(mediator, productId, { A: 10 });
       const key = `k8-${randomUUID()}`;
       const app = `scn8-${randomUUID().slice(0, 8)}`;
-      const hung = spawnChild({
+      const hung = child({
         MODE: 'hang',
         DATABASE_URL: url,
         SCHEMA: schema,
@@ -358,8 +314,7 @@ describe('RELIABILITY scenarios on Postgres, RabbitMQ and processes', function (
         'in_progress',
       );
 
-      hung.proc.kill('SIGKILL');
-      await hung.exited;
+      await hung.kill();
       await waitUntil(
         async () => (await q(`SELECT 1 FROM pg_stat_activity WHERE application_name = ?`, [app])).length === 0,
         'the killed process has no backend left',
@@ -692,15 +647,14 @@ describe('RELIABILITY scenarios on Postgres, RabbitMQ and processes', function (
 
     it("should publish the row it committed through another process's relay, under its id", async () => {
       const productId = `p14-${randomUUID()}`;
-      const killed = spawnChild({
+      const killed = child({
         MODE: 'commit-hang',
         DATABASE_URL: url,
         SCHEMA: schema,
         BODY: JSON.stringify({ productId, binId: 'A', qty: 4 }),
       });
       await killed.waitFor(/COMMITTED/);
-      killed.proc.kill('SIGKILL');
-      await killed.exited;
+      await killed.kill();
       const rows = await q(
         `SELECT id, sent_at FROM "$schema".ucc_outbox WHERE type = 'stock.received' AND payload->>'productId' = ?`,
         [productId],
@@ -823,14 +777,13 @@ describe('RELIABILITY scenarios on Postgres, RabbitMQ and processes', function (
       const env = { DATABASE_URL: url, SCHEMA: relaySchema, AMQP_URL: amqpUrl };
 
       // A relay that claims 100 rows and dies holding them: its lease must run out before they go out.
-      const dead = spawnChild({ ...env, MODE: 'claim-die', LIMIT: '100', LEASE_MS: '5000' });
+      const dead = child({ ...env, MODE: 'claim-die', LIMIT: '100', LEASE_MS: '5000' });
       const stale: string[] = JSON.parse((await dead.waitFor(/^CLAIMED (.*)\n/m))[1]!);
       expect(stale).to.have.length(100);
-      dead.proc.kill('SIGKILL');
-      await dead.exited;
+      await dead.kill();
 
       const relays = [1, 2].map(() =>
-        spawnChild({ ...env, MODE: 'relay', EXCHANGES: JSON.stringify(topology.exchanges), BATCH: '100' }),
+        child({ ...env, MODE: 'relay', EXCHANGES: JSON.stringify(topology.exchanges), BATCH: '100' }),
       );
       await Promise.all(relays.map((r) => r.waitFor(/READY/)));
       expect(
@@ -841,7 +794,7 @@ describe('RELIABILITY scenarios on Postgres, RabbitMQ and processes', function (
         ]),
         'still leased to the dead claimer when the relays start',
       ).to.equal(100);
-      for (const r of relays) r.proc.stdin.write('GO\n');
+      for (const r of relays) r.send('GO');
       const published: string[][] = await Promise.all(
         relays.map(async (r) => JSON.parse((await r.waitFor(/^PUBLISHED (.*)\n/m))[1]!)),
       );
