@@ -2,14 +2,16 @@
 import { ContainerModule } from 'inversify';
 import { MemoryInventoryRepository, INVENTORY_REPOSITORY } from './inventory/index.js';
 import { MemoryOrderRepository, ORDER_REPOSITORY } from './orders/index.js';
+import { MemorySalesRepository, SALES_REPOSITORY } from './sales/index.js';
 
 /**
- * Binds the inventory and order repositories to their memory implementations (they need memoryModule() loaded).
+ * Binds the inventory, order and sales repositories to their memory implementations (they need memoryModule() loaded).
  * @example container.load(memoryModule(), memoryRepositories());
  */
 export function memoryRepositories(): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind(INVENTORY_REPOSITORY).to(MemoryInventoryRepository).inSingletonScope();
     bind(ORDER_REPOSITORY).to(MemoryOrderRepository).inSingletonScope();
+    bind(SALES_REPOSITORY).to(MemorySalesRepository).inSingletonScope();
   });
 }

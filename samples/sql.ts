@@ -5,6 +5,8 @@ import { INVENTORY_REPOSITORY } from './inventory/repository.js';
 import { SqlInventoryRepository, STOCK_TABLE } from './inventory/sql-repository.js';
 import { ORDER_REPOSITORY } from './orders/repository.js';
 import { ORDER_TABLE, SqlOrderRepository } from './orders/sql-repository.js';
+import { SALES_REPOSITORY } from './sales/repository.js';
+import { SALES_TABLE, SqlSalesRepository } from './sales/sql-repository.js';
 
 /**
  * Creates the sample's tables if missing (usecasecore does not manage your schema; this is the sample's own).
@@ -30,15 +32,23 @@ export async function createSampleTables(knex: Knex): Promise<void> {
       table.text('owner').notNullable();
     });
   }
+  if (!(await knex.schema.hasTable(SALES_TABLE))) {
+    await knex.schema.createTable(SALES_TABLE, (table) => {
+      table.text('product_id').primary();
+      table.integer('paid_orders').notNullable();
+      table.integer('paid_qty').notNullable();
+    });
+  }
 }
 
 /**
- * Binds the inventory and order repositories to SQL (they need knexModule() loaded).
+ * Binds the inventory, order and sales repositories to SQL (they need knexModule() loaded).
  * @example container.load(knexModule({ knex }), memoryBusModule(), sqlRepositories());
  */
 export function sqlRepositories(): ContainerModule {
   return new ContainerModule(({ bind }) => {
     bind(INVENTORY_REPOSITORY).to(SqlInventoryRepository).inSingletonScope();
     bind(ORDER_REPOSITORY).to(SqlOrderRepository).inSingletonScope();
+    bind(SALES_REPOSITORY).to(SqlSalesRepository).inSingletonScope();
   });
 }
