@@ -45,7 +45,11 @@ export function policy(rules: readonly PolicyRule[] | Policy): Middleware {
       try {
         const pending = check(ctx);
         decision = pending instanceof Promise ? await pending : pending;
-      } catch {
+      } catch (error) {
+        // A rule that could not read its state (the database went away, a deadlock) has decided nothing: the unit of
+        // work makes that `unavailable` or a retry. A denial would be stored under the key and replayed for its TTL.
+        const uow = ctx.ports.unitOfWork;
+        if (uow?.isUnavailable(error) || uow?.isRetryable(error)) throw error;
         return deny(`Policy for ${ctx.type} failed, so it denies`);
       }
       if (decision === true || (typeof decision === 'object' && decision.allow === true)) return next();

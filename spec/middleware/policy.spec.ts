@@ -76,6 +76,29 @@ describe('policy()', () => {
     expect(records.map((r) => [r.outcome, r.actor])).to.deep.equal([['ok', null]]);
   });
 
+  it('should let the unit of work answer a rule that lost the database: unavailable, nothing stored under the key', async () => {
+    let down = true;
+    const lost = Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+    const w = setup([
+      rule(Deposit, () => {
+        if (down) throw lost;
+        return true;
+      }),
+    ]);
+    // The memory store never loses its connection: teach this one to recognise the error, as the knex one does.
+    const memory = w.uow;
+    Object.defineProperty(memory, 'isUnavailable', { value: (error: unknown) => error === lost });
+    const key = { ...alice, idempotencyKey: 'blip-1' };
+    const first = await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), key);
+    expect(first.ok).to.equal(false);
+    expect(!first.ok && first.failure.kind).to.equal('unavailable');
+    down = false;
+    const retried = await w.mediator.send(Deposit.from({ account: 'a', amount: 1 }), key);
+    expect(retried, 'the retry runs: no denial was stored under the key').to.deep.include({ ok: true });
+    expect(retried).not.to.have.property('replayed');
+    expect(w.accounts.runs('Deposit')).to.equal(1);
+  });
+
   describe('denials', () => {
     const denials: Array<[string, PolicyRule['check'], string | RegExp]> = [
       ['false', () => false, 'alice may not Deposit'],
