@@ -89,12 +89,21 @@ export class AmqpConnection extends EventEmitter {
     return this.#closing;
   }
 
-  /** Closes the connections for good (at once when blocked: amqplib then ends the socket without a handshake). */
+  /**
+   * Closes the connections for good. A blocked connection is closed at once (amqplib ends the socket without a
+   * handshake), but a blocked broker does not read, so it never closes its side: the socket is destroyed, or it
+   * would keep the process alive until the alarm clears.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     const models = await Promise.all([...this.#models.values()].map((m) => m.catch(() => undefined)));
     this.#models.clear();
-    await Promise.all(models.map(async (model) => model?.close().catch(() => undefined)));
+    await Promise.all(
+      models.map(async (model) => {
+        await model?.close().catch(() => undefined);
+        socketOf(model)?.destroy();
+      }),
+    );
   }
 
   #setBlocked(blocked: AmqpBlocked | undefined): void {
@@ -103,4 +112,10 @@ export class AmqpConnection extends EventEmitter {
     if (blocked) this.emit('blocked', blocked.reason);
     else this.emit('unblocked');
   }
+}
+
+/** The TCP socket under an amqplib connection (not in its types). */
+function socketOf(model: ChannelModel | undefined): { destroy(): void; destroyed: boolean } | undefined {
+  return (model as { connection?: { stream?: { destroy(): void; destroyed: boolean } } } | undefined)?.connection
+    ?.stream;
 }
