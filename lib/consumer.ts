@@ -30,7 +30,7 @@ export function consume(
       events.map((e) => ({ kind: 'event' as const, type: typeOf(e) })),
       options,
     ),
-    dispatcher(mediator, queue, events),
+    dispatcher(mediator, queue, events, options),
   );
 }
 
@@ -50,7 +50,7 @@ export function work(
       const queue = source.jobQueue(typeOf(job));
       return source.consume(
         queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], options),
-        dispatcher(mediator, queue, [job]),
+        dispatcher(mediator, queue, [job], options),
       );
     }),
   );
@@ -98,13 +98,45 @@ export async function subscribe(
   for (const [handler, types] of events) {
     const queue = `${service}.${subscriptionOf(handler)}`;
     const bindings = types.map((type) => ({ kind: 'event' as const, type: typeOf(type) }));
-    await source.consume(queueOptions(queue, bindings, options), dispatcher(mediator, queue, types, handler));
+    await source.consume(queueOptions(queue, bindings, options), dispatcher(mediator, queue, types, options, handler));
     queues.push(queue);
   }
   return queues;
 }
 
-function dispatcher(mediator: Mediator, consumer: string, types: readonly RequestClass[], subscriber?: HandlerClass) {
+function dispatcher(
+  mediator: Mediator,
+  consumer: string,
+  types: readonly RequestClass[],
+  options: ConsumerOptions,
+  subscriber?: HandlerClass,
+) {
+  const maxAttempts = options.maxAttempts ?? 5;
+  const handle = handler(mediator, consumer, types, subscriber);
+  // The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt: say so once.
+  const deadLettered = (delivery: Delivery, reason: unknown) =>
+    mediator.ports.logger?.error('consumer: dead-lettered a message; it waits in the dead queue', {
+      queue: consumer,
+      messageId: delivery.message.id,
+      type: delivery.message.type,
+      attempt: delivery.attempt,
+      reason,
+    });
+  return async (delivery: Delivery): Promise<Disposition> => {
+    let disposition: Disposition;
+    try {
+      disposition = await handle(delivery);
+    } catch (error) {
+      if (delivery.attempt >= maxAttempts) deadLettered(delivery, error);
+      throw error;
+    }
+    const last = disposition.action === 'retry' && delivery.attempt >= maxAttempts;
+    if (disposition.action === 'dead' || last) deadLettered(delivery, disposition.reason);
+    return disposition;
+  };
+}
+
+function handler(mediator: Mediator, consumer: string, types: readonly RequestClass[], subscriber?: HandlerClass) {
   const byName = new Map(types.map((t) => [typeOf(t), t]));
   return async (delivery: Delivery): Promise<Disposition> => {
     const { message } = delivery;

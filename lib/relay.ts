@@ -1,5 +1,6 @@
 // Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time, each pass
 // keeping up to `pipeline` batches in flight.
+import type { Logger } from './logger.js';
 import type {
   BusState,
   MessageBus,
@@ -35,6 +36,11 @@ export interface RelayOptions {
   readonly onError?: (error: unknown) => void;
   /** Traces each publish (`otelModule()` binds one; the adapter modules pass the container's). */
   readonly telemetry?: Telemetry | undefined;
+  /**
+   * Hears, once each, an outage of the bus (and its end), a blocked broker (and its end), and every message parked
+   * with its id. The adapter modules pass the container's Logger. Default: nothing is logged.
+   */
+  readonly logger?: Logger | undefined;
 }
 
 /** A relay you can start polling (rows committed by other processes) and stop. */
@@ -77,6 +83,8 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   let poller: NodeJS.Timeout | undefined;
   /** Ends the wait under way (a backoff, or a blocked bus) early: stop() calls it. */
   let resumeNow: (() => void) | undefined;
+  /** Since when the bus has been unreachable (logged once per outage). */
+  let outage: { since: string } | undefined;
   const busState = (): BusState => bus.state?.() ?? { blocked: false };
 
   /** Publishes one claimed batch and settles every row of it; true when the bus failed some of it. */
@@ -86,8 +94,14 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     try {
       report = await bus.publish(traced?.batch ?? batch);
       traced?.end(report);
+      if (outage) options.logger?.info('relay: the bus is reachable again; publishing', { since: outage.since });
+      outage = undefined;
     } catch (error) {
       traced?.end(undefined, error);
+      if (!outage) {
+        outage = { since: new Date().toISOString() };
+        options.logger?.warn('relay: the bus is unreachable; rows stay in the outbox, backing off', { error });
+      }
       notify(error);
       await outbox.release(batch.map((m) => m.id)); // unreachable: no fault of the rows, no attempt counted
       return true;
@@ -97,8 +111,21 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     const unconfirmed = report.unconfirmed ?? [];
     if (unconfirmed.length > 0) await outbox.release(unconfirmed);
     const attempts = new Map(batch.map((m) => [m.id, m.attempts ?? 0]));
-    for (const f of report.failed)
-      await outbox.markFailed(f.id, f.error, f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts);
+    for (const f of report.failed) {
+      const park = f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts;
+      await outbox.markFailed(f.id, f.error, park);
+      if (park) {
+        options.logger?.error(
+          'relay: parked a message its publishes failed for; retry it with usecasecore outbox retry',
+          {
+            messageId: f.id,
+            type: batch.find((m) => m.id === f.id)?.type,
+            attempts: (attempts.get(f.id) ?? 0) + 1,
+            error: f.error,
+          },
+        );
+      }
+    }
     return report.failed.length > 0 || unconfirmed.length > 0;
   }
 
@@ -125,8 +152,11 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
    * Waits while the bus is blocked: until it lets go, or a batch in flight settles (`settles` hears that: its
    * connection closed, say), or stop(). No attempt is counted and no error reported: the broker asked us to wait.
    */
-  function whileBlocked(settles: Set<() => void>): Promise<void> {
-    return waitFor((resume) => {
+  async function whileBlocked(settles: Set<() => void>): Promise<void> {
+    const state = busState();
+    const reason = state.blocked ? state.reason : undefined;
+    options.logger?.warn('relay: the broker blocks publishing; waiting, nothing is lost', { reason });
+    await waitFor((resume) => {
       const off = bus.onStateChange?.((state) => {
         if (!state.blocked) resume();
       });
@@ -140,6 +170,7 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
         settles.delete(resume);
       };
     });
+    if (!busState().blocked) options.logger?.info('relay: the broker takes publishes again', { reason });
   }
 
   /**

@@ -3,11 +3,15 @@
 import 'reflect-metadata';
 import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
-import { memoryModule } from '../adapters/memory/index.js';
+import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
+import { settled } from '../adapters/testing/index.js';
 import {
   auditSealer,
   Command,
+  consume,
   createMediator,
+  createRelay,
+  Event,
   fromPino,
   handles,
   jsonLogger,
@@ -15,11 +19,28 @@ import {
   TOKENS,
   type Context,
   type Logger,
+  type MessageBus,
+  type Outbox,
 } from '../lib/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import { alice, expect } from './helpers.js';
 
 class Notify extends Command(v.object({ to: v.string() }))<{ sent: boolean }> {}
+
+/** Sends a notice: publishes it, and registers an afterCommit hook that fails when told to. */
+const hooks = { fail: false };
+const broken = new Error('mailer down');
+@handles(Notify)
+@injectable()
+class NotifyHandler {
+  handle(cmd: Notify, ctx: Context<Notify>) {
+    ctx.publish(new Noticed({ to: cmd.to }));
+    ctx.afterCommit(() => {
+      if (hooks.fail) throw broken;
+    });
+    return ok({ sent: true });
+  }
+}
 
 /** A Logger that keeps what it was told. */
 function recording() {
@@ -31,6 +52,9 @@ function recording() {
 }
 
 describe('Logger', () => {
+  afterEach(() => {
+    hooks.fail = false;
+  });
   it('jsonLogger writes one JSON line per entry from its level up, errors as objects', () => {
     const lines: string[] = [];
     const logger = jsonLogger({ level: 'info', write: (line) => lines.push(line) });
@@ -75,17 +99,7 @@ describe('Logger', () => {
 
   it("sends a failing commit hook to the container's Logger with the send's type and request id", async () => {
     const { lines, logger } = recording();
-    const broken = new Error('mailer down');
-    @handles(Notify)
-    @injectable()
-    class NotifyHandler {
-      handle(_cmd: Notify, ctx: Context<Notify>) {
-        ctx.afterCommit(() => {
-          throw broken;
-        });
-        return ok({ sent: true });
-      }
-    }
+    hooks.fail = true;
     const container = new Container();
     container.load(memoryModule());
     container.bind(TOKENS.Logger).toConstantValue(logger);
@@ -114,4 +128,63 @@ describe('Logger', () => {
     expect(lines[0]).to.deep.include({ level: 'error', message: 'audit sealing failed; retrying' });
     expect(lines[0]!.fields).to.deep.equal({ error: failure });
   });
+
+  it('logs a relay outage once (and its end) and each parked message with its id', async () => {
+    const { lines, logger } = recording();
+    const container = new Container();
+    container.load(memoryModule({ bus: false })); // no relay of its own: the rows wait for the one below
+    container.bind(TOKENS.Logger).toConstantValue(logger);
+    const mediator = createMediator(container, {
+      handlers: [NotifyHandler],
+      middleware: recommendedStack({ rules: [rule(Notify, () => true)] }),
+    });
+    for (const to of ['a', 'b']) await mediator.send(Notify.from({ to }), alice);
+    let failures = 2;
+    const bus: MessageBus = {
+      async publish(messages) {
+        if (failures-- > 0) throw new Error('broker down');
+        const [first, ...rest] = messages;
+        return { sent: rest.map((m) => m.id), failed: [{ id: first!.id, error: 'unroutable', permanent: true }] };
+      },
+    };
+    const relay = createRelay(container.get<Outbox>(TOKENS.Outbox), bus, { logger, backoffMs: [1, 2] });
+    await relay.drain();
+    expect(lines.map((l) => `${l.level}: ${l.message}`)).to.deep.equal([
+      'warn: relay: the bus is unreachable; rows stay in the outbox, backing off',
+      'info: relay: the bus is reachable again; publishing',
+      'error: relay: parked a message its publishes failed for; retry it with usecasecore outbox retry',
+    ]);
+    expect(lines[2]!.fields).to.include({ type: 'noticed', attempts: 1, error: 'unroutable' });
+    expect(lines[2]!.fields!.messageId).to.be.a('string');
+  });
+
+  it('logs a message a consumer dead-letters, once, with its id and reason', async () => {
+    const { lines, logger } = recording();
+    const container = new Container();
+    container.load(memoryModule());
+    container.bind(TOKENS.Logger).toConstantValue(logger);
+    const mediator = createMediator(container, {
+      handlers: [NotifyHandler, PoisonedHandler],
+      middleware: recommendedStack({ rules: [rule(Notify, () => true), rule(Noticed, () => true)] }),
+    });
+    await consume(mediator, container.get(MemoryBus), 'notices', [Noticed], { maxAttempts: 2 });
+    await mediator.send(Notify.from({ to: 'ops' }), alice);
+    await settled(container);
+    const dead = lines.filter((l) => l.message.startsWith('consumer: dead-lettered'));
+    expect(dead).to.have.length(1);
+    expect(dead[0]!.fields).to.include({ queue: 'notices', type: 'noticed', attempt: 2 });
+    expect((dead[0]!.fields!.reason as Error).message).to.equal('poisoned');
+  });
 });
+
+class Noticed extends Event(v.object({ to: v.string() })) {
+  static readonly type = 'noticed';
+}
+
+@handles(Noticed)
+@injectable()
+class PoisonedHandler {
+  handle(): never {
+    throw new Error('poisoned');
+  }
+}

@@ -1,6 +1,7 @@
 // The RabbitMQ adapters (amqplib) and the Inversify module that binds them.
 import { ContainerModule } from 'inversify';
 import type { Outbox, Telemetry } from '../../lib/ports.js';
+import { defaultLogger, type Logger } from '../../lib/logger.js';
 import { createRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { AmqpBus } from './bus.js';

@@ -1,6 +1,7 @@
 // Every port in memory, and the Inversify module that binds them: for tests and the quick start.
 import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
 import type { Clock, Outbox, Telemetry } from '../../lib/ports.js';
+import { defaultLogger, type Logger } from '../../lib/logger.js';
 import { createRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
