@@ -57,8 +57,13 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
     bind(AmqpSource).toConstantValue(source);
     bind(TOKENS.Relay)
       .toResolvedValue(
-        (outbox: Outbox, telemetry: Telemetry | undefined) => createRelay(outbox, bus, { telemetry, ...options.relay }),
-        [TOKENS.Outbox, { serviceIdentifier: TOKENS.Telemetry, optional: true }],
+        (outbox: Outbox, telemetry: Telemetry | undefined, logger: Logger | undefined) =>
+          createRelay(outbox, bus, { telemetry, logger: logger ?? defaultLogger, ...options.relay }),
+        [
+          TOKENS.Outbox,
+          { serviceIdentifier: TOKENS.Telemetry, optional: true },
+          { serviceIdentifier: TOKENS.Logger, optional: true },
+        ],
       )
       .inSingletonScope();
   });

@@ -65,8 +65,13 @@ function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModule
   bind(MemoryBus).toConstantValue(bus);
   bind(TOKENS.Relay)
     .toResolvedValue(
-      (outbox: Outbox, telemetry: Telemetry | undefined) => createRelay(outbox, bus, { telemetry, ...options.relay }),
-      [TOKENS.Outbox, { serviceIdentifier: TOKENS.Telemetry, optional: true }],
+      (outbox: Outbox, telemetry: Telemetry | undefined, logger: Logger | undefined) =>
+        createRelay(outbox, bus, { telemetry, logger: logger ?? defaultLogger, ...options.relay }),
+      [
+        TOKENS.Outbox,
+        { serviceIdentifier: TOKENS.Telemetry, optional: true },
+        { serviceIdentifier: TOKENS.Logger, optional: true },
+      ],
     )
     .inSingletonScope();
 }
