@@ -3,9 +3,11 @@
 // `@opentelemetry/api`; without a registered SDK nothing is recorded.
 import {
   context,
+  createNoopMeter,
   createTraceState,
   metrics,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -49,23 +51,33 @@ interface SendInstruments {
   readonly provider: MeterProvider;
   readonly duration: Histogram;
   readonly replays: Counter;
+  /** The provider is the API's no-op one (no SDK): nothing to time or count. */
+  readonly idle: boolean;
 }
+
+/** The API's no-op meter hands out one shared histogram: an instrument identical to it records nothing. */
+const NOOP_HISTOGRAM = createNoopMeter().createHistogram(SCOPE);
+const INTERNAL = { kind: SpanKind.INTERNAL };
+/** What a ProxyTracerProvider delegates to while no SDK is registered. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /** The instruments of sends, made again when the global meter provider changes (the SDK may start after us). */
 function sendInstruments(cached: SendInstruments | undefined, provider: MeterProvider): SendInstruments {
   if (cached?.provider === provider) return cached;
   const meter: Meter = provider.getMeter(SCOPE);
+  const duration = meter.createHistogram('usecasecore.send.duration', {
+    unit: 's',
+    description: 'Duration of mediator.send, from the first middleware to the result',
+    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] },
+  });
   return {
     provider,
-    duration: meter.createHistogram('usecasecore.send.duration', {
-      unit: 's',
-      description: 'Duration of mediator.send, from the first middleware to the result',
-      advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] },
-    }),
+    duration,
     replays: meter.createCounter('usecasecore.idempotency.replays', {
       unit: '{send}',
       description: 'Sends answered with a stored result (same idempotency key and payload)',
     }),
+    idle: duration === NOOP_HISTOGRAM,
   };
 }
 
@@ -78,43 +90,59 @@ function sendInstruments(cached: SendInstruments | undefined, provider: MeterPro
  */
 export function tracing(options: TracingOptions = {}): Middleware {
   const tracer = options.tracer ?? trace.getTracer(SCOPE);
+  // With the global tracer and no SDK registered (yet: it may come later), a span would record nothing.
+  const global = options.tracer === undefined ? (trace.getTracerProvider() as Partial<ProxyTracerProvider>) : undefined;
+  const noSdk = () => global?.getDelegate?.() === NOOP_TRACER_PROVIDER;
   let instruments: SendInstruments | undefined;
   return withRules(
-    async function tracing(ctx, next) {
-      instruments = sendInstruments(instruments, options.meterProvider ?? metrics.getMeterProvider());
+    function tracing(ctx, next) {
+      const current = (instruments = sendInstruments(instruments, options.meterProvider ?? metrics.getMeterProvider()));
+      if (current.idle && noSdk()) return next(); // the whole cost of tracing() without an SDK
       const parent = context.active();
-      const span = tracer.startSpan(ctx.type, { kind: SpanKind.INTERNAL }, parent);
-      const started = performance.now();
-      let outcome = 'error';
-      try {
-        // Without an SDK the span records nothing: skip making its context active (the cost of a send stays flat).
-        const result = span.isRecording() ? await context.with(trace.setSpan(parent, span), next) : await next();
-        outcome = outcomeOf(result);
-        if (result.replayed) instruments.replays.add(1, { 'usecasecore.request.type': ctx.type });
-        if (span.isRecording()) describe(span, result);
-        return result;
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
-        throw error;
-      } finally {
-        if (span.isRecording()) {
-          span.setAttributes({
-            'usecasecore.request.type': ctx.type,
-            'usecasecore.outcome': outcome,
-            'usecasecore.attempts': Math.max(1, ctx.attempts),
-            'usecasecore.tenant': ctx.meta.tenant,
-          });
-        }
-        span.end();
-        instruments.duration.record((performance.now() - started) / 1000, {
-          'usecasecore.request.type': ctx.type,
-          'usecasecore.outcome': outcome,
-        });
-      }
+      const span = tracer.startSpan(ctx.type, INTERNAL, parent);
+      // Without an SDK nothing records: hand the send on as it is (no clock reads, no extra async frame).
+      if (current.idle && !span.isRecording()) return next();
+      return traced(ctx, next, span, parent, current);
     },
     { observer: true },
   );
+}
+
+async function traced(
+  ctx: Parameters<Middleware>[0],
+  next: Parameters<Middleware>[1],
+  span: Span,
+  parent: OtelContext,
+  instruments: SendInstruments,
+): Promise<AnyResult> {
+  const started = performance.now();
+  let outcome = 'error';
+  try {
+    // Without an SDK the span records nothing: skip making its context active (the cost of a send stays flat).
+    const result = span.isRecording() ? await context.with(trace.setSpan(parent, span), next) : await next();
+    outcome = outcomeOf(result);
+    if (result.replayed) instruments.replays.add(1, { 'usecasecore.request.type': ctx.type });
+    if (span.isRecording()) describe(span, result);
+    return result;
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
+    throw error;
+  } finally {
+    if (span.isRecording()) {
+      span.setAttributes({
+        'usecasecore.request.type': ctx.type,
+        'usecasecore.outcome': outcome,
+        'usecasecore.attempts': Math.max(1, ctx.attempts),
+        'usecasecore.tenant': ctx.meta.tenant,
+      });
+    }
+    span.end();
+    instruments.duration.record((performance.now() - started) / 1000, {
+      'usecasecore.request.type': ctx.type,
+      'usecasecore.outcome': outcome,
+    });
+  }
 }
 
 function outcomeOf(result: AnyResult): string {
