@@ -1,25 +1,37 @@
 // The sample service: inventory, orders and the audit log behind one mediator, served by Express.
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import express, { type Express } from 'express';
 import { Container } from 'inversify';
+import { docsPage, type OpenApiDocument } from '../adapters/http/index.js';
 import { memoryModule } from '../adapters/memory/index.js';
-import { createMediator, type AnyRequest, type Mediator, type SendOptions } from '../lib/index.js';
+import { otelModule, tracing } from '../adapters/otel/index.js';
+import { createMediator, TOKENS, type AnyRequest, type Mediator, type SendOptions } from '../lib/index.js';
 import { audit, idempotency, inbox, policy, publish, transition, unitOfWork, validation } from '../middleware/index.js';
-import { auditLog } from './audit/index.js';
+import { auditLog, ExportAudit } from './audit/index.js';
 import { oneIdentity } from './http/actor.js';
 import { problemErrorHandler, unknownRoute } from './http/errors.js';
+import { probes } from './http/health.js';
+import { ndjson } from './http/ndjson.js';
+import { declaredCase } from './http/paths.js';
+import { inRequestContext } from './http/trace.js';
 import { inventory } from './inventory/index.js';
 import { memoryRepositories } from './memory.js';
 import { orders } from './orders/index.js';
+import { API_TITLE, sampleOpenApi } from './openapi.js';
+import { SAMPLE_ROUTES, sampleRoutes } from './routes.js';
 import { sales } from './sales/index.js';
 import type { Feature } from './shared/feature.js';
 
 /** The areas the service serves. */
 export const FEATURES: readonly Feature[] = [inventory, orders, sales, auditLog];
 
-/** The largest JSON body accepted; a bigger one is answered 413. */
-export const BODY_LIMIT = '32kb';
+/** The version of the OpenAPI document: the package's. */
+const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+/** The largest JSON body accepted, in bytes; a bigger one is answered 413. */
+export const BODY_LIMIT = 32 * 1024;
 
 /**
  * The HTTP server's limits, chosen on purpose: a client gets 10 s to send its headers and 30 s for the whole
@@ -49,6 +61,11 @@ export interface SampleApp {
   readonly container: Container;
   /** The sends under way, so a shutdown can wait for them before it closes the database. */
   readonly sends: SendsInFlight;
+  /**
+   * The OpenAPI 3.1 document of the declared routes, the export and the probes, served at `GET /openapi.json` (and
+   * rendered at `/docs`).
+   */
+  readonly openapi: OpenApiDocument;
 }
 
 /** Sends under way through a mediator. */
@@ -78,17 +95,22 @@ export function createMemoryContainer(): Container {
 
 /**
  * Builds the service on `container`, which must bind the usecasecore ports and the sample's repository tokens
- * (default: everything in memory). Every request runs validation → unitOfWork → audit → idempotency → inbox (for
- * consumed messages) → policy → transition → publish → handler.
+ * (default: everything in memory); it loads `otelModule()` into it unless Telemetry is bound already. Every request
+ * runs tracing → validation → unitOfWork → audit → idempotency → inbox (for consumed messages) → policy →
+ * transition → publish → handler. HTTP: the probes, then the declared routes (samples/routes.ts) in the request's
+ * trace context, `GET /audit/export` (NDJSON), `GET /openapi.json` and `GET /docs`; anything else is a 404 problem.
  * @example const { app, mediator, container } = createApp(); http.createServer(app).listen(3000);
  */
 export function createApp(container: Container = createMemoryContainer(), options: SampleAppOptions = {}): SampleApp {
   const ttl = options.idempotencyTtlMs;
+  // The trace context active at ctx.publish goes into the outbox row (before createMediator: it resolves the ports).
+  if (!container.isBound(TOKENS.Telemetry)) container.load(otelModule());
   const { mediator, sends } = countSends(
     createMediator(container, {
       handlers: FEATURES.flatMap((feature) => feature.handlers),
-      // recommendedStack({ rules, guards, inbox: true }), spelled out so the idempotency TTL can be set.
+      // tracing() + recommendedStack({ rules, guards, inbox: true }), spelled out so the idempotency TTL can be set.
       middleware: [
+        tracing(), // a span per send (when an SDK is registered); first, so it sees the whole send
         validation(),
         unitOfWork(),
         audit(),
@@ -100,19 +122,30 @@ export function createApp(container: Container = createMemoryContainer(), option
       ],
     }),
   );
+  const logError = options.logError ?? console.error;
+  const api = sampleRoutes(mediator, BODY_LIMIT);
+  const document = sampleOpenApi(api, VERSION);
+  const docs = docsPage('/openapi.json', { title: API_TITLE });
   const app = express();
   app.disable('x-powered-by');
+  app.use(probes(container)); // GET /health, GET /ready: before anything that could refuse a request
   app.use(oneIdentity);
-  app.use(express.json({ limit: BODY_LIMIT }));
-  for (const feature of FEATURES) app.use(feature.path, feature.routes(mediator));
+  // Every JSON type (application/json, application/*+json) through one parser and one limit; a body of another type is
+  // left unread, and the routes answer it 415.
+  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
+  app.get('/openapi.json', (_req, res) => void res.json(document));
+  app.get('/docs', (_req, res) => void res.type('html').send(docs));
+  app.get('/audit/export', inRequestContext(ndjson(mediator, () => ExportAudit.from({}), logError)));
+  app.use(declaredCase(SAMPLE_ROUTES)); // /Inventory/sku-1 as /inventory/sku-1, as Express matched before
+  app.use(inRequestContext(api.express)); // the declared routes; other paths fall through
   app.use(unknownRoute);
-  app.use(problemErrorHandler(options.logError ?? console.error));
-  return { app, mediator, container, sends };
+  app.use(problemErrorHandler(logError));
+  return { app, mediator, container, sends, openapi: document };
 }
 
 /**
- * Wraps a mediator so that it counts its sends under way. (Not a middleware: validation must be first, and a send
- * is under way from the call on.) A send whose HTTP connection was cut still runs to its commit or rollback; the
+ * Wraps a mediator so that it counts its sends under way. (Not a middleware: a send is under way from the call on,
+ * before its first middleware.) A send whose HTTP connection was cut still runs to its commit or rollback; the
  * count lets a shutdown wait for it before closing the pools it uses.
  */
 function countSends(inner: Mediator): { mediator: Mediator; sends: SendsInFlight } {

@@ -66,7 +66,7 @@ export async function backendFromEnv(env: Readonly<Record<string, string | undef
           relay: { onError: throttledLog('relay (retrying by itself)') },
         })
       : memoryBusModule(),
-    sqlRepositories(),
+    sqlRepositories({ prefix }),
   );
   const bus = amqpUrl
     ? `RabbitMQ at ${amqpUrl.replace(/\/\/[^@/]*@/, '//')}` + (env.AMQP_PREFIX ? ` (prefix ${amqpPrefix})` : '')

@@ -1,13 +1,15 @@
 // `npm start`: serves the sample on PORT (default 3000); on SIGTERM or SIGINT it shuts down gracefully and exits
 // within SHUTDOWN_DEADLINE_MS. Adapters and names come from the environment (see samples/backend.ts); retention
 // from RETENTION_OUTBOX_SENT_MS (default 7 days), RETENTION_INBOX_MS (30 days), RETENTION_EVERY_MS (1 hour) and
-// IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens them to see the tables stay flat).
+// IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens them to see the tables stay flat); tracing from
+// OTEL_TRACES_EXPORTER (see samples/telemetry.ts).
 import type { AddressInfo } from 'node:net';
 import { TOKENS, auditSealer, retention, type MessageSource, type RunningRelay } from '../lib/index.js';
 import { FEATURES, createApp, createHttpServer } from './app.js';
 import { backendFromEnv } from './backend.js';
 import { startConsumers } from './consumers.js';
 import { gracefulClose } from './http/graceful.js';
+import { startTelemetry } from './telemetry.js';
 
 /** The process exits within this after SIGTERM/SIGINT: with 0 when everything closed, else 1. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -39,6 +41,7 @@ function ms(name: string, fallback: number): number {
   process.exit(1);
 }
 
+const telemetry = startTelemetry(process.env); // before the mediator is built, so its first send is traced
 const backend = await backendFromEnv(process.env);
 const { app, container, mediator, sends } = createApp(backend.container, {
   idempotencyTtlMs: ms('IDEMPOTENCY_TTL_MS', DAY),
@@ -61,6 +64,7 @@ const closeHttp = gracefulClose(server);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
   console.log(`usecasecore sample on http://localhost:${bound} — ${backend.description}`);
+  console.log(telemetry.description);
 });
 
 /**
@@ -120,6 +124,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
       console.log(`shutdown: the broker did not close the connection within ${BUS_CLOSE_MS} ms; not waiting`);
   });
   await step('closing the pool', () => backend.closeDatabase());
+  await step('flushing spans', () => telemetry.shutdown());
   console.log(`shutdown: ${clean ? 'complete' : 'finished with errors'} in ${Date.now() - started} ms`);
   process.exitCode = clean ? 0 : 1;
   setTimeout(() => {
@@ -154,18 +159,26 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
   });
 
 // Debug aid, off unless SAMPLE_STATS=1: SIGUSR2 prints one line `sample-stats {json}` with the memory after a full
-// GC (when node runs with --expose-gc), for soak runs that watch for leaks. No HTTP surface, nothing by default.
+// GC (when node runs with --expose-gc), for soak runs that watch for leaks, and `peakHeapUsed`: the most heapUsed
+// seen (sampled every 10 ms, garbage included) since the previous report. No HTTP surface, nothing by default.
 if (process.env.SAMPLE_STATS === '1') {
+  let peakHeapUsed = process.memoryUsage().heapUsed;
+  setInterval(() => {
+    peakHeapUsed = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
+  }, 10).unref();
   process.on('SIGUSR2', () => {
+    const peak = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const { rss, heapUsed, external } = process.memoryUsage();
+    peakHeapUsed = heapUsed;
     const stats = {
       pid: process.pid,
       at: new Date().toISOString(),
       afterGc: gc !== undefined,
       rss,
       heapUsed,
+      peakHeapUsed: peak,
       external,
       sendsInFlight: sends.count,
       resources: process.getActiveResourcesInfo().length,

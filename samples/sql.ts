@@ -1,6 +1,8 @@
 // The sample's own tables and its SQL repositories, bound next to knexModule()'s ports.
 import { ContainerModule } from 'inversify';
 import type { Knex } from 'knex';
+import { KNEX, tables, type TableOptions } from '../adapters/knex/index.js';
+import { AUDIT_EXPORT, SqlAuditExport } from './audit/export.js';
 import { INVENTORY_REPOSITORY } from './inventory/repository.js';
 import { SqlInventoryRepository, STOCK_TABLE } from './inventory/sql-repository.js';
 import { ORDER_REPOSITORY } from './orders/repository.js';
@@ -42,13 +44,19 @@ export async function createSampleTables(knex: Knex): Promise<void> {
 }
 
 /**
- * Binds the inventory, order and sales repositories to SQL (they need knexModule() loaded).
- * @example container.load(knexModule({ knex }), memoryBusModule(), sqlRepositories());
+ * Binds the inventory, order and sales repositories and the audit export to SQL (they need knexModule() loaded).
+ * `options` are the `schema` and `prefix` the knexModule() was given, so that the audit export reads the same audit
+ * table (through the module's knex, `KNEX`).
+ * @example container.load(knexModule({ knex, prefix }), memoryBusModule(), sqlRepositories({ prefix }));
  */
-export function sqlRepositories(): ContainerModule {
+export function sqlRepositories(options: TableOptions = {}): ContainerModule {
+  const audit = tables(options).audit;
   return new ContainerModule(({ bind }) => {
     bind(INVENTORY_REPOSITORY).to(SqlInventoryRepository).inSingletonScope();
     bind(ORDER_REPOSITORY).to(SqlOrderRepository).inSingletonScope();
     bind(SALES_REPOSITORY).to(SqlSalesRepository).inSingletonScope();
+    bind(AUDIT_EXPORT)
+      .toResolvedValue((knex: Knex) => new SqlAuditExport(knex, audit), [KNEX])
+      .inSingletonScope();
   });
 }

@@ -18,11 +18,8 @@ export function actorFrom(get: (name: string) => string | undefined): Actor | un
 /** How the sample reads send options from headers (see `readSendOptions`). */
 export const SAMPLE_HEADERS: SendOptionsReader = { actor: actorFrom };
 
-/** Express middleware for writes: answers 401 problem+json when the request names no actor. */
-export function requireActor(req: Request, res: Response, next: NextFunction): void {
-  if (actorFrom((name) => req.get(name))) return next();
-  sendReply(res, problem('unauthenticated', 'Send the X-Actor header to say who is acting'));
-}
+/** The detail of the 401 a command gets without an actor (see samples/routes.ts). */
+export const UNAUTHENTICATED = 'Send the X-Actor header to say who is acting';
 
 /**
  * Express middleware: answers 400 when a request repeats `X-Actor` or `X-Roles` (Node would join the values into

@@ -2,7 +2,6 @@
 import type { Feature } from '../shared/feature.js';
 import { GetInventoryHandler, MoveInventoryHandler, ReceiveStockHandler } from './handlers.js';
 import { inventoryRules } from './policy.js';
-import { inventoryRoutes } from './routes.js';
 
 export * from './events.js';
 export * from './repository.js';
@@ -11,8 +10,6 @@ export { MemoryInventoryRepository } from './memory-repository.js';
 
 /** Inventory: managers receive stock, clerks and managers move it, anyone reads it. */
 export const inventory: Feature = {
-  path: '/inventory',
   handlers: [ReceiveStockHandler, MoveInventoryHandler, GetInventoryHandler],
   rules: inventoryRules,
-  routes: inventoryRoutes,
 };

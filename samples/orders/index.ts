@@ -8,7 +8,6 @@ import {
   ShipOrderHandler,
 } from './handlers.js';
 import { orderGuards, orderRules } from './policy.js';
-import { orderRoutes } from './routes.js';
 
 export * from './events.js';
 export * from './order.js';
@@ -18,9 +17,7 @@ export { MemoryOrderRepository } from './memory-repository.js';
 
 /** Orders: placed by anyone, paid by the owner, shipped from stock by clerks and managers, cancelled until shipped. */
 export const orders: Feature = {
-  path: '/orders',
   handlers: [PlaceOrderHandler, PayOrderHandler, ShipOrderHandler, CancelOrderHandler, GetOrderHandler],
   rules: orderRules,
   guards: orderGuards,
-  routes: orderRoutes,
 };

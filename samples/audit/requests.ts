@@ -1,0 +1,53 @@
+// The audit requests: the newest records (GET /audit) and every record as a stream (GET /audit/export).
+import * as v from 'valibot';
+import { Query, type AuditRecord } from '../../lib/index.js';
+
+/** How many records `GET /audit` returns without `?limit`. */
+export const DEFAULT_AUDIT_LIMIT = 50;
+
+/** One audit record as the API shows it (the payload and hash chain stay inside). */
+export interface AuditView {
+  readonly id: string;
+  readonly at: string;
+  readonly actor: string | null;
+  readonly type: string;
+  readonly outcome: AuditRecord['outcome'];
+  readonly code?: string;
+}
+
+/** The view of a record (or of a row with the same fields); `code` only when there is one. */
+export function auditView(record: {
+  readonly id: string;
+  readonly at: string | Date;
+  readonly actor: string | null;
+  readonly type: string;
+  readonly outcome: AuditRecord['outcome'];
+  readonly code?: string | null | undefined;
+}): AuditView {
+  const { id, actor, type, outcome, code } = record;
+  const at = typeof record.at === 'string' ? record.at : record.at.toISOString();
+  return code === undefined || code === null
+    ? { id, at, actor, type, outcome }
+    : { id, at, actor, type, outcome, code };
+}
+
+/** The newest audit records, newest first (`limit` is the query-string text, 1–500). */
+export class GetAuditLog extends Query(
+  v.object({
+    limit: v.optional(
+      v.pipe(
+        v.string(),
+        v.digits('Must be a whole number'),
+        v.transform(Number),
+        v.minValue(1, 'Must be at least 1'),
+        v.maxValue(500, 'Must be at most 500'),
+      ),
+    ),
+  }),
+)<AuditView[]> {}
+
+/**
+ * Every sealed audit record, oldest first, streamed (`mediator.stream`): the caller pulls, so the service holds one
+ * batch whatever the log's size. Managers only.
+ */
+export class ExportAudit extends Query(v.object({}))<AsyncIterable<AuditView>> {}

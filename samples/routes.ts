@@ -1,0 +1,49 @@
+// The sample's HTTP routes, declared next to the requests they send: `routes()` serves them (body, path and query
+// into the request, Idempotency-Key, the actor, problem+json) and `openapi()` documents them.
+import { get, post, routes, type Route, type Routes } from '../adapters/http/index.js';
+import type { Mediator } from '../lib/index.js';
+import { GetAuditLog } from './audit/index.js';
+import { actorFrom, UNAUTHENTICATED } from './http/actor.js';
+import { SAMPLE_PROBLEMS } from './http/reply.js';
+import { GetInventory, MoveInventory, ReceiveStock } from './inventory/index.js';
+import { CancelOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './orders/index.js';
+import { GetSales } from './sales/index.js';
+
+/** Every route the mediator answers (GET /audit/export, the probes and the docs are written by hand in app.ts). */
+export const SAMPLE_ROUTES: readonly Route[] = [
+  post('/inventory/receipts', ReceiveStock, { summary: 'Receive stock into a bin (managers)' }),
+  post('/inventory/moves', MoveInventory, {
+    codes: ['insufficient_stock'],
+    summary: 'Move stock between two bins (clerks and managers)',
+  }),
+  get('/inventory/:productId', GetInventory, { summary: 'The quantity in every bin of a product' }),
+  post('/orders', PlaceOrder, { status: 201, summary: 'Place an order (the actor owns it)' }),
+  post('/orders/:orderId/pay', PayOrder, { body: false, summary: 'Pay a placed order (its owner)' }),
+  post('/orders/:orderId/ship', ShipOrder, {
+    body: false,
+    codes: ['insufficient_stock'],
+    summary: 'Ship a paid order from its bin (clerks and managers)',
+  }),
+  post('/orders/:orderId/cancel', CancelOrder, {
+    body: false,
+    summary: 'Cancel a placed or paid order (its owner or a manager)',
+  }),
+  get('/orders/:orderId', GetOrder, { summary: 'Read an order' }),
+  get('/sales/:productId', GetSales, { summary: 'How many orders of a product were paid' }),
+  get('/audit', GetAuditLog, { query: ['limit'], summary: 'The newest audit records, newest first' }),
+];
+
+/**
+ * The sample's routes served through `mediator`: the actor from `X-Actor`/`X-Roles`, 401 for a command without
+ * one, `insufficient_stock` as 409.
+ * @example app.use(express.json({ limit: 32_768 }), sampleRoutes(mediator, 32_768).express);
+ */
+export function sampleRoutes(mediator: Mediator, bodyLimit: number): Routes {
+  return routes(mediator, SAMPLE_ROUTES, {
+    bodyLimit, // the body parser's (app.ts), for a body it left unread
+    ...SAMPLE_PROBLEMS,
+    actor: actorFrom,
+    unauthenticated: UNAUTHENTICATED,
+    requireActor: 'commands',
+  });
+}
