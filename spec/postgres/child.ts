@@ -55,7 +55,13 @@ if (MODE === 'hang') {
 } else if (MODE === 'relay') {
   const { db, outbox } = outboxOf();
   const connection = new AmqpConnection(process.env.AMQP_URL!);
-  const bus = new AmqpBus(connection, { exchanges: JSON.parse(process.env.EXCHANGES!), mandatoryEvents: true });
+  // A loaded machine may confirm later than the default 10 s: an unconfirmed batch is rightly published again, but
+  // this scenario is about competing claims, so it waits for its confirms rather than count that as a duplicate.
+  const bus = new AmqpBus(connection, {
+    exchanges: JSON.parse(process.env.EXCHANGES!),
+    mandatoryEvents: true,
+    confirmTimeoutMs: 60_000,
+  });
   const handedToBroker: string[] = [];
   const counting: MessageBus = {
     publish(batch) {
