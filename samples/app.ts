@@ -14,7 +14,7 @@ import { oneIdentity } from './http/actor.js';
 import { problemErrorHandler, unknownRoute } from './http/errors.js';
 import { probes } from './http/health.js';
 import { ndjson } from './http/ndjson.js';
-import { declaredCase } from './http/paths.js';
+import { declaredCase, optionsAsExpress } from './http/paths.js';
 import { inRequestContext } from './http/trace.js';
 import { inventory } from './inventory/index.js';
 import { memoryRepositories } from './memory.js';
@@ -130,14 +130,14 @@ export function createApp(container: Container = createMemoryContainer(), option
   app.disable('x-powered-by');
   app.use(probes(container)); // GET /health, GET /ready: before anything that could refuse a request
   app.use(oneIdentity);
-  // Every JSON type (application/json, application/*+json) through one parser and one limit; a body of another type is
-  // left unread, and the routes answer it 415.
-  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
+  // application/json only, as before the declared routes: a body of another type is left unread (absent).
+  app.use(express.json({ limit: BODY_LIMIT }));
   app.get('/openapi.json', (_req, res) => void res.json(document));
   app.get('/docs', (_req, res) => void res.type('html').send(docs));
   app.get('/audit/export', inRequestContext(ndjson(mediator, () => ExportAudit.from({}), logError)));
   app.use(declaredCase(SAMPLE_ROUTES)); // /Inventory/sku-1 as /inventory/sku-1, as Express matched before
   app.use(inRequestContext(api.express)); // the declared routes; other paths fall through
+  app.use(optionsAsExpress(SAMPLE_ROUTES)); // OPTIONS on a declared path: 200 with Allow, as Express's routers did
   app.use(unknownRoute);
   app.use(problemErrorHandler(logError));
   return { app, mediator, container, sends, openapi: document };

@@ -45,5 +45,9 @@ export function sampleRoutes(mediator: Mediator, bodyLimit: number): Routes {
     actor: actorFrom,
     unauthenticated: UNAUTHENTICATED,
     requireActor: 'commands',
+    // The sample's HTTP contract predates the declared routes and is public: another method on a known path stays a
+    // 404, and a body express.json() skips (another content type) stays absent, so validation answers it 422.
+    methodNotAllowed: false,
+    parsedBodiesOnly: true,
   });
 }

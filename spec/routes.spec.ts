@@ -261,6 +261,11 @@ describe('routes() as a Fetch handler', () => {
       expect(wrong.headers.get('allow')).to.equal('GET, DELETE');
     });
 
+    it('should answer another method 404 with methodNotAllowed: false', async () => {
+      const { api } = bankApp({ methodNotAllowed: false });
+      expectProblem(await read(await api.fetch(request('PUT', '/accounts/a-1', clerk))), 404, 'route_not_found');
+    });
+
     it('should answer HEAD on a GET route with its status and no body', async () => {
       const { api, bank } = bankApp();
       bank.balances.set('a-1', 1);
@@ -397,6 +402,37 @@ describe('routes() as Express middleware', () => {
       const wrong = await server.call('PATCH', '/accounts/a-1', clerk);
       expectProblem(wrong, 405, 'method_not_allowed');
       expect(wrong.headers.get('allow')).to.equal('GET, DELETE');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('should leave another method to the next handler with methodNotAllowed: false', async () => {
+    const { api } = bankApp({ methodNotAllowed: false });
+    const app = express();
+    app.use(express.json(), api.express, (_req, res) => void res.status(299).send('"next"'));
+    const server = await listen(app);
+    try {
+      expect((await server.call('PUT', '/accounts/a-1', clerk)).status).to.equal(299);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('should take a body the parser skipped as absent with parsedBodiesOnly: true (validation judges it)', async () => {
+    const { api, bank } = bankApp({ parsedBodiesOnly: true });
+    const app = express();
+    app.use(express.json(), api.express);
+    const server = await listen(app);
+    try {
+      const reply = await server.call(
+        'POST',
+        '/accounts/a-1/deposits',
+        { ...clerk, 'Content-Type': 'text/plain' },
+        '{"amount":5}',
+      );
+      expectProblem(reply, 422, 'validation');
+      expect(bank.runs).to.equal(0);
     } finally {
       await server.close();
     }

@@ -1,6 +1,6 @@
 // The sample's declared routes: the OpenAPI 3.1 document it serves lists each of them, /docs renders it without
-// reaching outside the machine, and what the declared routes answer beyond the hand-written ones they replaced
-// (405 with Allow, 415) — the rest of the HTTP contract is spec/samples.spec.ts.
+// reaching outside the machine, and where the declared routes would answer otherwise than the hand-written ones
+// they replaced (405, 415, OPTIONS) the sample keeps its public contract — the rest of it is spec/samples.spec.ts.
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -81,25 +81,31 @@ describe('samples/: declared routes, GET /openapi.json and GET /docs', () => {
     expect(html).to.include("default-src 'none'");
   });
 
-  describe('what the declared routes answer that the hand-written ones did not', () => {
-    it('should answer another method on a known path with 405 and Allow (was 404)', async () => {
+  describe('the contract the hand-written routes had, kept', () => {
+    it('should answer another method on a known path 404, as before (routes({ methodNotAllowed: false }))', async () => {
       const put = await fetch(`${base}/inventory/receipts`, { method: 'PUT' });
-      expect(put.status).to.equal(405);
-      expect(put.headers.get('allow')).to.equal('POST, GET'); // GET: /inventory/:productId takes 'receipts'
-      expect(await put.json()).to.deep.include({ status: 405, kind: 'method_not_allowed' });
-      const post = await fetch(`${base}/audit`, { method: 'POST' });
-      expect([post.status, post.headers.get('allow')]).to.deep.equal([405, 'GET']);
+      expect(put.status).to.equal(404);
+      expect(await put.json()).to.deep.include({ status: 404, kind: 'route_not_found' });
+      expect((await fetch(`${base}/audit`, { method: 'POST' })).status).to.equal(404);
     });
 
-    it('should answer a body that is not JSON with 415 (was 422, as if no body was sent)', async () => {
+    it('should answer OPTIONS on a known path as Express did: 200, Allow and the methods as text', async () => {
+      const options = await fetch(`${base}/inventory/receipts`, { method: 'OPTIONS' });
+      expect(options.status).to.equal(200);
+      expect(options.headers.get('allow')).to.equal('GET, HEAD, POST'); // GET: /inventory/:productId takes 'receipts'
+      expect(options.headers.get('content-type')).to.equal('text/plain');
+      expect(await options.text()).to.equal('GET, HEAD, POST');
+    });
+
+    it('should answer a body that is not JSON as a missing body: 422 validation, as before', async () => {
       const reply = await fetch(`${base}/inventory/receipts`, {
         method: 'POST',
         headers: { ...manager, 'Content-Type': 'text/plain' },
         body: '{"productId":"p","binId":"A","qty":1}',
       });
-      expect(reply.status).to.equal(415);
+      expect(reply.status).to.equal(422);
       expect(reply.headers.get('content-type')).to.match(/^application\/problem\+json/);
-      expect(await reply.json()).to.deep.include({ kind: 'unsupported_media_type' });
+      expect(await reply.json()).to.deep.include({ kind: 'validation' });
     });
 
     it('should still match paths regardless of case, as Express did, and leave path parameters as sent', async () => {

@@ -159,6 +159,16 @@ export interface RoutesOptions extends SendOptionsReader, ProblemOptions {
   readonly bodyLimit?: number;
   /** Where `fetch` reports an exception a send threw (it answers 500 problem+json). Default `console.error`. */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Answer 405 with `Allow` for another method on a declared path (default true); false leaves it to the next
+   * handler (Express `next()`, a 404 for `fetch`), as an app whose contract predates the routes may need.
+   */
+  readonly methodNotAllowed?: boolean;
+  /**
+   * Express: take `req.body` as the body parser left it — undefined for a content type it skips, which validation
+   * then judges — rather than reading and judging the body here (415, 400, 413). Default false.
+   */
+  readonly parsedBodiesOnly?: boolean;
 }
 
 /** The slice of Express's (or Node's) request the middleware reads. */
@@ -248,6 +258,7 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
     if (onPath.length === 0) return undefined;
     const route = onPath.find((candidate) => candidate.method === method);
     if (!route) {
+      if (options.methodNotAllowed === false) return undefined;
       const allow = [...new Set(onPath.map((candidate) => candidate.method))].join(', ');
       const reply = problem('method_not_allowed', `${incoming.method} is not served here; use ${allow}`);
       return { ...reply, headers: { ...reply.headers, Allow: allow } };
@@ -284,7 +295,7 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
     },
     async express(req, res, next) {
       try {
-        const reply = await answer(fromExpress(req));
+        const reply = await answer(fromExpress(req, options.parsedBodiesOnly === true));
         if (!reply) return next();
         res.status(reply.status).set({ ...reply.headers });
         if (reply.body === undefined) res.end();
@@ -306,7 +317,7 @@ function fromFetch(request: Request): Incoming {
   };
 }
 
-function fromExpress(req: ExpressLikeRequest): Incoming {
+function fromExpress(req: ExpressLikeRequest, parsedOnly: boolean): Incoming {
   const get = (name: string) => header(req.headers, name);
   const hasBody = get('Transfer-Encoding') !== undefined || (get('Content-Length') ?? '0') !== '0';
   return {
@@ -314,7 +325,7 @@ function fromExpress(req: ExpressLikeRequest): Incoming {
     url: new URL(`http://localhost${req.url.startsWith('/') ? '' : '/'}${req.url}`), // '//x' stays a path
     headers: req.headers,
     body: async (limit) =>
-      req.body === undefined
+      req.body === undefined && !parsedOnly
         ? readJsonBody({ get, chunks: hasBody ? req : undefined }, limit)
         : { ok: true, body: req.body },
   };
