@@ -6,7 +6,7 @@ import { GetAuditLog } from './audit/index.js';
 import { actorFrom, UNAUTHENTICATED } from './http/actor.js';
 import { SAMPLE_PROBLEMS } from './http/reply.js';
 import { GetInventory, MoveInventory, ReceiveStock } from './inventory/index.js';
-import { CancelOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './orders/index.js';
+import { CancelOrder, FulfilOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './orders/index.js';
 import { GetSales } from './sales/index.js';
 
 /** Every route the mediator answers (GET /audit/export, the probes and the docs are written by hand in app.ts). */
@@ -27,6 +27,11 @@ export const SAMPLE_ROUTES: readonly Route[] = [
   post('/orders/:orderId/cancel', CancelOrder, {
     body: false,
     summary: 'Cancel a placed or paid order (its owner or a manager)',
+  }),
+  post('/orders/:orderId/fulfil', FulfilOrder, {
+    body: false,
+    codes: ['insufficient_stock'],
+    summary: 'Pay and ship an order in one transaction (its owner, a clerk or manager)',
   }),
   get('/orders/:orderId', GetOrder, { summary: 'Read an order' }),
   get('/sales/:productId', GetSales, { summary: 'How many orders of a product were paid' }),

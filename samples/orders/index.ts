@@ -8,6 +8,7 @@ import {
   ShipOrderHandler,
 } from './handlers.js';
 import { orderGuards, orderRules } from './policy.js';
+import { FulfilOrder } from './requests.js';
 
 export * from './events.js';
 export * from './order.js';
@@ -17,7 +18,14 @@ export { MemoryOrderRepository } from './memory-repository.js';
 
 /** Orders: placed by anyone, paid by the owner, shipped from stock by clerks and managers, cancelled until shipped. */
 export const orders: Feature = {
-  handlers: [PlaceOrderHandler, PayOrderHandler, ShipOrderHandler, CancelOrderHandler, GetOrderHandler],
+  handlers: [
+    PlaceOrderHandler,
+    PayOrderHandler,
+    ShipOrderHandler,
+    CancelOrderHandler,
+    GetOrderHandler,
+    FulfilOrder.handler,
+  ],
   rules: orderRules,
   guards: orderGuards,
 };

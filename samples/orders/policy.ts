@@ -4,7 +4,7 @@ import { everyone, guard, rule, type PolicyRule, type TransitionGuard } from '..
 import { actorId, hasAnyRole } from '../shared/roles.js';
 import type { ShipState } from './handlers.js';
 import { orderLifecycle, type Order } from './order.js';
-import { CancelOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './requests.js';
+import { CancelOrder, FulfilOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './requests.js';
 
 /**
  * True when the actor owns the loaded order, or there is no such order (so the handler answers not found
@@ -34,6 +34,13 @@ export const orderRules: readonly PolicyRule[] = [
       (await ownsLoadedOrder(ctx)) || { allow: false, reason: "Only the order's owner or a manager may cancel it" },
   ),
   everyone(GetOrder),
+  // The flow's own rule checks the role; its steps check the rest (pay: the owner), so together: an owner who is
+  // also a clerk or a manager.
+  rule(
+    FulfilOrder,
+    (ctx) =>
+      hasAnyRole(ctx, 'clerk', 'manager') || { allow: false, reason: 'Only clerks and managers may fulfil orders' },
+  ),
 ];
 
 /** Pay, ship and cancel are checked against the order lifecycle before their handlers run. */

@@ -1,6 +1,6 @@
 // The order requests: place one, move it through its lifecycle, read it.
 import * as v from 'valibot';
-import { Command, Query } from '../../lib/index.js';
+import { Command, flow, Query } from '../../lib/index.js';
 import { entityId, orderId, quantity } from '../shared/schemas.js';
 import type { Order, OrderStatus } from './order.js';
 
@@ -25,6 +25,12 @@ export class ShipOrder extends Command(byOrderId)<OrderStatusView, 'insufficient
 
 /** Cancels a placed or paid order (its owner or a manager). */
 export class CancelOrder extends Command(byOrderId)<OrderStatusView> {}
+
+/**
+ * Pays and ships an order in one transaction (a flow): answers like ship, or with the first failure, which undoes
+ * the payment. Its owner, when the owner is also a clerk or a manager (pay checks the owner, ship the role).
+ */
+export const FulfilOrder = flow('FulfilOrder', [PayOrder, ShipOrder]);
 
 /** Reads an order (public). */
 export class GetOrder extends Query(byOrderId)<Order> {}
