@@ -4,8 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Container } from 'inversify';
 import knex, { type Knex } from 'knex';
@@ -18,23 +17,11 @@ import { backendFromEnv, type Backend } from '../samples/backend.js';
 import { createSampleTables, sqlRepositories } from '../samples/sql.js';
 import { postgres, sharedPglite } from './db.js';
 import { expect } from './helpers.js';
+import { serve } from './serve.js';
 
 const MB = 1024 * 1024;
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const manager = { 'X-Actor': 'auditor-1', 'X-Roles': 'manager' };
-
-async function serve(app: SampleApp['app']): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer(app).listen(0);
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
 
 /** A child's output (stdout and stderr): `next(pattern)` resolves on the first match after the text read so far. */
 function lines(child: ChildProcess): { text(): string; next(pattern: RegExp): Promise<RegExpMatchArray> } {

@@ -1,23 +1,14 @@
 // POST /orders/:orderId/fulfil: pay → ship as one transactional flow, its owner when also a clerk or manager;
 // answered like ship, or with the first failure, which undoes the payment.
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createApp, createMemoryContainer } from '../samples/app.js';
 import { expect } from './helpers.js';
+import { serve } from './serve.js';
 
 describe('samples/: POST /orders/:orderId/fulfil (a flow)', () => {
   let base: string;
   let close: () => Promise<void>;
   before(async () => {
-    const server = createServer(createApp(createMemoryContainer()).app).listen(0);
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+    ({ url: base, close } = await serve(createApp(createMemoryContainer()).app));
   });
   after(() => close());
 

@@ -1,9 +1,6 @@
 // The sample's probes and trace propagation: GET /health and GET /ready (memory; Postgres + RabbitMQ, with the broker
 // blocked and everything closed), and an incoming W3C traceparent carried into the outbox row and the AMQP headers.
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -17,20 +14,7 @@ import { backendFromEnv, type Backend } from '../samples/backend.js';
 import { deleteTopology, isolatedTopology, rabbit } from './broker.js';
 import { postgres } from './db.js';
 import { expect } from './helpers.js';
-
-/** Serves `app` on a free port. */
-async function serve(app: Parameters<typeof createServer>[1]): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer(app).listen(0);
-  await once(server, 'listening');
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
+import { serve } from './serve.js';
 
 /** A W3C traceparent of a fresh, sampled trace: the ids and the header. */
 function traceparent(): { traceId: string; spanId: string; header: string } {

@@ -1,14 +1,12 @@
 // The sample's declared routes: the OpenAPI 3.1 document it serves lists each of them, /docs renders it without
 // reaching outside the machine, and where the declared routes would answer otherwise than the hand-written ones
 // they replaced (405, 415, OPTIONS) the sample keeps its public contract — the rest of it is spec/samples.spec.ts.
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createApp, createMemoryContainer } from '../samples/app.js';
 import { SAMPLE_ROUTES } from '../samples/routes.js';
 import { expect } from './helpers.js';
+import { serve } from './serve.js';
 
 const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -16,14 +14,7 @@ describe('samples/: declared routes, GET /openapi.json and GET /docs', () => {
   let base: string;
   let close: () => Promise<void>;
   before(async () => {
-    const server = createServer(createApp(createMemoryContainer()).app).listen(0);
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+    ({ url: base, close } = await serve(createApp(createMemoryContainer()).app));
   });
   after(() => close());
 
