@@ -93,7 +93,10 @@ export function createMediator(container: Container, options: MediatorOptions): 
       Object.entries(PORT_TOKENS).map(([name, token]) => [name, container.get(token, { optional: true })]),
     ),
   };
-  const stack = (options.middleware ?? []).map((m) => resolveMiddleware(container, m));
+  const telemetry = ports.telemetry;
+  // A telemetry port may time each middleware (decided here, once: nothing is added to a send otherwise).
+  const observed = (m: Middleware) => (m.rules?.observer ? m : (telemetry?.middleware?.(m) ?? m));
+  const stack = (options.middleware ?? []).map((m) => observed(resolveMiddleware(container, m)));
   const routes = new Map<RequestClass, Route>();
   /** Event subscribers (@on), by event type and class. */
   const subscribers = new Map<RequestClass, Map<HandlerClass, Route>>();

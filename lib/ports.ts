@@ -1,5 +1,6 @@
 // The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
 import type { Context } from './context.js';
+import type { Middleware } from './middleware.js';
 import type { Logger } from './logger.js';
 import type {
   Delivery,
@@ -157,6 +158,11 @@ export interface Telemetry {
     batch: readonly OutboxMessage[],
     bus: MessageBus,
   ): { readonly batch: readonly OutboxMessage[]; end(report: PublishReport | undefined, error?: unknown): void };
+  /**
+   * Wraps a middleware of the stack, once, when the mediator is built (e.g. to time it); returns it unchanged, or a
+   * function with its `name` and `rules`. Observers (`tracing()`) are not passed.
+   */
+  middleware?(m: Middleware): Middleware;
   /** Runs the handling of one delivery (`handle`, whose sends are its children) and sees its disposition. */
   consuming?(delivery: Delivery, queue: string, handle: () => Promise<Disposition>): Promise<Disposition>;
 }

@@ -336,6 +336,33 @@ describe('OpenTelemetry (usecasecore/otel)', () => {
     expect(published[0]!.headers).not.to.have.property('traceparent');
   });
 
+  it('nests a span per middleware, as the onion runs, with middlewareSpans (and none without)', async () => {
+    const container = new Container();
+    container.load(memoryModule(), otelModule({ tracer, middlewareSpans: true }));
+    container.bind(ACCOUNTS).to(Accounts).inSingletonScope();
+    const mediator = createMediator(container, { handlers: ACCOUNT_HANDLERS, middleware: stack() });
+    expect((await mediator.send(Deposit.from({ account: 'ms', amount: 1 }), alice)).ok).to.equal(true);
+    const byId = new Map(spans().map((s) => [s.spanContext().spanId, s]));
+    const chain: string[] = [];
+    for (let span = only('middleware publish'); span; span = byId.get(span.parentSpanContext?.spanId ?? '')!)
+      chain.unshift(span.name);
+    expect(chain).to.deep.equal([
+      'Deposit',
+      'middleware validation',
+      'middleware unitOfWork',
+      'middleware audit',
+      'middleware idempotency',
+      'middleware policy',
+      'middleware transition',
+      'middleware publish',
+    ]);
+    expect(only('middleware audit').attributes).to.include({ 'usecasecore.middleware': 'audit' });
+    exporter.reset();
+    const { mediator: plain } = wired(stack());
+    await plain.send(Deposit.from({ account: 'ms', amount: 1 }), alice);
+    expect(spans().map((s) => s.name)).to.deep.equal(['Deposit']);
+  });
+
   it('must wrap the whole stack: in front of validation, never after it', () => {
     expect(() => wired([tracing({ tracer, meterProvider }), ...recommendedStack({ rules })])).not.to.throw();
     expect(() => wired([...recommendedStack({ rules }), tracing({ tracer })])).to.throw(
