@@ -26,6 +26,9 @@ import {
   consume,
   createMediator,
   TOKENS,
+  failure,
+  type Failure,
+  type FailureKind,
   handles,
   ok,
   type Context,
@@ -69,7 +72,26 @@ class TransferHandler {
   }
 }
 
+/** Resolves to the failure of the kind it is given: every built-in kind through one handler. */
+class Fails extends Command(v.object({ kind: v.string() }))<void> {}
+@handles(Fails)
+@injectable()
+class FailsHandler {
+  handle(cmd: Fails) {
+    const kind = cmd.kind as Exclude<FailureKind, 'domain'>;
+    const message = `a ${kind} failure`;
+    return failure(
+      kind === 'validation'
+        ? { kind, message, issues: [] }
+        : kind === 'invalid_transition'
+          ? { kind, message, from: 'placed', to: 'shipped', allowed: ['pay'] }
+          : ({ kind, message } as Exclude<Failure<never>, { kind: 'domain' | 'validation' | 'invalid_transition' }>),
+    );
+  }
+}
+
 const rules = [
+  rule(Fails, () => true),
   rule(Deposit, () => true),
   rule(Withdraw, () => true),
   rule(Explode, () => true),
@@ -81,7 +103,10 @@ function wired(middleware: Middleware[], withTelemetry = true) {
   container.load(memoryModule());
   if (withTelemetry) container.load(otelModule());
   container.bind(ACCOUNTS).to(Accounts).inSingletonScope();
-  const mediator = createMediator(container, { handlers: [...ACCOUNT_HANDLERS, TransferHandler], middleware });
+  const mediator = createMediator(container, {
+    handlers: [...ACCOUNT_HANDLERS, TransferHandler, FailsHandler],
+    middleware,
+  });
   const published: OutboxMessage[] = [];
   container.get(MemoryBus).subscribe('account.deposited', (m) => published.push(m));
   return { mediator, published, bus: container.get(MemoryBus) };
@@ -138,6 +163,22 @@ describe('OpenTelemetry (usecasecore/otel)', () => {
     });
     expect(validation!.attributes).to.deep.include({ 'usecasecore.outcome': 'validation' });
     for (const span of [domain!, validation!]) expect(span.status.code).to.equal(SpanStatusCode.UNSET);
+  });
+
+  it('marks every failure kind by its name, none with an ERROR status', async () => {
+    const { mediator } = wired(stack());
+    const kinds = ['validation', 'forbidden', 'not_found', 'invalid_transition', 'conflict', 'idempotency_mismatch'];
+    for (const kind of [...kinds, 'in_progress', 'unavailable']) {
+      const result = await mediator.send(Fails.from({ kind }), alice);
+      expect(!result.ok && result.failure.kind).to.equal(kind);
+    }
+    const sent = spans().filter((s) => s.name === 'Fails');
+    expect(sent.map((s) => s.attributes['usecasecore.outcome'])).to.deep.equal([
+      ...kinds,
+      'in_progress',
+      'unavailable',
+    ]);
+    for (const span of sent) expect(span.status.code).to.equal(SpanStatusCode.UNSET);
   });
 
   it('records an exception and sets the status to ERROR', async () => {
