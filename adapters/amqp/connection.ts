@@ -2,6 +2,7 @@
 // reconnect by itself): one for publishing, one for consuming, so a broker that blocks publishers never stalls acks.
 import { EventEmitter } from 'node:events';
 import { connect, type ChannelModel } from 'amqplib';
+import type { Logger } from '../../lib/logger.js';
 
 /**
  * What a connection is for. Under a memory or disk alarm RabbitMQ stops reading from every connection that
@@ -82,6 +83,24 @@ export class AmqpConnection extends EventEmitter {
    */
   get blocked(): AmqpBlocked | undefined {
     return this.#blocked;
+  }
+
+  /**
+   * Logs each connection lost (warn) and its reconnection (info) once, with its role; amqpModule() does it with the
+   * container's Logger. Returns how to stop.
+   * @example const stop = connection.logTo(jsonLogger());
+   */
+  logTo(logger: Logger): () => void {
+    const lost = new Set<AmqpRole>();
+    const onLost = (role: AmqpRole) => {
+      lost.add(role);
+      logger.warn(`amqp: the ${role} connection was lost; it reconnects on next use`, { role, name: this.name });
+    };
+    const onOpen = (role: AmqpRole) => {
+      if (lost.delete(role)) logger.info(`amqp: the ${role} connection is open again`, { role, name: this.name });
+    };
+    this.on('lost', onLost).on('open', onOpen);
+    return () => this.off('lost', onLost).off('open', onOpen);
   }
 
   /** True once `close()` was called: nothing reconnects any more. */

@@ -41,6 +41,13 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
   return new ContainerModule(({ bind }) => {
     const exchanges = { ...DEFAULT_EXCHANGES, ...options.exchanges };
     const connection = new AmqpConnection(options.url, undefined, options.connectionName);
+    // The relay is resolved with every mediator (a port): then the connection logs its losses through the same Logger.
+    let logging = false;
+    const withConnectionLogs = (logger: Logger) => {
+      if (!logging) connection.logTo(logger);
+      logging = true;
+      return logger;
+    };
     const bus = new AmqpBus(connection, {
       exchanges,
       mandatoryEvents: options.mandatoryEvents ?? false,
@@ -58,7 +65,11 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
     bind(TOKENS.Relay)
       .toResolvedValue(
         (outbox: Outbox, telemetry: Telemetry | undefined, logger: Logger | undefined) =>
-          createRelay(outbox, bus, { telemetry, logger: logger ?? defaultLogger, ...options.relay }),
+          createRelay(outbox, bus, {
+            telemetry,
+            logger: withConnectionLogs(logger ?? defaultLogger),
+            ...options.relay,
+          }),
         [
           TOKENS.Outbox,
           { serviceIdentifier: TOKENS.Telemetry, optional: true },

@@ -1,11 +1,15 @@
 // AmqpConnection.close() while the broker blocks publishing: the sockets go away at once, so a process can exit.
 import { once } from 'node:events';
-import { AmqpBus, AmqpConnection } from '../../adapters/amqp/index.js';
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { AmqpBus, AmqpConnection, amqpModule } from '../../adapters/amqp/index.js';
+import { memoryModule } from '../../adapters/memory/index.js';
+import { TOKENS, createMediator } from '../../lib/index.js';
 import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
-import { currentWatermark, rabbitmqctl } from './rabbitmqctl.js';
+import { closeConnectionsNamed, currentWatermark, rabbitmqctl } from './rabbitmqctl.js';
 
-describe('AmqpConnection.close() under a memory alarm', function () {
+describe('AmqpConnection: close() under a memory alarm, and its logs', function () {
   this.timeout(30_000);
   let url: string;
   before(async function () {
@@ -47,6 +51,36 @@ describe('AmqpConnection.close() under a memory alarm', function () {
       await publishing;
     } finally {
       rabbitmqctl('set_vm_memory_high_watermark', ...watermark);
+      await deleteTopology(url, topology.exchanges, []).catch(() => undefined);
+    }
+  });
+
+  it('should log a lost connection once and its reopening once, through the container Logger (amqpModule)', async () => {
+    const topology = isolatedTopology();
+    const lines: Array<{ level: string; message: string; fields: unknown }> = [];
+    const at = (level: string) => (message: string, fields?: unknown) => void lines.push({ level, message, fields });
+    const container = new Container();
+    container.load(
+      memoryModule({ bus: false }),
+      amqpModule({ url, exchanges: topology.exchanges, connectionName: topology.prefix }),
+    );
+    container
+      .bind(TOKENS.Logger)
+      .toConstantValue({ debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') });
+    createMediator(container, { handlers: [] }); // resolves the relay, which wires the connection's logs
+    const connection = container.get(AmqpConnection);
+    try {
+      await connection.model('publish');
+      const lost = once(connection, 'lost');
+      expect(closeConnectionsNamed(topology.prefix)).to.equal(1);
+      await lost;
+      await connection.model('publish'); // opened again on next use
+      expect(lines.map((l) => `${l.level}: ${l.message}`)).to.deep.equal([
+        'warn: amqp: the publish connection was lost; it reconnects on next use',
+        'info: amqp: the publish connection is open again',
+      ]);
+    } finally {
+      await connection.close();
       await deleteTopology(url, topology.exchanges, []).catch(() => undefined);
     }
   });
