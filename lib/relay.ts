@@ -85,6 +85,8 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   let resumeNow: (() => void) | undefined;
   /** Since when the bus has been unreachable (logged once per outage). */
   let outage: { since: string } | undefined;
+  /** Since when the bus has been blocked (logged once per blocked spell). */
+  let blockedSince: string | undefined;
   const busState = (): BusState => bus.state?.() ?? { blocked: false };
 
   /** Publishes one claimed batch and settles every row of it; true when the bus failed some of it. */
@@ -155,7 +157,11 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
   async function whileBlocked(settles: Set<() => void>): Promise<void> {
     const state = busState();
     const reason = state.blocked ? state.reason : undefined;
-    options.logger?.warn('relay: the broker blocks publishing; waiting, nothing is lost', { reason });
+    // Once per blocked spell: this wait also ends each time a batch in flight settles while the bus stays blocked.
+    if (!blockedSince) {
+      blockedSince = new Date().toISOString();
+      options.logger?.warn('relay: the broker blocks publishing; waiting, nothing is lost', { reason });
+    }
     await waitFor((resume) => {
       const off = bus.onStateChange?.((state) => {
         if (!state.blocked) resume();
@@ -170,7 +176,10 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
         settles.delete(resume);
       };
     });
-    if (!busState().blocked) options.logger?.info('relay: the broker takes publishes again', { reason });
+    if (!busState().blocked) {
+      options.logger?.info('relay: the broker takes publishes again', { reason, since: blockedSince });
+      blockedSince = undefined;
+    }
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   ok,
   TOKENS,
   type Context,
+  type BusState,
   type Logger,
   type MessageBus,
   type Outbox,
@@ -156,6 +157,39 @@ describe('Logger', () => {
     ]);
     expect(lines[2]!.fields).to.include({ type: 'noticed', attempts: 1, error: 'unroutable' });
     expect(lines[2]!.fields!.messageId).to.be.a('string');
+  });
+
+  it('logs a blocked broker once per spell, and its end', async () => {
+    const { lines, logger } = recording();
+    const container = new Container();
+    container.load(memoryModule({ bus: false }));
+    container.bind(TOKENS.Logger).toConstantValue(logger);
+    const mediator = createMediator(container, {
+      handlers: [NotifyHandler],
+      middleware: recommendedStack({ rules: [rule(Notify, () => true)] }),
+    });
+    await mediator.send(Notify.from({ to: 'a' }), alice);
+    let blocked = true;
+    const listeners = new Set<(state: BusState) => void>();
+    const bus: MessageBus = {
+      publish: async (messages) => ({ sent: messages.map((m) => m.id), failed: [] }),
+      state: () => (blocked ? { blocked: true, reason: 'low on memory', since: 'now' } : { blocked: false }),
+      onStateChange: (listener) => {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const relay = createRelay(container.get<Outbox>(TOKENS.Outbox), bus, { logger });
+    const draining = relay.drain();
+    while (lines.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    blocked = false;
+    for (const listener of listeners) listener({ blocked: false });
+    await draining;
+    expect(lines.map((l) => `${l.level}: ${l.message}`)).to.deep.equal([
+      'warn: relay: the broker blocks publishing; waiting, nothing is lost',
+      'info: relay: the broker takes publishes again',
+    ]);
+    expect(lines[0]!.fields).to.deep.equal({ reason: 'low on memory' });
   });
 
   it('logs a message a consumer dead-letters, once, with its id and reason', async () => {
