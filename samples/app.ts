@@ -14,7 +14,7 @@ import { oneIdentity } from './http/actor.js';
 import { problemErrorHandler, unknownRoute } from './http/errors.js';
 import { probes } from './http/health.js';
 import { ndjson } from './http/ndjson.js';
-import { declaredCase, optionsAsExpress } from './http/paths.js';
+import { optionsAsExpress } from './http/paths.js';
 import { inRequestContext } from './http/trace.js';
 import { inventory } from './inventory/index.js';
 import { memoryRepositories } from './memory.js';
@@ -135,7 +135,6 @@ export function createApp(container: Container = createMemoryContainer(), option
   app.get('/openapi.json', (_req, res) => void res.json(document));
   app.get('/docs', (_req, res) => void res.type('html').send(docs));
   app.get('/audit/export', inRequestContext(ndjson(mediator, () => ExportAudit.from({}), logError)));
-  app.use(declaredCase(SAMPLE_ROUTES)); // /Inventory/sku-1 as /inventory/sku-1, as Express matched before
   app.use(inRequestContext(api.express)); // the declared routes; other paths fall through
   app.use(optionsAsExpress(SAMPLE_ROUTES)); // OPTIONS on a declared path: 200 with Allow, as Express's routers did
   app.use(unknownRoute);

@@ -54,5 +54,6 @@ export function sampleRoutes(mediator: Mediator, bodyLimit: number): Routes {
     // 404, and a body express.json() skips (another content type) stays absent, so validation answers it 422.
     methodNotAllowed: false,
     parsedBodiesOnly: true,
+    caseSensitive: false, // Express matched /Inventory/sku-1 as /inventory/sku-1
   });
 }

@@ -261,6 +261,14 @@ describe('routes() as a Fetch handler', () => {
       expect(wrong.headers.get('allow')).to.equal('GET, DELETE');
     });
 
+    it('should match literal segments regardless of case with caseSensitive: false, and only then', async () => {
+      const { api, bank } = bankApp({ caseSensitive: false });
+      bank.balances.set('a-1', 7);
+      expect((await read(await api.fetch(request('GET', '/ACCOUNTS/a-1')))).status).to.equal(200);
+      const strict = bankApp();
+      expectProblem(await read(await strict.api.fetch(request('GET', '/ACCOUNTS/a-1'))), 404, 'route_not_found');
+    });
+
     it('should answer another method 404 with methodNotAllowed: false', async () => {
       const { api } = bankApp({ methodNotAllowed: false });
       expectProblem(await read(await api.fetch(request('PUT', '/accounts/a-1', clerk))), 404, 'route_not_found');

@@ -169,6 +169,11 @@ export interface RoutesOptions extends SendOptionsReader, ProblemOptions {
    * then judges — rather than reading and judging the body here (415, 400, 413). Default false.
    */
   readonly parsedBodiesOnly?: boolean;
+  /**
+   * Match the literal segments of a declared path exactly (default true); false matches them regardless of case, as
+   * Express does by default (`/Inventory/sku-1` is `/inventory/sku-1`). Path parameters keep the case they were sent.
+   */
+  readonly caseSensitive?: boolean;
 }
 
 /** The slice of Express's (or Node's) request the middleware reads. */
@@ -254,7 +259,7 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
       .split('/')
       .slice(1);
     const method = incoming.method === 'HEAD' ? 'GET' : incoming.method;
-    const onPath = list.filter((route) => matches(route.path, segments));
+    const onPath = list.filter((route) => matches(route.path, segments, options.caseSensitive !== false));
     if (onPath.length === 0) return undefined;
     const route = onPath.find((candidate) => candidate.method === method);
     if (!route) {
@@ -336,11 +341,13 @@ function notFound(method: string, path: string): HttpReply {
 }
 
 /** Whether a route's path matches the request's segments (a `:param` matches one non-empty segment). */
-function matches(path: string, segments: readonly string[]): boolean {
+function matches(path: string, segments: readonly string[], caseSensitive: boolean): boolean {
   const pattern = path === '/' ? [''] : path.split('/').slice(1);
+  const same = (part: string, segment: string) =>
+    caseSensitive ? part === segment : part.toLowerCase() === segment.toLowerCase();
   return (
     pattern.length === segments.length &&
-    pattern.every((part, i) => (part.startsWith(':') ? segments[i] !== '' : part === segments[i]))
+    pattern.every((part, i) => (part.startsWith(':') ? segments[i] !== '' : same(part, segments[i]!)))
   );
 }
 
