@@ -43,7 +43,7 @@ export type { InferOutput, StandardSchemaV1 } from './schema.js';
 export { TOKENS } from './tokens.js';
 export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
-export { createRelay, type RelayOptions, type RunningRelay } from './relay.js';
+export { bindRelay, createRelay, type RelayOptions, type RunningRelay } from './relay.js';
 export { consume, dispositionOf, subscribe, work, type ConsumerOptions } from './consumer.js';
 export {
   retention,

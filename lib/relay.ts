@@ -1,6 +1,7 @@
 // Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time, each pass
 // keeping up to `pipeline` batches in flight.
-import type { Logger } from './logger.js';
+import type { ContainerModuleLoadOptions } from 'inversify';
+import { defaultLogger, type Logger } from './logger.js';
 import type {
   BusState,
   MessageBus,
@@ -11,6 +12,7 @@ import type {
   RelayStatus,
   Telemetry,
 } from './ports.js';
+import { TOKENS } from './tokens.js';
 
 /** How often drain() looks again when a pass moved nothing (the rows are another relay's until its lease ends). */
 const DRAIN_POLL_MS = 25;
@@ -315,4 +317,32 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
       }
     },
   };
+}
+
+/**
+ * Binds `TOKENS.Relay` (a singleton) to a relay over the container's Outbox and `bus`, with the container's
+ * Telemetry and Logger: the bus modules' part (memoryModule(), amqpModule()). `withLogger` hears that Logger once,
+ * when the relay is made (every mediator resolves it, as a port).
+ * @example new ContainerModule(({ bind }) => bindRelay(bind, myBus, { batchSize: 100 }));
+ */
+export function bindRelay(
+  bind: ContainerModuleLoadOptions['bind'],
+  bus: MessageBus,
+  options: RelayOptions = {},
+  withLogger?: (logger: Logger) => void,
+): void {
+  bind(TOKENS.Relay)
+    .toResolvedValue(
+      (outbox: Outbox, telemetry: Telemetry | undefined, bound: Logger | undefined) => {
+        const logger = bound ?? defaultLogger;
+        withLogger?.(logger);
+        return createRelay(outbox, bus, { telemetry, logger, ...options });
+      },
+      [
+        TOKENS.Outbox,
+        { serviceIdentifier: TOKENS.Telemetry, optional: true },
+        { serviceIdentifier: TOKENS.Logger, optional: true },
+      ],
+    )
+    .inSingletonScope();
 }

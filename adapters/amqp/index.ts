@@ -1,8 +1,6 @@
 // The RabbitMQ adapters (amqplib) and the Inversify module that binds them.
 import { ContainerModule } from 'inversify';
-import type { Outbox, Telemetry } from '../../lib/ports.js';
-import { defaultLogger, type Logger } from '../../lib/logger.js';
-import { createRelay, type RelayOptions } from '../../lib/relay.js';
+import { bindRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { AmqpBus } from './bus.js';
 import { AmqpConnection } from './connection.js';
@@ -41,13 +39,6 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
   return new ContainerModule(({ bind }) => {
     const exchanges = { ...DEFAULT_EXCHANGES, ...options.exchanges };
     const connection = new AmqpConnection(options.url, undefined, options.connectionName);
-    // The relay is resolved with every mediator (a port): then the connection logs its losses through the same Logger.
-    let logging = false;
-    const withConnectionLogs = (logger: Logger) => {
-      if (!logging) connection.logTo(logger);
-      logging = true;
-      return logger;
-    };
     const bus = new AmqpBus(connection, {
       exchanges,
       mandatoryEvents: options.mandatoryEvents ?? false,
@@ -62,20 +53,7 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
     bind(AmqpBus).toConstantValue(bus);
     bind(TOKENS.MessageSource).toConstantValue(source);
     bind(AmqpSource).toConstantValue(source);
-    bind(TOKENS.Relay)
-      .toResolvedValue(
-        (outbox: Outbox, telemetry: Telemetry | undefined, logger: Logger | undefined) =>
-          createRelay(outbox, bus, {
-            telemetry,
-            logger: withConnectionLogs(logger ?? defaultLogger),
-            ...options.relay,
-          }),
-        [
-          TOKENS.Outbox,
-          { serviceIdentifier: TOKENS.Telemetry, optional: true },
-          { serviceIdentifier: TOKENS.Logger, optional: true },
-        ],
-      )
-      .inSingletonScope();
+    // The connection logs its losses through the relay's Logger (the container's).
+    bindRelay(bind, bus, options.relay, (logger) => connection.logTo(logger));
   });
 }

@@ -1,8 +1,7 @@
 // Every port in memory, and the Inversify module that binds them: for tests and the quick start.
 import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
-import type { Clock, Outbox, Telemetry } from '../../lib/ports.js';
-import { defaultLogger, type Logger } from '../../lib/logger.js';
-import { createRelay, type RelayOptions } from '../../lib/relay.js';
+import type { Clock } from '../../lib/ports.js';
+import { bindRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
 import { MemoryBus } from './bus.js';
@@ -63,15 +62,5 @@ function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModule
   bind(TOKENS.MessageBus).toConstantValue(bus);
   bind(TOKENS.MessageSource).toConstantValue(bus);
   bind(MemoryBus).toConstantValue(bus);
-  bind(TOKENS.Relay)
-    .toResolvedValue(
-      (outbox: Outbox, telemetry: Telemetry | undefined, logger: Logger | undefined) =>
-        createRelay(outbox, bus, { telemetry, logger: logger ?? defaultLogger, ...options.relay }),
-      [
-        TOKENS.Outbox,
-        { serviceIdentifier: TOKENS.Telemetry, optional: true },
-        { serviceIdentifier: TOKENS.Logger, optional: true },
-      ],
-    )
-    .inSingletonScope();
+  bindRelay(bind, bus, options.relay);
 }
