@@ -112,6 +112,8 @@ export interface QueueOptions {
   readonly prefetch: number;
   /** Deliveries before a message that keeps asking for retries is dead-lettered. */
   readonly maxAttempts: number;
+  /** Wait before redelivering attempt n+1 (a job type's retry policy); the source's own default when absent. */
+  readonly retryDelayMs?: ((attempt: number) => number) | undefined;
 }
 
 /** Where consumers get messages from (the broker, or the in-memory bus). A handler that throws asks for a retry. */

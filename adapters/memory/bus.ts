@@ -168,7 +168,8 @@ export class MemoryBus implements MessageBus, MessageSource {
       queue.dead.push({ message: delivery.message, reason, attempts: delivery.attempt });
       return;
     }
-    const delay = this.options.retryDelayMs?.(delivery.attempt) ?? Math.min(10 * 2 ** (delivery.attempt - 1), 1_000);
+    const delayOf = options.retryDelayMs ?? this.options.retryDelayMs;
+    const delay = delayOf?.(delivery.attempt) ?? Math.min(10 * 2 ** (delivery.attempt - 1), 1_000);
     const timer = setTimeout(() => {
       queue.retries.delete(timer);
       this.#enqueue(queue, { message: delivery.message, attempt: delivery.attempt + 1, redelivered: true });
