@@ -2,7 +2,8 @@
 import type { AnyResult } from './context.js';
 import { subscriptionOf, type HandlerClass } from './handler.js';
 import type { Mediator } from './mediator.js';
-import type { Delivery, Disposition, MessageSource, QueueOptions } from './ports.js';
+import { backoff, settleJob } from './jobs.js';
+import type { Delivery, Disposition, MessageSource, Ports, QueueOptions } from './ports.js';
 import { typeOf, type RequestClass } from './request.js';
 
 /** Options of `consume()` and `work()`. */
@@ -35,7 +36,9 @@ export function consume(
 }
 
 /**
- * Runs jobs (commands staged with `ctx.enqueue`) of the given types from their shared job queues.
+ * Runs jobs (commands staged with `ctx.enqueue`) of the given types from their shared job queues, each with its
+ * type's retry policy (`static retry`, else `options.maxAttempts` and the source's backoff). With `jobs()` in the
+ * stack their states are recorded; a job dead-lettered here is settled `dead` (and its `onFailure` sent).
  * @example
  * const workers = await work(mediator, source, [SendReceipt]); …; await Promise.all(workers.map((w) => w.close()));
  */
@@ -48,9 +51,14 @@ export function work(
   return Promise.all(
     jobs.map((job) => {
       const queue = source.jobQueue(typeOf(job));
+      const attempts = job.retry?.attempts ?? options.maxAttempts;
+      const typed: ConsumerOptions = attempts === undefined ? options : { ...options, maxAttempts: attempts };
       return source.consume(
-        queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], options),
-        dispatcher(mediator, queue, [job], options),
+        {
+          ...queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], typed),
+          ...(job.retry ? { retryDelayMs: backoff(job.retry) } : {}),
+        },
+        dispatcher(mediator, queue, [job], typed, undefined, true),
       );
     }),
   );
@@ -110,11 +118,13 @@ function dispatcher(
   types: readonly RequestClass[],
   options: ConsumerOptions,
   subscriber?: HandlerClass,
+  jobs = false,
 ) {
   const maxAttempts = options.maxAttempts ?? 5;
-  const handle = handler(mediator, consumer, types, subscriber);
-  // The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt: say so once.
-  const deadLettered = (delivery: Delivery, reason: unknown) =>
+  const handle = handler(mediator, consumer, types, subscriber, jobs);
+  // The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt: say so once,
+  // and settle a job `dead` (with its onFailure callback) before the message goes.
+  const deadLettered = async (delivery: Delivery, reason: unknown) => {
     mediator.ports.logger?.error('consumer: dead-lettered a message; it waits in the dead queue', {
       queue: consumer,
       messageId: delivery.message.id,
@@ -122,21 +132,48 @@ function dispatcher(
       attempt: delivery.attempt,
       reason,
     });
+    if (jobs) await settleDead(mediator.ports, delivery, reason);
+  };
   return async (delivery: Delivery): Promise<Disposition> => {
     let disposition: Disposition;
     try {
       disposition = await handle(delivery);
     } catch (error) {
-      if (delivery.attempt >= maxAttempts) deadLettered(delivery, error);
+      if (delivery.attempt >= maxAttempts) await deadLettered(delivery, error);
       throw error;
     }
     const last = disposition.action === 'retry' && delivery.attempt >= maxAttempts;
-    if (disposition.action === 'dead' || last) deadLettered(delivery, disposition.reason);
+    if (disposition.action === 'dead' || last) await deadLettered(delivery, disposition.reason);
     return disposition;
   };
 }
 
-function handler(mediator: Mediator, consumer: string, types: readonly RequestClass[], subscriber?: HandlerClass) {
+/**
+ * Settles a dead-lettered job `dead` in a transaction of its own, with its onFailure callback. The record says why
+ * in words its tenant may read (GetJob): a failure's message, never an exception's, which may quote SQL and values.
+ */
+async function settleDead(ports: Ports, delivery: Delivery, reason: unknown): Promise<void> {
+  if (!ports.jobs || !ports.unitOfWork || !ports.outbox) return;
+  const why =
+    typeof reason === 'string'
+      ? reason
+      : `the handler threw ${reason instanceof Error ? `an ${reason.name}` : 'a value'} (its message is in the logs, not here)`;
+  const message = `gave up after ${delivery.attempt} attempts: ${why}`.slice(0, 1_000);
+  const outcome = { state: 'dead' as const, failure: { kind: 'dead' as const, message } };
+  const staged = await ports.unitOfWork.transaction(
+    () => settleJob(ports, delivery.message, outcome, delivery.attempt),
+    () => true,
+  );
+  if (staged) ports.relay?.wake();
+}
+
+function handler(
+  mediator: Mediator,
+  consumer: string,
+  types: readonly RequestClass[],
+  subscriber?: HandlerClass,
+  jobs = false,
+) {
   const byName = new Map(types.map((t) => [typeOf(t), t]));
   return async (delivery: Delivery): Promise<Disposition> => {
     const { message } = delivery;
@@ -155,6 +192,7 @@ function handler(mediator: Mediator, consumer: string, types: readonly RequestCl
           requestId,
           actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
           subscriber,
+          job: jobs ? message : undefined,
         }),
       );
     const telemetry = mediator.ports.telemetry;

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { UseCaseError } from './errors.js';
 import type { Handler, HandlerClass } from './handler.js';
+import { callbackHeaders, jobQueueOf, keyedJobId, type EnqueueOptions, type JobHandle } from './jobs.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -24,6 +25,8 @@ export interface SendOptions {
   readonly signal?: AbortSignal | undefined;
   /** Runs this event subscriber (@on) rather than the type's handler (set by `subscribe()` per queue). */
   readonly subscriber?: HandlerClass | undefined;
+  /** The job message this send runs (set by `work()`; the jobs() middleware records its life). */
+  readonly job?: OutboxMessage | undefined;
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */
@@ -131,9 +134,25 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     this.#stage('event', event, options);
   }
 
-  /** Stages a command to run later as a job (through the outbox, after commit). */
-  enqueue(command: AnyRequest, options: StageOptions = {}): void {
-    this.#stage('job', command, options);
+  /**
+   * Stages a command to run later as a job (through the outbox, after commit) and returns its handle at once.
+   * @example const { jobId } = ctx.enqueue(new LowStockAlert({ productId }), { onSuccess: RecordAlert, delayMs: 500 });
+   */
+  enqueue(command: AnyRequest, options: EnqueueOptions = {}): JobHandle {
+    const type = typeOf(command.constructor as RequestClass);
+    if (options.delayMs !== undefined && options.runAt !== undefined)
+      throw new UseCaseError('misuse', `ctx.enqueue(${type}) in ${this.type}: give delayMs or runAt, not both`);
+    const runAt = options.runAt ?? (options.delayMs ? this.ports.clock.now() + options.delayMs : undefined);
+    const when = runAt === undefined ? undefined : new Date(runAt);
+    if (when && Number.isNaN(when.getTime()))
+      throw new UseCaseError(
+        'misuse',
+        `ctx.enqueue(${type}) in ${this.type}: runAt ${String(runAt)} is not a time — pass a Date or ISO 8601`,
+      );
+    const availableAt = when?.toISOString();
+    const id = options.key === undefined ? undefined : keyedJobId(this.meta.tenant, type, options.key);
+    const message = this.#stage('job', command, options, { id, availableAt, headers: callbackHeaders(options) });
+    return { jobId: message.id, queue: jobQueueOf(this.ports, type) };
   }
 
   /** Sends a nested request in this send's transaction (a savepoint); its messages leave at the outermost commit. */
@@ -178,7 +197,12 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     ((this.#hooks ??= {})[phase] ??= []).push({ hook, order: this.#hookCount++ });
   }
 
-  #stage(kind: 'event' | 'job', request: AnyRequest, options: StageOptions): void {
+  #stage(
+    kind: 'event' | 'job',
+    request: AnyRequest,
+    options: StageOptions,
+    job: { id?: string | undefined; availableAt?: string | undefined; headers?: Record<string, string> } = {},
+  ): OutboxMessage {
     const verb = kind === 'event' ? 'publish' : 'enqueue';
     if (!this.outbox) {
       throw new UseCaseError(
@@ -188,6 +212,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
       );
     }
     const headers: Record<string, string> = {
+      ...job.headers,
       requestId: this.meta.requestId,
       tenant: this.meta.tenant,
       causationType: this.type,
@@ -197,14 +222,18 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
       if (this.meta.actor.roles?.length) headers.actorRoles = this.meta.actor.roles.join(',');
     }
     this.ports.telemetry?.inject(headers);
-    this.outbox.push({
-      id: randomUUID(),
+    const message: OutboxMessage = {
+      id: job.id ?? randomUUID(),
       kind,
       type: typeOf(request.constructor as RequestClass),
       payload: payloadOf(request),
       occurredAt: isoTime(this.ports.clock.now()),
       aggregateId: options.aggregateId,
       headers,
-    });
+      ...(job.availableAt ? { availableAt: job.availableAt } : {}),
+    };
+    // The same keyed job twice in one send is one job.
+    if (job.id === undefined || !this.outbox.some((staged) => staged.id === message.id)) this.outbox.push(message);
+    return message;
   }
 }

@@ -46,6 +46,21 @@ export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { bindRelay, createRelay, type RelayOptions, type RunningRelay } from './relay.js';
 export { consume, dispositionOf, subscribe, work, type ConsumerOptions } from './consumer.js';
 export {
+  CancelJob,
+  GetJob,
+  backoff,
+  jobHandlers,
+  type EnqueueOptions,
+  type JobFailure,
+  type JobHandle,
+  type JobOutcome,
+  type JobRecord,
+  type JobSettled,
+  type JobState,
+  type JobStore,
+  type RetryPolicy,
+} from './jobs.js';
+export {
   retention,
   type Retention,
   type RetentionCounts,

@@ -76,6 +76,8 @@ const PORT_TOKENS = {
   outbox: TOKENS.Outbox,
   inbox: TOKENS.Inbox,
   relay: TOKENS.Relay,
+  jobs: TOKENS.JobStore,
+  source: TOKENS.MessageSource,
   telemetry: TOKENS.Telemetry,
 } as const;
 
@@ -182,6 +184,7 @@ export function createMediator(container: Container, options: MediatorOptions): 
             ...parent.meta,
             idempotencyKey: undefined,
             message: undefined,
+            job: undefined,
             ...options,
             requestId: options.requestId ?? parent.meta.requestId,
             tenant: options.tenant ?? parent.meta.tenant,
@@ -190,6 +193,7 @@ export function createMediator(container: Container, options: MediatorOptions): 
             actor: options.actor,
             idempotencyKey: options.idempotencyKey,
             message: options.message,
+            job: options.job,
             requestId: options.requestId ?? nextRequestId(),
             tenant: options.tenant ?? 'default',
           };

@@ -9,22 +9,27 @@ export interface OutboxMessage {
   readonly occurredAt: string;
   readonly aggregateId?: string | undefined;
   readonly headers: Readonly<Record<string, string>>;
+  /** Not to be published before this time (ISO 8601): a delayed or scheduled job. Absent: at once. */
+  readonly availableAt?: string | undefined;
   /** Failed publish attempts so far (set by the outbox when it hands the message out). */
   readonly attempts?: number | undefined;
 }
 
 /** The transactional outbox. */
 export interface Outbox {
-  /** Writes messages in the ambient transaction. */
+  /** Writes messages in the ambient transaction; a message whose id the outbox holds already is left out. */
   add(messages: readonly OutboxMessage[]): Promise<void>;
-  /** Claims up to `limit` committed, unsent messages in order; claimed rows are invisible to other relays. */
+  /**
+   * Claims up to `limit` committed, unsent messages in order, none before its `availableAt` (by the outbox's clock);
+   * claimed rows are invisible to other relays.
+   */
   claim(limit: number): Promise<OutboxMessage[]>;
   markSent(ids: readonly string[]): Promise<void>;
   /** Returns a claimed message with one more failed attempt; `park` sets it aside with its error for good. */
   markFailed(id: string, error: string, park: boolean): Promise<void>;
   /** Returns claimed messages untouched (the bus was unreachable: that is no fault of theirs, no attempt counted). */
   release(ids: readonly string[]): Promise<void>;
-  /** Committed messages not yet sent (parked ones excluded). */
+  /** Committed messages due now and not yet sent (parked ones, and those not yet available, excluded). */
   pending(): Promise<number>;
   /**
    * Maintenance (optional; `retention()` needs it for `outboxSentMs`): deletes sent messages sent more than

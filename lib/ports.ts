@@ -1,12 +1,14 @@
 // The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
 import type { Context } from './context.js';
 import type { Middleware } from './middleware.js';
+import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
 import type {
   Delivery,
   Disposition,
   Inbox,
   MessageBus,
+  MessageSource,
   Outbox,
   OutboxMessage,
   PublishReport,
@@ -138,6 +140,10 @@ export interface Ports {
   readonly outbox?: Outbox | undefined;
   readonly inbox?: Inbox | undefined;
   readonly relay?: Relay | undefined;
+  /** Where job states live (`ctx.enqueue` handles, `GetJob`, the jobs() middleware). */
+  readonly jobs?: JobStore | undefined;
+  /** Where consumers read (the handle of `ctx.enqueue` names its job queue). */
+  readonly source?: MessageSource | undefined;
   readonly telemetry?: Telemetry | undefined;
   /** Where the library logs (`TOKENS.Logger`, else JSON lines of warnings and errors on stderr). */
   readonly logger?: Logger | undefined;

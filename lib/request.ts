@@ -1,4 +1,5 @@
 // Requests carry their schema (static) and their result/failure types (phantom), so `send` infers both.
+import type { RetryPolicy } from './jobs.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 
 declare const RESULT: unique symbol;
@@ -33,6 +34,8 @@ export interface RequestClass<T extends AnyRequest = AnyRequest> {
   readonly skip?: readonly string[] | undefined;
   /** Payload fields never stored in audit (added to the built-in secret-looking names). */
   readonly sensitive?: readonly string[] | undefined;
+  /** A job type's retry policy (`work()` reads it): attempts and backoff. */
+  readonly retry?: RetryPolicy | undefined;
 }
 
 /**

@@ -14,6 +14,7 @@ export const TOKENS = {
   MessageBus: Symbol.for('usecasecore.MessageBus'),
   MessageSource: Symbol.for('usecasecore.MessageSource'),
   Relay: Symbol.for('usecasecore.Relay'),
+  JobStore: Symbol.for('usecasecore.JobStore'),
   Telemetry: Symbol.for('usecasecore.Telemetry'),
   Logger: Symbol.for('usecasecore.Logger'),
 } as const;

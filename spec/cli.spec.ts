@@ -126,13 +126,14 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 7 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+/,
+          /Applied 8 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',
           'cli_audit_heads',
           'cli_idempotency',
           'cli_inbox',
+          'cli_jobs',
           'cli_migrations',
           'cli_migrations_lock',
           'cli_outbox',
@@ -142,7 +143,12 @@ describe('usecasecore CLI', function () {
             /_(at|until)$/.test(n),
           ),
           'the indexes retention deletes by',
-        ).to.have.members(['cli_outbox_sent_at', 'cli_inbox_processed_at', 'cli_idempotency_expires_at']);
+        ).to.have.members([
+          'cli_outbox_sent_at',
+          'cli_inbox_processed_at',
+          'cli_idempotency_expires_at',
+          'cli_jobs_settled_at',
+        ]);
         const second = await cli([...args, '--json'], { DATABASE_URL: '' });
         expect(second.code).to.equal(0);
         expect(JSON.parse(second.stdout)).to.deep.include({ applied: [] });

@@ -6,6 +6,7 @@ import { TOKENS } from '../../lib/tokens.js';
 import { KnexAuditStore } from './audit-store.js';
 import { KnexIdempotencyStore } from './idempotency-store.js';
 import { KnexInbox } from './inbox.js';
+import { KnexJobStore } from './job-store.js';
 import { KnexOutbox, type KnexOutboxOptions } from './outbox.js';
 import { tables, type TableOptions } from './tables.js';
 import { KnexUnitOfWork } from './unit-of-work.js';
@@ -13,6 +14,7 @@ import { KnexUnitOfWork } from './unit-of-work.js';
 export { KnexAuditStore, type AuditProblem, type AuditVerification } from './audit-store.js';
 export { KnexIdempotencyStore } from './idempotency-store.js';
 export { KnexInbox } from './inbox.js';
+export { KnexJobStore } from './job-store.js';
 export {
   KnexOutbox,
   type KnexOutboxOptions,
@@ -41,7 +43,7 @@ export interface KnexModuleOptions extends TableOptions, KnexOutboxOptions {
 }
 
 /**
- * Binds the unit of work, idempotency, audit, outbox and inbox stores to Postgres through knex. Run `migrate(knex)`
+ * Binds the unit of work, idempotency, audit, outbox, inbox and job stores to Postgres through knex. Run `migrate(knex)`
  * (or `npm run migrate`) once before use. Pair it with a bus module (`memoryBusModule()`, `amqpModule(...)`).
  * @example container.load(knexModule({ connection: process.env.DATABASE_URL }), memoryBusModule());
  */
@@ -71,6 +73,7 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
       [TOKENS.IdempotencyStore, new KnexIdempotencyStore(uow, t.idempotency, clock)],
       [TOKENS.AuditStore, new KnexAuditStore(uow, t.audit, t.auditHeads)],
       [TOKENS.Inbox, new KnexInbox(uow, t.inbox, clock)],
+      [TOKENS.JobStore, new KnexJobStore(uow, t.jobs)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
   });

@@ -12,6 +12,7 @@ interface Row {
   occurred_at: Date | string;
   aggregate_id: string | null;
   headers: Record<string, string>;
+  available_at: Date | string | null;
   attempts: number;
 }
 
@@ -33,13 +34,16 @@ export class KnexOutbox implements Outbox {
   ) {
     this.#leaseMs = options.claimLeaseMs ?? 30_000;
     this.#insert = `INSERT INTO ${uow.knex.raw('??', [table]).toQuery()}
-      (id, kind, type, payload, occurred_at, aggregate_id, headers) VALUES`;
+      (id, kind, type, payload, occurred_at, aggregate_id, headers, available_at) VALUES`;
   }
 
-  /** Writes the messages with the ambient transaction's commit (in its one statement of deferred writes). */
+  /**
+   * Writes the messages with the ambient transaction's commit (in its one statement of deferred writes); an id the
+   * table holds already (a keyed job enqueued again) is skipped.
+   */
   async add(messages: readonly OutboxMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const values = messages.map(() => '(?, ?, ?, ?::jsonb, ?, ?, ?::jsonb)').join(', ');
+    const values = messages.map(() => '(?, ?, ?, ?::jsonb, ?, ?, ?::jsonb, ?)').join(', ');
     const bindings = messages.flatMap((m) => [
       m.id,
       m.kind,
@@ -48,8 +52,9 @@ export class KnexOutbox implements Outbox {
       m.occurredAt,
       m.aggregateId ?? null,
       JSON.stringify(m.headers),
+      m.availableAt ?? null,
     ]);
-    await this.uow.defer(`${this.#insert} ${values}`, bindings, false);
+    await this.uow.defer(`${this.#insert} ${values} ON CONFLICT (id) DO NOTHING`, bindings, false);
   }
 
   async claim(limit: number): Promise<OutboxMessage[]> {
@@ -68,11 +73,12 @@ export class KnexOutbox implements Outbox {
         `UPDATE ?? AS o SET claimed_until = ? WHERE o.position IN (
            SELECT c.position FROM ?? AS c
            WHERE c.sent_at IS NULL AND c.parked_at IS NULL AND (c.claimed_until IS NULL OR c.claimed_until < ?)
+             AND (c.available_at IS NULL OR c.available_at <= ?)
              AND (c.aggregate_id IS NULL OR NOT EXISTS (SELECT 1 FROM ?? AS e WHERE e.aggregate_id = c.aggregate_id
                              AND e.position < c.position AND e.sent_at IS NULL AND e.parked_at IS NULL))
            ORDER BY c.position LIMIT ? FOR UPDATE SKIP LOCKED)
          RETURNING o.*`,
-        [this.table, now + this.#leaseMs, this.table, now, this.table, limit],
+        [this.table, now + this.#leaseMs, this.table, now, new Date(now), this.table, limit],
       );
       return (rows as Array<Row & { position: string }>)
         .sort((a, b) => Number(a.position) - Number(b.position))
@@ -108,7 +114,11 @@ export class KnexOutbox implements Outbox {
 
   async pending(): Promise<number> {
     const db: Knex = this.uow.knex;
-    const [row] = await db(this.table).whereNull('sent_at').whereNull('parked_at').count({ n: '*' });
+    const [row] = await db(this.table)
+      .whereNull('sent_at')
+      .whereNull('parked_at')
+      .where((due) => due.whereNull('available_at').orWhere('available_at', '<=', new Date(this.clock.now())))
+      .count({ n: '*' });
     return Number(row?.n ?? 0);
   }
 
@@ -281,6 +291,7 @@ function toMessage(row: Row): OutboxMessage {
     occurredAt: new Date(row.occurred_at).toISOString(),
     aggregateId: row.aggregate_id ?? undefined,
     headers: row.headers,
+    ...(row.available_at ? { availableAt: new Date(row.available_at).toISOString() } : {}),
     attempts: Number(row.attempts),
   };
 }

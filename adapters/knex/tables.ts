@@ -52,6 +52,7 @@ export interface Tables {
   readonly auditHeads: string;
   readonly outbox: string;
   readonly inbox: string;
+  readonly jobs: string;
   readonly migrations: string;
 }
 
@@ -69,6 +70,7 @@ export function tables(options: TableOptions = {}): Tables {
     auditHeads: name('audit_heads'),
     outbox: name('outbox'),
     inbox: name('inbox'),
+    jobs: name('jobs'),
     migrations: `${prefix}migrations`,
   };
 }
@@ -181,6 +183,30 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
     // Why a send failed (a denial's reason…). Nullable, no default: existing rows keep null, which the chain reads as
     // an absent reason, so they hash as they did and sealed chains still verify.
     '007_audit_reason': (knex) => [knex.raw('ALTER TABLE ?? ADD COLUMN reason text', [t.audit])],
+    // Jobs with handles: a delayed job's outbox row waits for `available_at`; each job's life is a row of `jobs`.
+    '008_jobs': (knex) => [
+      knex.raw('ALTER TABLE ?? ADD COLUMN available_at timestamptz(3)', [t.outbox]),
+      knex.raw(
+        `CREATE TABLE ?? (
+           id text PRIMARY KEY,
+           type text NOT NULL,
+           queue text NOT NULL,
+           tenant text NOT NULL,
+           state text NOT NULL,
+           attempts integer NOT NULL DEFAULT 0,
+           result jsonb,
+           failure jsonb,
+           enqueued_at timestamptz(3) NOT NULL,
+           run_at timestamptz(3) NOT NULL,
+           started_at timestamptz(3),
+           settled_at timestamptz(3))`,
+        [t.jobs],
+      ),
+      knex.raw('CREATE INDEX ?? ON ?? (settled_at) WHERE settled_at IS NOT NULL', [
+        `${bare(t.jobs)}_settled_at`,
+        t.jobs,
+      ]),
+    ],
   };
 }
 

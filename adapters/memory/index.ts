@@ -7,6 +7,7 @@ import { MemoryAuditStore } from './audit-store.js';
 import { MemoryBus } from './bus.js';
 import { MemoryIdempotencyStore } from './idempotency-store.js';
 import { MemoryInbox } from './inbox.js';
+import { MemoryJobStore } from './job-store.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryUnitOfWork } from './unit-of-work.js';
 
@@ -14,6 +15,7 @@ export { MemoryAuditStore } from './audit-store.js';
 export { MemoryBus, type MemoryBusOptions, type Subscriber } from './bus.js';
 export { MemoryIdempotencyStore } from './idempotency-store.js';
 export { MemoryInbox } from './inbox.js';
+export { MemoryJobStore } from './job-store.js';
 export { MemoryOutbox } from './outbox.js';
 export { MemoryTransaction, MemoryUnitOfWork, TransactionalMap } from './unit-of-work.js';
 
@@ -43,6 +45,7 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
       [TOKENS.Outbox, outbox],
       [MemoryOutbox, outbox],
       [TOKENS.Inbox, new MemoryInbox(uow, clock)],
+      [TOKENS.JobStore, new MemoryJobStore(uow)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
     if (options.bus !== false) bindBus(bind, options);

@@ -23,8 +23,9 @@ export class MemoryOutbox implements Outbox {
     private readonly clock: Clock = Date,
   ) {}
 
-  async add(messages: readonly OutboxMessage[]): Promise<void> {
+  async add(all: readonly OutboxMessage[]): Promise<void> {
     const tx = this.uow.current();
+    const messages = all.filter((m) => !this.#rows.has(m.id) && !this.#sent.has(m.id));
     for (const message of messages) {
       this.#rows.set(message.id, { message, status: tx ? 'staged' : 'pending', attempts: 0 });
     }
@@ -41,6 +42,7 @@ export class MemoryOutbox implements Outbox {
 
   async claim(limit: number): Promise<OutboxMessage[]> {
     const claimed: OutboxMessage[] = [];
+    const now = this.clock.now();
     // Only the oldest unsent message of an aggregate is handed out: the next one waits until it is sent or parked,
     // so a failed publish can never let a later message of the same aggregate overtake it.
     const waiting = new Set<string>();
@@ -52,7 +54,7 @@ export class MemoryOutbox implements Outbox {
         if (waiting.has(aggregate)) continue;
         waiting.add(aggregate);
       }
-      if (row.status === 'claimed') continue;
+      if (row.status === 'claimed' || this.#notYet(row, now)) continue;
       row.status = 'claimed';
       claimed.push({ ...row.message, attempts: row.attempts });
     }
@@ -81,8 +83,15 @@ export class MemoryOutbox implements Outbox {
 
   async pending(): Promise<number> {
     let count = 0;
-    for (const row of this.#rows.values()) if (row.status === 'pending' || row.status === 'claimed') count++;
+    const now = this.clock.now();
+    for (const row of this.#rows.values())
+      if ((row.status === 'pending' || row.status === 'claimed') && !this.#notYet(row, now)) count++;
     return count;
+  }
+
+  /** A delayed message whose time has not come. */
+  #notYet(row: Row, now: number): boolean {
+    return row.message.availableAt !== undefined && Date.parse(row.message.availableAt) > now;
   }
 
   /** Forgets messages sent more than `olderThanMs` ago; returns how many. Unsent and parked ones stay. */

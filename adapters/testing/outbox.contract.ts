@@ -104,6 +104,40 @@ export function runOutboxContract(
       );
     });
 
+    test('should hold a delayed message until its availableAt, by the outbox clock', async (fixture) => {
+      const { outbox, commit, clock } = fixture;
+      const due = new Date(clock.now() + 60_000).toISOString();
+      const delayed = { ...message('later'), availableAt: due };
+      await commit([delayed, message('now')]);
+      const claimed = await outbox.claim(10);
+      assert.deepStrictEqual(
+        claimed.map((m) => m.type),
+        ['now'],
+      );
+      assert.equal(await outbox.pending(), 1, 'the claimed one; the delayed one is not due');
+      await outbox.markSent([claimed[0]!.id]);
+      assert.equal(await outbox.pending(), 0);
+      clock.advance(59_999);
+      assert.deepStrictEqual(await outbox.claim(10), []);
+      clock.advance(1);
+      assert.equal(await outbox.pending(), 1);
+      const [later] = await outbox.claim(10);
+      assert.ok(later, 'due at its availableAt');
+      assertIncludes(later, { id: delayed.id, availableAt: due });
+    });
+
+    test('should skip a message whose id it holds already, sent or not', async ({ outbox, commit }) => {
+      const first = message('first');
+      await commit([first]);
+      await commit([{ ...first, type: 'again' }]);
+      const [claimed, ...more] = await outbox.claim(10);
+      assert.equal(claimed?.type, 'first');
+      assert.deepStrictEqual(more, []);
+      await outbox.markSent([first.id]);
+      await commit([{ ...first, type: 'again' }]);
+      assert.deepStrictEqual(await outbox.claim(10), []);
+    });
+
     test('should forget sent messages', async ({ outbox, commit }) => {
       await commit([message('a')]);
       const [m] = await outbox.claim(1);

@@ -4,6 +4,7 @@ import {
   KnexAuditStore,
   KnexIdempotencyStore,
   KnexInbox,
+  KnexJobStore,
   KnexOutbox,
   KnexUnitOfWork,
   tables,
@@ -12,6 +13,7 @@ import {
   runAuditStoreContract,
   runIdempotencyStoreContract,
   runInboxContract,
+  runJobStoreContract,
   runOutboxContract,
   runUnitOfWorkContract,
   type Probe,
@@ -79,4 +81,8 @@ export function knexContracts(name: string, open: () => Promise<Knex | undefined
     },
     { purge: true },
   );
+  runJobStoreContract(mocha, name, async () => {
+    const { uow, t, close } = await withSchema();
+    return { uow, close, store: new KnexJobStore(uow, t.jobs) };
+  });
 }

@@ -4,6 +4,7 @@ import {
   MemoryBus,
   MemoryIdempotencyStore,
   MemoryInbox,
+  MemoryJobStore,
   MemoryOutbox,
   MemoryUnitOfWork,
   TransactionalMap,
@@ -12,6 +13,7 @@ import {
   runAuditStoreContract,
   runIdempotencyStoreContract,
   runInboxContract,
+  runJobStoreContract,
   runMessagingContract,
   runOutboxContract,
   runUnitOfWorkContract,
@@ -51,6 +53,10 @@ runInboxContract(
   },
   { purge: true },
 );
+runJobStoreContract(mocha, 'memory', async () => {
+  const uow = new MemoryUnitOfWork();
+  return { uow, store: new MemoryJobStore(uow), close: closed };
+});
 runMessagingContract(mocha, 'memory', async () => {
   const bus = new MemoryBus();
   return {

@@ -1,0 +1,101 @@
+// Job states in Postgres: queued and settled with the transactions that decide them, taken in a write of its own.
+import type { JobOutcome, JobRecord, JobStore } from '../../lib/jobs.js';
+import { prepared, type KnexUnitOfWork } from './unit-of-work.js';
+
+interface Row {
+  id: string;
+  type: string;
+  queue: string;
+  tenant: string;
+  state: JobRecord['state'];
+  attempts: number;
+  result: unknown;
+  failure: JobRecord['failure'] | null;
+  enqueued_at: Date | string;
+  run_at: Date | string;
+  started_at: Date | string | null;
+  settled_at: Date | string | null;
+}
+
+/** The knex JobStore (table `<prefix>jobs`, migration 008). */
+export class KnexJobStore implements JobStore {
+  readonly #insert: string;
+  readonly #start: string;
+  readonly #settle: string;
+  readonly #cancel: string;
+  readonly #read: string;
+
+  constructor(
+    private readonly uow: KnexUnitOfWork,
+    table: string,
+  ) {
+    const t = uow.knex.raw('??', [table]).toQuery();
+    this.#insert = `INSERT INTO ${t} (id, type, queue, tenant, state, attempts, enqueued_at, run_at) VALUES`;
+    // Taken, or as it is when it may not run (cancelled, settled): one round trip either way.
+    this.#start = `WITH taken AS (
+        UPDATE ${t} SET state = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, ?)
+        WHERE id = ? AND state IN ('queued', 'running') RETURNING *)
+      SELECT * FROM taken UNION ALL SELECT * FROM ${t} WHERE id = ? AND NOT EXISTS (SELECT 1 FROM taken)`;
+    this.#settle = `UPDATE ${t} SET state = ?, result = ?::jsonb, failure = ?::jsonb, settled_at = ?
+      WHERE id = ? AND state IN ('queued', 'running')`;
+    this.#cancel = `UPDATE ${t} SET state = 'cancelled', settled_at = ? WHERE id = ? AND state = 'queued' RETURNING id`;
+    this.#read = `SELECT * FROM ${t} WHERE id = ?`;
+  }
+
+  /** Inserts with the ambient transaction's commit (in its one statement of deferred writes). */
+  async add(jobs: readonly JobRecord[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const values = jobs.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    const bindings = jobs.flatMap((j) => [
+      j.jobId,
+      j.type,
+      j.queue,
+      j.tenant,
+      j.state,
+      j.attempts,
+      j.enqueuedAt,
+      j.runAt,
+    ]);
+    await this.uow.defer(`${this.#insert} ${values} ON CONFLICT (id) DO NOTHING`, bindings, false);
+  }
+
+  async start(jobId: string, at: string): Promise<JobRecord | undefined> {
+    const { rows } = await prepared(this.uow.knex, this.#start, [at, jobId, jobId]);
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  async settle(jobId: string, outcome: JobOutcome, at: string): Promise<void> {
+    const result = outcome.state === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null;
+    const failure = outcome.state === 'succeeded' ? null : JSON.stringify(outcome.failure);
+    await this.uow.defer(this.#settle, [outcome.state, result, failure, at, jobId], false);
+  }
+
+  async cancel(jobId: string, at: string): Promise<boolean> {
+    const { rows } = await prepared(await this.uow.db(), this.#cancel, [at, jobId]);
+    return rows.length > 0;
+  }
+
+  async status(jobId: string): Promise<JobRecord | undefined> {
+    const { rows } = await prepared(await this.uow.db(), this.#read, [jobId]);
+    return rows[0] && toRecord(rows[0]);
+  }
+}
+
+const iso = (time: Date | string) => new Date(time).toISOString();
+
+function toRecord(row: Row): JobRecord {
+  return {
+    jobId: row.id,
+    type: row.type,
+    queue: row.queue,
+    tenant: row.tenant,
+    state: row.state,
+    attempts: Number(row.attempts),
+    ...(row.state === 'succeeded' ? { result: row.result } : {}),
+    ...(row.failure ? { failure: row.failure } : {}),
+    enqueuedAt: iso(row.enqueued_at),
+    runAt: iso(row.run_at),
+    ...(row.started_at ? { startedAt: iso(row.started_at) } : {}),
+    ...(row.settled_at ? { settledAt: iso(row.settled_at) } : {}),
+  };
+}
