@@ -71,6 +71,12 @@ export interface JobStore {
   cancel(jobId: string, at: string): Promise<boolean>;
   /** The job, or `undefined`. */
   status(jobId: string): Promise<JobRecord | undefined>;
+  /**
+   * Maintenance (optional; `retention()` needs it for `jobsMs`): deletes the records of jobs settled (or cancelled)
+   * more than `olderThanMs` ago, by the store's clock, and returns how many. Queued and running jobs stay. A keyed
+   * job's key is free again once its record is gone.
+   */
+  purge?(olderThanMs: number): Promise<number>;
 }
 
 /** Options of `ctx.enqueue`. */

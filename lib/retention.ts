@@ -1,6 +1,7 @@
-// Retention: removes sent outbox messages, old inbox records and expired idempotency records, on a timer.
+// Retention: removes sent outbox messages, old inbox records, expired idempotency records and settled jobs, on a timer.
 import type { Container } from 'inversify';
 import { UseCaseError } from './errors.js';
+import type { JobStore } from './jobs.js';
 import type { IdempotencyStore, Inbox, Outbox } from './ports.js';
 import { loggerOf } from './logger.js';
 import { TOKENS } from './tokens.js';
@@ -13,6 +14,8 @@ export interface RetentionOptions {
   readonly inboxMs?: number;
   /** Deletes expired idempotency records and abandoned claims (`IdempotencyStore.reap()`). */
   readonly idempotency?: boolean;
+  /** Deletes the records of jobs settled longer ago than this (ms). Queued and running jobs are never deleted. */
+  readonly jobsMs?: number;
   /** How often the timer runs. Default 1 hour. */
   readonly everyMs?: number;
   /** Hears the failure of a timed run (the next tick tries again). Default: the container's Logger. */
@@ -24,6 +27,7 @@ export interface RetentionPorts {
   readonly outbox?: Pick<Outbox, 'purgeSent'> | undefined;
   readonly inbox?: Pick<Inbox, 'purge'> | undefined;
   readonly idempotency?: Pick<IdempotencyStore, 'reap'> | undefined;
+  readonly jobs?: Pick<JobStore, 'purge'> | undefined;
 }
 
 /** How many records one run removed, per port. */
@@ -31,6 +35,7 @@ export interface RetentionCounts {
   readonly outbox: number;
   readonly inbox: number;
   readonly idempotency: number;
+  readonly jobs: number;
 }
 
 /** A running retention schedule. */
@@ -76,8 +81,17 @@ export function retention(source: Container | RetentionPorts, options: Retention
     if (!store) throw missing('idempotency', 'an IdempotencyStore');
     tasks.push(['idempotency', () => store.reap()]);
   }
+  if (options.jobsMs !== undefined) {
+    const ms = duration('jobsMs', options.jobsMs),
+      jobs = ports.jobs;
+    if (!jobs?.purge) throw missing('jobsMs', 'a JobStore with purge()');
+    tasks.push(['jobs', () => jobs.purge!(ms)]);
+  }
   if (tasks.length === 0) {
-    throw new UseCaseError('misuse', 'retention() has nothing to do — set outboxSentMs, inboxMs or idempotency: true');
+    throw new UseCaseError(
+      'misuse',
+      'retention() has nothing to do — set outboxSentMs, inboxMs, jobsMs or idempotency: true',
+    );
   }
   duration('everyMs', everyMs);
 
@@ -92,7 +106,7 @@ export function retention(source: Container | RetentionPorts, options: Retention
     return current;
   }
   async function runTasks(): Promise<RetentionCounts> {
-    const counts = { outbox: 0, inbox: 0, idempotency: 0 };
+    const counts = { outbox: 0, inbox: 0, idempotency: 0, jobs: 0 };
     const errors: unknown[] = [];
     for (const [port, purge] of tasks) {
       if (stopped) break; // stop() waits for the task under way only
@@ -128,6 +142,7 @@ function portsOf(source: Container | RetentionPorts): RetentionPorts {
     outbox: container.get<Outbox>(TOKENS.Outbox, { optional: true }),
     inbox: container.get<Inbox>(TOKENS.Inbox, { optional: true }),
     idempotency: container.get<IdempotencyStore>(TOKENS.IdempotencyStore, { optional: true }),
+    jobs: container.get<JobStore>(TOKENS.JobStore, { optional: true }),
   };
 }
 

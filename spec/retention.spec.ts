@@ -21,10 +21,12 @@ import {
 } from '../adapters/memory/index.js';
 import { ManualClock } from '../adapters/testing/clock.js';
 import {
+  TOKENS,
   UseCaseError,
   retention,
   type IdempotencyStore,
   type Inbox,
+  type JobStore,
   type Outbox,
   type OutboxMessage,
   type UnitOfWork,
@@ -65,7 +67,8 @@ function retentionSuite(
     before(async function () {
       if (available && !(await available())) this.skip();
     });
-    beforeEach(async () => {
+    beforeEach(async function () {
+      this.timeout(30_000); // the first case may start the shared PGlite and migrate it
       clock = new ManualClock(START);
       ports = await make(clock);
     });
@@ -98,8 +101,8 @@ function retentionSuite(
         { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true },
       );
       try {
-        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 1, idempotency: 1 });
-        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 0, inbox: 0, idempotency: 0 });
+        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 1, idempotency: 1, jobs: 0 });
+        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 0, inbox: 0, idempotency: 0, jobs: 0 });
         expect(await ports.counts()).to.deep.equal({ unsent: 1, parked: 0, sent: 0 });
       } finally {
         await cleanup.stop();
@@ -292,8 +295,8 @@ describe('retention()', () => {
       await new Promise((resolve) => setTimeout(resolve, 20)); // ticks of the 1 ms timer come and go
       expect(slow.calls(), 'one run, however it was started').to.equal(1);
       slow.open();
-      expect(await first).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0 });
-      expect(await second).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0 });
+      expect(await first).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
+      expect(await second).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
     } finally {
       slow.open();
       await cleanup.stop();
@@ -316,7 +319,7 @@ describe('retention()', () => {
     expect(stopped, 'stop() waits for the purge under way').to.equal(false);
     slow.open();
     await stopping;
-    expect(await run).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0 });
+    expect(await run).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
     expect(reaped, 'the purge not started when stop() was called never runs').to.equal(0);
     await expect(cleanup.runOnce()).to.be.rejectedWith(UseCaseError, /retention was stopped/);
   });
@@ -357,10 +360,16 @@ describe('retention()', () => {
     await outbox.add([sent]);
     await outbox.claim(1);
     await outbox.markSent([sent.id]);
+    const jobs = container.get<JobStore>(TOKENS.JobStore);
+    const at = new Date(START).toISOString();
+    const job = { jobId: 'j-1', type: 'T', queue: 'q', tenant: 't', state: 'queued' as const, attempts: 0 };
+    await jobs.add([{ ...job, enqueuedAt: at, runAt: at }]);
+    await jobs.settle('j-1', { state: 'succeeded', result: null }, at);
     clock.set(START + DAY);
-    const cleanup = retention(container, { outboxSentMs: 0, inboxMs: 0, idempotency: true });
+    const cleanup = retention(container, { outboxSentMs: 0, inboxMs: 0, idempotency: true, jobsMs: 0 });
     try {
-      expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0 });
+      expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 1 });
+      expect(await jobs.status('j-1')).to.equal(undefined);
     } finally {
       await cleanup.stop();
     }

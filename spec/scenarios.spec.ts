@@ -261,7 +261,7 @@ describe('RELIABILITY scenarios in process (PGlite)', () => {
         clock.advance(1_000);
         const cleanup = retention(container, { outboxSentMs: 0, inboxMs: 0, idempotency: true });
         try {
-          expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0 });
+          expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
         } finally {
           await cleanup.stop();
         }

@@ -9,6 +9,7 @@ import { DEFAULT_EXCHANGES } from '../amqp/topology.js';
 import { KnexAuditStore } from '../knex/audit-store.js';
 import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexInbox } from '../knex/inbox.js';
+import { KnexJobStore } from '../knex/job-store.js';
 import { KnexOutbox } from '../knex/outbox.js';
 import { KnexUnitOfWork } from '../knex/unit-of-work.js';
 import { EXIT, UsageError, formatDuration, redact, type Command, type Invocation } from './common.js';
@@ -41,6 +42,7 @@ Retention, so no other process is needed (each off unless given):
   --purge-sent-after <duration>    delete outbox rows sent longer ago than this, e.g. 7d
   --purge-inbox-after <duration>   forget inbox records older than this, e.g. 30d
   --reap-idempotency               delete expired idempotency records
+  --purge-jobs-after <duration>    delete the records of jobs settled longer ago than this, e.g. 30d
   --retention-every <duration>     how often retention runs (default 1h; it also runs at start)
 
 Exit codes: 0 stopped by a signal, 1 it could not start (database or broker unreachable, tables missing) or a
@@ -55,6 +57,7 @@ second signal cut the shutdown short, 2 bad usage.`,
     'purge-sent-after': { type: 'string' },
     'purge-inbox-after': { type: 'string' },
     'reap-idempotency': { type: 'boolean' },
+    'purge-jobs-after': { type: 'string' },
     'retention-every': { type: 'string' },
   },
   async run(cli) {
@@ -207,10 +210,13 @@ function retentionOf(cli: Invocation): (RetentionOptions & { description: string
   const outboxSentMs = cli.duration('purge-sent-after'),
     inboxMs = cli.duration('purge-inbox-after');
   const idempotency = cli.flag('reap-idempotency'),
+    jobsMs = cli.duration('purge-jobs-after'),
     everyMs = cli.duration('retention-every') ?? 3_600_000;
-  if (outboxSentMs === undefined && inboxMs === undefined && !idempotency) {
+  if (outboxSentMs === undefined && inboxMs === undefined && jobsMs === undefined && !idempotency) {
     if (cli.string('retention-every') !== undefined) {
-      throw new UsageError('--retention-every needs --purge-sent-after, --purge-inbox-after or --reap-idempotency');
+      throw new UsageError(
+        '--retention-every needs --purge-sent-after, --purge-inbox-after, --purge-jobs-after or --reap-idempotency',
+      );
     }
     return undefined;
   }
@@ -218,10 +224,12 @@ function retentionOf(cli: Invocation): (RetentionOptions & { description: string
     ...(outboxSentMs === undefined ? [] : [`sent rows kept ${formatDuration(outboxSentMs)}`]),
     ...(inboxMs === undefined ? [] : [`inbox kept ${formatDuration(inboxMs)}`]),
     ...(idempotency ? ['idempotency reaped'] : []),
+    ...(jobsMs === undefined ? [] : [`settled jobs kept ${formatDuration(jobsMs)}`]),
   ];
   return {
     ...(outboxSentMs === undefined ? {} : { outboxSentMs }),
     ...(inboxMs === undefined ? {} : { inboxMs }),
+    ...(jobsMs === undefined ? {} : { jobsMs }),
     idempotency,
     everyMs,
     onError: (error: unknown) => cli.err(`usecasecore relay: retention failed: ${String(error)}`),
@@ -236,6 +244,7 @@ function startRetention(cli: Invocation, uow: KnexUnitOfWork, options: Retention
       outbox: new KnexOutbox(uow, cli.tables.outbox),
       inbox: new KnexInbox(uow, cli.tables.inbox),
       idempotency: new KnexIdempotencyStore(uow, cli.tables.idempotency),
+      jobs: new KnexJobStore(uow, cli.tables.jobs),
     },
     options,
   );

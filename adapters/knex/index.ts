@@ -73,7 +73,7 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
       [TOKENS.IdempotencyStore, new KnexIdempotencyStore(uow, t.idempotency, clock)],
       [TOKENS.AuditStore, new KnexAuditStore(uow, t.audit, t.auditHeads)],
       [TOKENS.Inbox, new KnexInbox(uow, t.inbox, clock)],
-      [TOKENS.JobStore, new KnexJobStore(uow, t.jobs)],
+      [TOKENS.JobStore, new KnexJobStore(uow, t.jobs, clock)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
   });

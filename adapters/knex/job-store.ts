@@ -1,5 +1,7 @@
 // Job states in Postgres: queued and settled with the transactions that decide them, taken in a write of its own.
 import type { JobOutcome, JobRecord, JobStore } from '../../lib/jobs.js';
+import type { Clock } from '../../lib/ports.js';
+import { deleteInBatches } from './purge.js';
 import { prepared, type KnexUnitOfWork } from './unit-of-work.js';
 
 interface Row {
@@ -27,7 +29,8 @@ export class KnexJobStore implements JobStore {
 
   constructor(
     private readonly uow: KnexUnitOfWork,
-    table: string,
+    private readonly table: string,
+    private readonly clock: Clock = Date,
   ) {
     const t = uow.knex.raw('??', [table]).toQuery();
     this.#insert = `INSERT INTO ${t} (id, type, queue, tenant, state, attempts, enqueued_at, run_at) VALUES`;
@@ -78,6 +81,11 @@ export class KnexJobStore implements JobStore {
   async status(jobId: string): Promise<JobRecord | undefined> {
     const { rows } = await prepared(await this.uow.db(), this.#read, [jobId]);
     return rows[0] && toRecord(rows[0]);
+  }
+
+  /** Deletes jobs settled more than `olderThanMs` ago, in batches; returns how many. */
+  async purge(olderThanMs: number): Promise<number> {
+    return deleteInBatches(this.uow.knex, this.table, 'settled_at < ?', [new Date(this.clock.now() - olderThanMs)]);
   }
 }
 

@@ -45,7 +45,7 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
       [TOKENS.Outbox, outbox],
       [MemoryOutbox, outbox],
       [TOKENS.Inbox, new MemoryInbox(uow, clock)],
-      [TOKENS.JobStore, new MemoryJobStore(uow)],
+      [TOKENS.JobStore, new MemoryJobStore(uow, clock)],
     ];
     for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
     if (options.bus !== false) bindBus(bind, options);

@@ -1,5 +1,6 @@
 // Job states in memory: records added or settled in a transaction are undone with it.
 import type { JobOutcome, JobRecord, JobStore } from '../../lib/jobs.js';
+import type { Clock } from '../../lib/ports.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 const OPEN = new Set<JobRecord['state']>(['queued', 'running']);
@@ -7,7 +8,10 @@ const OPEN = new Set<JobRecord['state']>(['queued', 'running']);
 /** The memory JobStore. */
 export class MemoryJobStore implements JobStore {
   readonly #jobs = new Map<string, JobRecord>();
-  constructor(private readonly uow: MemoryUnitOfWork) {}
+  constructor(
+    private readonly uow: MemoryUnitOfWork,
+    private readonly clock: Clock = Date,
+  ) {}
 
   async add(jobs: readonly JobRecord[]): Promise<void> {
     for (const job of jobs) if (!this.#jobs.has(job.jobId)) this.#set(job.jobId, job);
@@ -35,6 +39,15 @@ export class MemoryJobStore implements JobStore {
 
   async status(jobId: string): Promise<JobRecord | undefined> {
     return this.#jobs.get(jobId);
+  }
+
+  /** Deletes jobs settled more than `olderThanMs` ago; returns how many. */
+  async purge(olderThanMs: number): Promise<number> {
+    const cutoff = this.clock.now() - olderThanMs;
+    let removed = 0;
+    for (const [jobId, job] of this.#jobs)
+      if (job.settledAt !== undefined && Date.parse(job.settledAt) < cutoff && this.#jobs.delete(jobId)) removed++;
+    return removed;
   }
 
   /** Writes a record, undone if the ambient transaction rolls back. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { JobRecord, JobStore } from '../../lib/jobs.js';
 import type { UnitOfWork } from '../../lib/ports.js';
+import { ManualClock } from './clock.js';
 import { assertIncludes, withFixture, type TestApi } from './harness.js';
 
 /** What the JobStore contract runs against, made fresh for every case. */
@@ -13,20 +14,33 @@ export interface JobStoreFixture {
   close(): Promise<void>;
 }
 
+/** Optional parts of the JobStore port the adapter implements: their cases are registered only when set. */
+export interface JobStoreContractOptions {
+  /** The store implements `purge`: check that it deletes settled jobs only, by its clock. */
+  readonly purge?: boolean;
+}
+
+const DAY = 86_400_000;
 const AT = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-01T00:00:05.000Z';
 
 /**
- * Registers the JobStore contract for an adapter; `make` must give an empty store every time.
+ * Registers the JobStore contract for an adapter; `make` must give an empty store every time. It receives a fresh
+ * `ManualClock` per case (at 2026-01-31): a store that purges must judge ages by it.
  * @example
- * runJobStoreContract({ describe, it }, 'memory', async () => {
+ * runJobStoreContract({ describe, it }, 'memory', async (clock) => {
  *   const uow = new MemoryUnitOfWork();
- *   return { uow, store: new MemoryJobStore(uow), close: async () => {} };
- * });
+ *   return { uow, store: new MemoryJobStore(uow, clock), close: async () => {} };
+ * }, { purge: true });
  */
-export function runJobStoreContract(t: TestApi, name: string, make: () => Promise<JobStoreFixture>): void {
+export function runJobStoreContract(
+  t: TestApi,
+  name: string,
+  make: (clock: ManualClock) => Promise<JobStoreFixture>,
+  options: JobStoreContractOptions = {},
+): void {
   const test = (title: string, body: (fixture: JobStoreFixture) => Promise<void>) =>
-    t.it(title, () => withFixture(make, body));
+    t.it(title, () => withFixture(() => make(new ManualClock('2026-01-31T00:00:00Z')), body));
   const job = (overrides: Partial<JobRecord> = {}): JobRecord => ({
     jobId: randomUUID(),
     type: 'SendReceipt',
@@ -115,6 +129,31 @@ export function runJobStoreContract(t: TestApi, name: string, make: () => Promis
       has(await store.start(queued.jobId, LATER), { state: 'cancelled', attempts: 0, settledAt: LATER });
       assert.equal((await store.status(running.jobId))?.state, 'running');
     });
+
+    if (options.purge) {
+      test('should purge only jobs settled or cancelled before the cut-off, never queued or running ones', async (f) => {
+        const { store, uow } = f;
+        if (!store.purge) assert.fail('runJobStoreContract({ purge: true }) but the store has no purge()');
+        const [old, recent, cancelled, queued, running] = [job(), job(), job(), job(), job()];
+        await inTransaction(uow, () => store.add([old, recent, cancelled, queued, running]));
+        await store.start(running.jobId, AT);
+        await inTransaction(uow, () => store.settle(old.jobId, { state: 'succeeded', result: 1 }, AT));
+        const failure = { kind: 'dead' as const, message: 'gave up' };
+        await inTransaction(uow, () =>
+          store.settle(recent.jobId, { state: 'dead', failure }, '2026-01-20T00:00:00.000Z'),
+        );
+        await inTransaction(uow, () => store.cancel(cancelled.jobId, AT));
+
+        assert.equal(await store.purge(15 * DAY), 2, 'the old and the cancelled one');
+        assert.equal(await store.purge(15 * DAY), 0);
+        assert.equal(await store.status(old.jobId), undefined);
+        assert.equal(await store.status(cancelled.jobId), undefined);
+        assert.equal(await store.purge(11 * DAY), 0, 'settled exactly at the cut-off: kept');
+        assert.equal(await store.purge(11 * DAY - 1), 1);
+        assert.equal((await store.status(queued.jobId))?.state, 'queued');
+        assert.equal((await store.status(running.jobId))?.state, 'running');
+      });
+    }
 
     test('should let exactly one of a start and a cancel racing for a queued job win', async ({ store, uow }) => {
       const jobs = Array.from({ length: 10 }, () => job());

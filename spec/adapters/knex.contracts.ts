@@ -81,8 +81,13 @@ export function knexContracts(name: string, open: () => Promise<Knex | undefined
     },
     { purge: true },
   );
-  runJobStoreContract(mocha, name, async () => {
-    const { uow, t, close } = await withSchema();
-    return { uow, close, store: new KnexJobStore(uow, t.jobs) };
-  });
+  runJobStoreContract(
+    mocha,
+    name,
+    async (clock) => {
+      const { uow, t, close } = await withSchema();
+      return { uow, close, store: new KnexJobStore(uow, t.jobs, clock) };
+    },
+    { purge: true },
+  );
 }

@@ -53,10 +53,15 @@ runInboxContract(
   },
   { purge: true },
 );
-runJobStoreContract(mocha, 'memory', async () => {
-  const uow = new MemoryUnitOfWork();
-  return { uow, store: new MemoryJobStore(uow), close: closed };
-});
+runJobStoreContract(
+  mocha,
+  'memory',
+  async (clock) => {
+    const uow = new MemoryUnitOfWork();
+    return { uow, store: new MemoryJobStore(uow, clock), close: closed };
+  },
+  { purge: true },
+);
 runMessagingContract(mocha, 'memory', async () => {
   const bus = new MemoryBus();
   return {
