@@ -1,7 +1,7 @@
 // RabbitMQ for specs: the machine's broker (AMQP_URL), with exchange and queue names of the spec's own.
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
-import type { Exchanges } from '../adapters/amqp/index.js';
+import type { Exchanges, QueueType } from '../adapters/amqp/index.js';
 
 /**
  * The broker URL, or `undefined` with a message when it is not set or not reachable. Under CI=true a missing
@@ -24,6 +24,17 @@ export async function rabbit(): Promise<string | undefined> {
     return missing(`cannot reach ${url.replace(/\/\/[^@]*@/, '//')}: ${(error as Error).message}`);
   }
   return url;
+}
+
+/**
+ * The queue type the RabbitMQ specs declare their queues with: UCC_QUEUE_TYPE, `quorum` (the library's default)
+ * unless set to `classic` (CI runs the RabbitMQ specs once more that way). Pass it to amqpModule, AmqpBus, AmqpSource.
+ * @example amqpModule({ url, exchanges: topology.exchanges, queueType: queueType() })
+ */
+export function queueType(): QueueType {
+  const type = process.env.UCC_QUEUE_TYPE || 'quorum';
+  if (type !== 'quorum' && type !== 'classic') throw new Error(`UCC_QUEUE_TYPE=${type}: use quorum or classic`);
+  return type;
 }
 
 /** Exchange names no other run uses, and a queue-name maker with the same prefix. */

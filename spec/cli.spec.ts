@@ -70,6 +70,11 @@ describe('usecasecore CLI', function () {
       ['ids and --parked together', ['outbox', 'retry', 'abc', '--parked'], /give the ids of parked rows, or --parked/],
       ['a stray argument', ['migrate', 'now'], /Unexpected argument 'now'/],
       ['no DATABASE_URL', ['outbox', 'status'], /Set DATABASE_URL or pass --database-url/],
+      [
+        'a queue type of neither kind',
+        ['relay', '--amqp-url', 'amqp://127.0.0.1:1', '--queue-type', 'mirrored'],
+        /--queue-type must be quorum or classic \(as amqpModule's queueType\), got mirrored/,
+      ],
     ];
     it('should exit 2 with the fix and a usage line on stderr for bad usage', async () => {
       const runs = await Promise.all(misuses.map(([, args]) => cli(args, { DATABASE_URL: '' })));

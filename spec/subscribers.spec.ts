@@ -23,7 +23,7 @@ import {
   type MessageSource,
 } from '../lib/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
-import { deleteTopology, isolatedTopology, rabbit } from './broker.js';
+import { deleteTopology, isolatedTopology, queueType, rabbit } from './broker.js';
 import { postgres } from './db.js';
 import { createSchema, scopedKnex } from './postgres/sample-db.js';
 import { expect } from './helpers.js';
@@ -143,7 +143,7 @@ describe('event subscribers (@on) on RabbitMQ and Postgres', function () {
     const container = new Container();
     container.load(
       knexModule({ knex: db }),
-      amqpModule({ url: amqpUrl, exchanges: topology.exchanges, retryDelayMs: () => 20 }),
+      amqpModule({ url: amqpUrl, exchanges: topology.exchanges, retryDelayMs: () => 20, queueType: queueType() }),
     );
     container.bind(EFFECTS).toDynamicValue((ctx) => {
       const uow = ctx.get(KnexUnitOfWork);

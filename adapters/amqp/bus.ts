@@ -4,10 +4,17 @@ import type { ConfirmChannel } from 'amqplib';
 import type { BusState, MessageBus, OutboxMessage, PublishReport } from '../../lib/ports.js';
 import { encode } from './codec.js';
 import type { AmqpConnection } from './connection.js';
-import { assertExchanges, assertQueue, jobQueueOf, routeOf, type Exchanges } from './topology.js';
+import {
+  assertExchanges,
+  assertQueue,
+  jobQueueOf,
+  routeOf,
+  type Exchanges,
+  type QueueDeclaration,
+} from './topology.js';
 
-/** Options of the publisher. */
-export interface AmqpBusOptions {
+/** Options of the publisher; `queueType` and `deliveryLimit` declare job queues, and must be the source's. */
+export interface AmqpBusOptions extends QueueDeclaration {
   readonly exchanges: Exchanges;
   /** Publish events as `mandatory`, so an event no queue is bound to is returned and parked. Jobs always are. */
   readonly mandatoryEvents: boolean;
@@ -175,13 +182,15 @@ export class AmqpBus implements MessageBus {
     });
   }
 
-  /** Declares the queue of each job type before its first job, so a job waits for a worker instead of being lost. */
+  /**
+   * Declares the queue of each job type before its first job, so a job waits for a worker instead of being lost. A
+   * queue the broker refuses (another type) fails the publish with a UseCaseError; the relay keeps the rows.
+   */
   async #declareJobQueues(channel: ConfirmChannel, messages: readonly OutboxMessage[]): Promise<void> {
     for (const { kind, type } of messages) {
       if (kind !== 'job' || this.#jobQueues.has(type)) continue;
-      await assertQueue(channel, this.options.exchanges, jobQueueOf(this.options.exchanges, type), [
-        { kind: 'job', type },
-      ]);
+      const queue = jobQueueOf(this.options.exchanges, type);
+      await assertQueue(channel, this.options.exchanges, queue, [{ kind: 'job', type }], this.options);
       this.#jobQueues.add(type);
     }
   }

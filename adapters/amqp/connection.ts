@@ -23,7 +23,8 @@ export interface AmqpBlocked {
  * management UI and `rabbitmqctl list_connections client_properties` show). Events: `'open'` (role, the
  * ChannelModel) each time one opens; `'lost'` (role) when one closes without `close()` being called; `'blocked'`
  * (reason) and `'unblocked'` for the publishing connection's flow control (also `'unblocked'` when a blocked
- * connection is lost: its successor starts unblocked).
+ * connection is lost: its successor starts unblocked); `'refused'` (role, a UseCaseError) when, reconnecting, a
+ * consumer finds its queue declared with another type or other arguments (it retries until that is fixed).
  * @example
  * const conn = new AmqpConnection(process.env.AMQP_URL!);
  * conn.on('blocked', (reason) => log.warn(`RabbitMQ blocks publishing: ${reason}`));
@@ -86,7 +87,8 @@ export class AmqpConnection extends EventEmitter {
   }
 
   /**
-   * Logs each connection lost (warn) and its reconnection (info) once, with its role; amqpModule() does it with the
+   * Logs each connection lost (warn) and its reconnection (info) once, with its role, and each declaration the
+   * broker refused while reconnecting (error: the message says how to fix it); amqpModule() does it with the
    * container's Logger. Returns how to stop.
    * @example const stop = connection.logTo(jsonLogger());
    */
@@ -99,8 +101,10 @@ export class AmqpConnection extends EventEmitter {
     const onOpen = (role: AmqpRole) => {
       if (lost.delete(role)) logger.info(`amqp: the ${role} connection is open again`, { role, name: this.name });
     };
-    this.on('lost', onLost).on('open', onOpen);
-    return () => this.off('lost', onLost).off('open', onOpen);
+    const onRefused = (role: AmqpRole, error: Error) =>
+      logger.error(`amqp: ${error.message}`, { role, name: this.name, error });
+    this.on('lost', onLost).on('open', onOpen).on('refused', onRefused);
+    return () => this.off('lost', onLost).off('open', onOpen).off('refused', onRefused);
   }
 
   /** True once `close()` was called: nothing reconnects any more. */

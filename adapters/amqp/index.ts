@@ -1,16 +1,30 @@
 // The RabbitMQ adapters (amqplib) and the Inversify module that binds them.
 import { ContainerModule } from 'inversify';
+import { UseCaseError } from '../../lib/errors.js';
 import { bindRelay, type RelayOptions } from '../../lib/relay.js';
 import { TOKENS } from '../../lib/tokens.js';
 import { AmqpBus } from './bus.js';
 import { AmqpConnection } from './connection.js';
 import { AmqpSource } from './source.js';
-import { DEFAULT_EXCHANGES, type Exchanges } from './topology.js';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  DEFAULT_EXCHANGES,
+  type Exchanges,
+  type QueueDeclaration,
+  type QueueType,
+} from './topology.js';
 
 export { AmqpBus, type AmqpBusOptions } from './bus.js';
 export { AmqpConnection, type AmqpBlocked, type AmqpRole } from './connection.js';
 export { AmqpSource, type AmqpSourceOptions } from './source.js';
-export { DEFAULT_EXCHANGES, assertQueue, type Exchanges } from './topology.js';
+export {
+  DEFAULT_DELIVERY_LIMIT,
+  DEFAULT_EXCHANGES,
+  assertQueue,
+  type Exchanges,
+  type QueueDeclaration,
+  type QueueType,
+} from './topology.js';
 
 /** Options of `amqpModule()`. */
 export interface AmqpModuleOptions {
@@ -26,25 +40,51 @@ export interface AmqpModuleOptions {
    * your service's name. Default `usecasecore`.
    */
   readonly connectionName?: string;
+  /** Wait before redelivering attempt n+1 where the queue has no retry delay of its own. */
   readonly retryDelayMs?: (attempt: number) => number;
+  /**
+   * The type of every queue the library declares (consumer queues with their `.retry` and `.dead`, job queues).
+   * Default `quorum`, RabbitMQ's replicated durable queue. `classic` for queues created by versions before this
+   * option (they have no `x-queue-type`): a queue's type cannot change, and declaring one as the other fails with
+   * a UseCaseError saying how to migrate.
+   */
+  readonly queueType?: QueueType;
+  /**
+   * Quorum queues: redeliveries of one message copy (its consumer crashed or lost its connection each time) before
+   * the broker moves it to `<queue>.dead`. Default 20. See `QueueDeclaration.deliveryLimit`.
+   */
+  readonly deliveryLimit?: number;
 }
 
 /**
  * Binds the MessageBus (publisher with confirms), the MessageSource (consumers) and a Relay over the bound Outbox,
  * on one `AmqpConnection` (two sockets: publishing and consuming; close it on shutdown, after `relay.stop()`).
+ * Queues are quorum queues unless `queueType: 'classic'`.
  * @example
  * container.load(knexModule({ connection: process.env.DATABASE_URL }), amqpModule({ url: process.env.AMQP_URL! }));
  */
 export function amqpModule(options: AmqpModuleOptions): ContainerModule {
+  const { queueType = 'quorum', deliveryLimit = DEFAULT_DELIVERY_LIMIT } = options;
+  if (queueType !== 'quorum' && queueType !== 'classic') {
+    throw new UseCaseError('misuse', `amqpModule: queueType must be 'quorum' or 'classic', got ${String(queueType)}`);
+  }
+  if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1) {
+    // 0 or -1 would make RabbitMQ 3 drop a message the first time a consumer lets go of it (checked on 3.10.8).
+    throw new UseCaseError('misuse', `amqpModule: deliveryLimit must be a whole number ≥ 1, got ${deliveryLimit}`);
+  }
+  // The bus declares job queues and the source consumer queues: one declaration for both, or they would clash.
+  const declaration: QueueDeclaration = { queueType, deliveryLimit };
   return new ContainerModule(({ bind }) => {
     const exchanges = { ...DEFAULT_EXCHANGES, ...options.exchanges };
     const connection = new AmqpConnection(options.url, undefined, options.connectionName);
     const bus = new AmqpBus(connection, {
+      ...declaration,
       exchanges,
       mandatoryEvents: options.mandatoryEvents ?? false,
       ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}),
     });
     const source = new AmqpSource(connection, {
+      ...declaration,
       exchanges,
       ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
     });

@@ -1,9 +1,10 @@
 // Consumers on RabbitMQ: bounded prefetch, ack after the handler's commit, retry through a delay queue, dead letters.
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { UseCaseError } from '../../lib/errors.js';
 import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/ports.js';
 import { ATTEMPT, decode } from './codec.js';
 import type { AmqpConnection } from './connection.js';
-import { assertQueue, jobQueueOf, type Exchanges } from './topology.js';
+import { assertQueue, jobQueueOf, type Exchanges, type QueueDeclaration } from './topology.js';
 
 interface Subscription {
   readonly options: QueueOptions;
@@ -14,10 +15,13 @@ interface Subscription {
   closed: boolean;
 }
 
-/** Options of the consumer side. */
-export interface AmqpSourceOptions {
+/** Options of the consumer side; `queueType` and `deliveryLimit` must be the bus's (both declare job queues). */
+export interface AmqpSourceOptions extends QueueDeclaration {
   readonly exchanges: Exchanges;
-  /** Wait before redelivering attempt n+1. Default 100 ms × 2^(n-1), at most 30 s. */
+  /**
+   * Wait before redelivering attempt n+1, for queues without a retry delay of their own (`QueueOptions`, e.g. a
+   * job type's retry policy). Default 100 ms × 2^(n-1), at most 30 s.
+   */
   readonly retryDelayMs?: (attempt: number) => number;
 }
 
@@ -27,7 +31,13 @@ export interface AmqpSourceOptions {
  * letters go out on the `publish` role. After a lost connection it reconnects with backoff, declares the topology
  * again and resumes every consumer, and a consumer the broker cancels (its queue deleted) declares its queue again;
  * a delivery is acked only on the channel it came on (never "unknown delivery tag"), so a handler still running
- * across a reconnect leaves its message to be redelivered, and the inbox dedupes it.
+ * across a reconnect leaves its message to be redelivered, and the inbox dedupes it. A queue the broker refuses to
+ * declare (it exists with another type or other arguments) fails `consume()` with a UseCaseError saying how to fix
+ * it; met while reconnecting, it is emitted on the connection as `'refused'` (which `logTo` logs) and retried with
+ * the backoff, so the consumer comes back once the queue is fixed.
+ * @example
+ * const source = new AmqpSource(connection, { exchanges: DEFAULT_EXCHANGES, queueType: 'quorum' });
+ * await source.consume({ queue: 'billing', bindings, prefetch: 16, maxAttempts: 5 }, handle);
  */
 export class AmqpSource implements MessageSource {
   readonly #subscriptions = new Set<Subscription>();
@@ -103,20 +113,30 @@ export class AmqpSource implements MessageSource {
     const model = await this.connection.model('consume');
     const channel = await model.createChannel();
     subscription.channel = channel; // before any await: a close arriving meanwhile must see it is this one's
+    // Until it consumes, a failure is this call's to report (consume() rejects, or the reconnect loop retries): a
+    // declaration the broker refuses closes the channel, which must not start a reconnect of its own as well.
+    let consuming = false;
     channel.on('error', () => undefined); // 'close' follows
     channel.on('close', () => {
       if (subscription.channel !== channel) return;
       subscription.channel = undefined;
-      if (!subscription.closed) void this.#reconnect(); // connection lost, or the channel alone was closed
+      if (consuming && !subscription.closed) void this.#reconnect(); // connection lost, or the channel alone closed
     });
-    await channel.prefetch(subscription.options.prefetch);
-    await this.#subscribe(subscription, channel);
+    try {
+      await channel.prefetch(subscription.options.prefetch);
+      await this.#subscribe(subscription, channel);
+    } catch (error) {
+      if (subscription.channel === channel) subscription.channel = undefined;
+      await channel.close().catch(() => undefined); // already closed by the broker, most often
+      throw error;
+    }
+    consuming = true;
   }
 
   /** Declares the queue and consumes it on `channel`; the broker cancelling the consumer subscribes it again. */
   async #subscribe(subscription: Subscription, channel: Channel): Promise<void> {
     const { queue, bindings } = subscription.options;
-    await assertQueue(channel, this.options.exchanges, queue, bindings);
+    await assertQueue(channel, this.options.exchanges, queue, bindings, this.options);
     const { consumerTag } = await channel.consume(
       queue,
       (message) => {
@@ -167,8 +187,7 @@ export class AmqpSource implements MessageSource {
         disposition = { action: 'dead', reason: `gave up after ${attempt} attempts: ${disposition.reason ?? 'retry'}` };
       }
       try {
-        if (disposition.action === 'retry')
-          await this.#retry(subscription.options.queue, raw, attempt, disposition.reason);
+        if (disposition.action === 'retry') await this.#retry(subscription.options, raw, attempt, disposition.reason);
         if (disposition.action === 'dead')
           await this.#deadLetter(subscription.options.queue, raw, attempt, disposition.reason);
       } catch {
@@ -185,8 +204,10 @@ export class AmqpSource implements MessageSource {
   }
 
   /** Republishes to `<queue>.retry`, which hands it back after the delay; acked only once the copy is confirmed. */
-  async #retry(queue: string, raw: ConsumeMessage, attempt: number, reason = 'retry'): Promise<void> {
-    const delay = this.options.retryDelayMs?.(attempt) ?? Math.min(100 * 2 ** (attempt - 1), 30_000);
+  async #retry(options: QueueOptions, raw: ConsumeMessage, attempt: number, reason = 'retry'): Promise<void> {
+    const { queue } = options;
+    const delayOf = options.retryDelayMs ?? this.options.retryDelayMs;
+    const delay = delayOf?.(attempt) ?? Math.min(100 * 2 ** (attempt - 1), 30_000);
     return confirmed(
       await this.#publishing(),
       '',
@@ -231,12 +252,23 @@ export class AmqpSource implements MessageSource {
     const orphans = () =>
       this.connection.closed ? [] : [...this.#subscriptions].filter((s) => !s.closed && !s.channel);
     this.#reconnecting ??= (async () => {
+      const told = new Set<string>();
       for (let delay = 100; orphans().length > 0; delay = Math.min(delay * 2, 5_000)) {
         try {
-          for (const subscription of orphans()) await this.#start(subscription);
+          for (const subscription of orphans()) {
+            await this.#start(subscription).catch((error: unknown) => {
+              if (!UseCaseError.is(error)) throw error; // the broker is unreachable: the others would fail too
+              // The broker refuses this queue (declared again with another type meanwhile), the others may start.
+              // No outage, so nothing else would say why this consumer stays away: told once, retried until fixed.
+              if (told.has(error.message)) return;
+              told.add(error.message);
+              this.connection.emit('refused', 'consume', error);
+            });
+          }
         } catch {
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          // The broker is unreachable (or dropped the connection again): all of them again after the delay.
         }
+        if (orphans().length > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       }
     })().finally(() => {
       this.#reconnecting = undefined;

@@ -34,6 +34,8 @@ Options:
                                    else usecasecore)
   --poll <duration>                time between polls (default: $RELAY_POLL_MS in ms, else 250ms)
   --mandatory-events               park events no queue takes (default: $UCC_MANDATORY_EVENTS=1; jobs always are)
+  --queue-type <quorum|classic>    the type of the job queues it declares, as your amqpModule({ queueType })
+                                   (default: $UCC_QUEUE_TYPE, else quorum)
 Audit sealing (on by default: appends commit unchained, the sealer chains them into each tenant's hash chain):
   --audit-seal-every <duration>    time between seals (default 200ms: a record is sealed well within 1s)
   --no-audit-seal                  do not seal here: another process must (a relay, or auditSealer()); several
@@ -52,6 +54,7 @@ second signal cut the shutdown short, 2 bad usage.`,
     exchanges: { type: 'string' },
     poll: { type: 'string' },
     'mandatory-events': { type: 'boolean' },
+    'queue-type': { type: 'string' },
     'audit-seal-every': { type: 'string' },
     'no-audit-seal': { type: 'boolean' },
     'purge-sent-after': { type: 'string' },
@@ -69,6 +72,9 @@ second signal cut the shutdown short, 2 bad usage.`,
       ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` }
       : DEFAULT_EXCHANGES;
     const mandatoryEvents = cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1';
+    const queueType = cli.string('queue-type') ?? (cli.env.UCC_QUEUE_TYPE || 'quorum');
+    if (queueType !== 'quorum' && queueType !== 'classic')
+      throw new UsageError(`--queue-type must be quorum or classic (as amqpModule's queueType), got ${queueType}`);
     const retentionOptions = retentionOf(cli); // bad usage first (exit 2), before anything is opened
     const sealEveryMs = sealEveryOf(cli);
     const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 3 }));
@@ -86,7 +92,7 @@ second signal cut the shutdown short, 2 bad usage.`,
       return EXIT.problem;
     }
     const stopped = firstSignal(cli);
-    const relay = createRelay(outbox, new AmqpBus(connection, { exchanges, mandatoryEvents }), {
+    const relay = createRelay(outbox, new AmqpBus(connection, { exchanges, mandatoryEvents, queueType }), {
       onError: rateLimited((line) => cli.err(`usecasecore relay: publishing failed: ${line}`)),
     });
     relay.start(pollMs);

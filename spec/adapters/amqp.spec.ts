@@ -3,7 +3,7 @@ import { connect } from 'amqplib';
 import { AmqpBus, AmqpConnection, AmqpSource } from '../../adapters/amqp/index.js';
 import { runMessagingContract, type DeadLetter } from '../../adapters/testing/index.js';
 import type { MessageSource } from '../../lib/index.js';
-import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
+import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 
 describe('amqp adapters on RabbitMQ', function () {
   this.timeout(30_000);
@@ -17,8 +17,8 @@ describe('amqp adapters on RabbitMQ', function () {
   runMessagingContract({ describe, it }, 'RabbitMQ', async () => {
     const { exchanges } = isolatedTopology();
     const connection = new AmqpConnection(url);
-    const bus = new AmqpBus(connection, { exchanges, mandatoryEvents: false });
-    const amqp = new AmqpSource(connection, { exchanges, retryDelayMs: () => 20 });
+    const bus = new AmqpBus(connection, { exchanges, mandatoryEvents: false, queueType: queueType() });
+    const amqp = new AmqpSource(connection, { exchanges, retryDelayMs: () => 20, queueType: queueType() });
     const queues = new Set<string>();
     /** The source, noting every queue it consumes so `close` can delete it. */
     const source: MessageSource = {

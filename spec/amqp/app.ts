@@ -19,6 +19,7 @@ import {
   type RelayOptions,
 } from '../../lib/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
+import { queueType } from '../broker.js';
 
 /**
  * Publishes one `spec.emitted` event carrying `pad` bytes (to make buffering visible in the heap), and with `job`
@@ -105,6 +106,7 @@ export function faultApp(db: Knex, url: string, exchanges: Exchanges, options: F
       exchanges,
       relay: { backoffMs: [20, 500], batchSize: 100, ...options.relayOptions },
       retryDelayMs: () => 50,
+      queueType: queueType(),
       ...options.amqp,
     }),
     ...(options.modules ?? []),

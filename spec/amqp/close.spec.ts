@@ -5,7 +5,7 @@ import { Container } from 'inversify';
 import { AmqpBus, AmqpConnection, amqpModule } from '../../adapters/amqp/index.js';
 import { memoryModule } from '../../adapters/memory/index.js';
 import { TOKENS, createMediator } from '../../lib/index.js';
-import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
+import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
 import { closeConnectionsNamed, currentWatermark, rabbitmqctl } from './rabbitmqctl.js';
 
@@ -25,6 +25,7 @@ describe('AmqpConnection: close() under a memory alarm, and its logs', function 
       exchanges: topology.exchanges,
       mandatoryEvents: false,
       confirmTimeoutMs: 500,
+      queueType: queueType(),
     });
     const watermark = currentWatermark();
     try {
@@ -62,7 +63,7 @@ describe('AmqpConnection: close() under a memory alarm, and its logs', function 
     const container = new Container();
     container.load(
       memoryModule({ bus: false }),
-      amqpModule({ url, exchanges: topology.exchanges, connectionName: topology.prefix }),
+      amqpModule({ url, exchanges: topology.exchanges, connectionName: topology.prefix, queueType: queueType() }),
     );
     container
       .bind(TOKENS.Logger)

@@ -21,7 +21,7 @@ import {
   type RunningRelay,
 } from '../../lib/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
-import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
+import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
 
 class Ordered extends Command(v.object({ orderId: v.string(), fail: v.optional(v.boolean()) }))<
@@ -95,6 +95,7 @@ describe('RabbitMQ adapters', function () {
         exchanges: topology.exchanges,
         relay: { backoffMs: [10, 200] },
         retryDelayMs: () => 20,
+        queueType: queueType(),
         ...options,
       }),
     );
@@ -182,7 +183,7 @@ describe('RabbitMQ adapters', function () {
     await a.consume('dedupe', { prefetch: 4 });
     const secondConnection = new AmqpConnection(url);
     cleanups.push(() => secondConnection.close());
-    const second = new AmqpSource(secondConnection, { exchanges: a.topology.exchanges });
+    const second = new AmqpSource(secondConnection, { exchanges: a.topology.exchanges, queueType: queueType() });
     await consume(a.mediator, second, a.topology.queue('dedupe'), [OrderAccepted], { prefetch: 4 });
     const id = randomUUID();
     await a.mediator.send(Ordered.from({ orderId: id }));

@@ -32,3 +32,28 @@ export function currentWatermark(): string[] {
   if (/^[0-9.]+$/.test(raw)) return Number(raw) < 0.01 ? ['0.4'] : [raw];
   throw new Error(`cannot read the memory watermark (rabbitmqctl eval said ${raw}): restore it by hand`);
 }
+
+/** A queue as `rabbitmqctl list_queues` shows it: its type and declared arguments (name → value). */
+export interface ListedQueue {
+  readonly type: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The broker's queues whose name starts with `prefix`, by name, as the broker itself has them (no management plugin
+ * needed): what a spec checks the library declared.
+ * @example expect(queuesNamed(topology.prefix).get(queue)?.type).to.equal('quorum');
+ */
+export function queuesNamed(prefix: string): Map<string, ListedQueue> {
+  const listed = JSON.parse(
+    rabbitmqctl('list_queues', 'name', 'type', 'arguments', '--formatter', 'json', '-q'),
+  ) as Array<{ name: string; type: string; arguments: Array<[string, string, unknown]> }>;
+  return new Map(
+    listed
+      .filter((queue) => queue.name.startsWith(prefix))
+      .map((queue) => [
+        queue.name,
+        { type: queue.type, arguments: Object.fromEntries(queue.arguments.map(([name, , value]) => [name, value])) },
+      ]),
+  );
+}

@@ -8,7 +8,7 @@ import { AmqpBus } from '../../adapters/amqp/index.js';
 import { KnexOutbox } from '../../adapters/knex/index.js';
 import { otelModule, OtelTelemetry, tracing } from '../../adapters/otel/index.js';
 import { TOKENS, consume, createRelay, type MessageSource } from '../../lib/index.js';
-import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
+import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { postgres } from '../db.js';
 import { expect } from '../helpers.js';
 import { createSchema, scopedKnex } from '../postgres/sample-db.js';
@@ -66,7 +66,7 @@ describe('one trace from a request through the outbox and RabbitMQ to a consumer
     // new, and the only link to the trace is the row's stored headers.
     const relay = createRelay(
       new KnexOutbox(app.container.get(TOKENS.UnitOfWork), 'ucc_outbox'),
-      new AmqpBus(app.connection, { exchanges: topology.exchanges, mandatoryEvents: false }),
+      new AmqpBus(app.connection, { exchanges: topology.exchanges, mandatoryEvents: false, queueType: queueType() }),
       { telemetry: new OtelTelemetry({ tracer }) },
     );
     await relay.drain();

@@ -6,6 +6,7 @@ import { amqpModule, type Exchanges } from '../../adapters/amqp/index.js';
 import { KnexUnitOfWork, knexModule } from '../../adapters/knex/index.js';
 import { Command, createMediator, handles, ok, type Context, type Handler, type JobHandle } from '../../lib/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
+import { queueType } from '../broker.js';
 
 /** The job: writes one effect row and returns its id. */
 export class Touch extends Command(v.object({ id: v.string() }))<{ touched: string }> {}
@@ -55,7 +56,10 @@ class TouchedHandler implements Handler<Touched> {
 /** The mediator on `db` (the library's tables and `effects`) and the broker. */
 export function jobsApp(db: Knex, url: string, exchanges: Exchanges) {
   const container = new Container();
-  container.load(knexModule({ knex: db }), amqpModule({ url, exchanges, retryDelayMs: () => 50 }));
+  container.load(
+    knexModule({ knex: db }),
+    amqpModule({ url, exchanges, retryDelayMs: () => 50, queueType: queueType() }),
+  );
   const mediator = createMediator(container, {
     handlers: [StartHandler, TouchHandler, TouchedHandler],
     middleware: recommendedStack({ rules: [everyone(Start), everyone(Touch), everyone(Touched)], inbox: true }),
