@@ -1,4 +1,4 @@
-// The sample service: inventory, orders and the audit log behind one mediator, served by Express.
+// The sample service: inventory, orders, sales, the audit log and job states behind one mediator, served by Express.
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -8,7 +8,17 @@ import { docsPage, type OpenApiDocument } from '../adapters/http/index.js';
 import { memoryModule } from '../adapters/memory/index.js';
 import { otelModule, tracing } from '../adapters/otel/index.js';
 import { createMediator, TOKENS, type AnyRequest, type Mediator, type SendOptions } from '../lib/index.js';
-import { audit, idempotency, inbox, policy, publish, transition, unitOfWork, validation } from '../middleware/index.js';
+import {
+  audit,
+  idempotency,
+  inbox,
+  jobs,
+  policy,
+  publish,
+  transition,
+  unitOfWork,
+  validation,
+} from '../middleware/index.js';
 import { auditLog, ExportAudit } from './audit/index.js';
 import { oneIdentity } from './http/actor.js';
 import { problemErrorHandler, unknownRoute } from './http/errors.js';
@@ -17,6 +27,7 @@ import { ndjson } from './http/ndjson.js';
 import { optionsAsExpress } from './http/paths.js';
 import { inRequestContext } from './http/trace.js';
 import { inventory } from './inventory/index.js';
+import { jobStatus } from './jobs/index.js';
 import { memoryRepositories } from './memory.js';
 import { orders } from './orders/index.js';
 import { API_TITLE, sampleOpenApi } from './openapi.js';
@@ -25,7 +36,7 @@ import { sales } from './sales/index.js';
 import type { Feature } from './shared/feature.js';
 
 /** The areas the service serves. */
-export const FEATURES: readonly Feature[] = [inventory, orders, sales, auditLog];
+export const FEATURES: readonly Feature[] = [inventory, orders, sales, auditLog, jobStatus];
 
 /** The version of the OpenAPI document: the package's. */
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -96,9 +107,11 @@ export function createMemoryContainer(): Container {
 /**
  * Builds the service on `container`, which must bind the usecasecore ports and the sample's repository tokens
  * (default: everything in memory); it loads `otelModule()` into it unless Telemetry is bound already. Every request
- * runs tracing → validation → unitOfWork → audit → idempotency → inbox (for consumed messages) → policy →
- * transition → publish → handler. HTTP: the probes, then the declared routes (samples/routes.ts) in the request's
- * trace context, `GET /audit/export` (NDJSON), `GET /openapi.json` and `GET /docs`; anything else is a 404 problem.
+ * runs tracing → validation → jobs (records the state of a job a worker runs) → unitOfWork → audit → idempotency →
+ * inbox (for consumed messages and jobs) → policy → transition → publish → handler. HTTP: the probes, then the
+ * declared routes (samples/routes.ts) in the request's trace context, `GET /audit/export` (NDJSON),
+ * `GET /openapi.json` and `GET /docs`; anything else is a 404 problem. It starts no consumer or worker: see
+ * `startConsumers` (samples/consumers.ts).
  * @example const { app, mediator, container } = createApp(); http.createServer(app).listen(3000);
  */
 export function createApp(container: Container = createMemoryContainer(), options: SampleAppOptions = {}): SampleApp {
@@ -112,10 +125,11 @@ export function createApp(container: Container = createMemoryContainer(), option
       middleware: [
         tracing(), // a span per send (when an SDK is registered); first, so it sees the whole send
         validation(),
+        jobs(), // a job's state (GET /jobs/:jobId) and its onSuccess callback, settled with its commit
         unitOfWork(),
         audit(),
         idempotency(ttl === undefined ? {} : { ttlMs: ttl }),
-        inbox(), // the sales consumer's deliveries take effect once
+        inbox(), // the sales consumer's deliveries and the jobs take effect once
         policy(FEATURES.flatMap((feature) => feature.rules)),
         transition(FEATURES.flatMap((feature) => feature.guards ?? [])),
         publish(),

@@ -64,6 +64,8 @@ export async function backendFromEnv(env: Readonly<Record<string, string | undef
           url: amqpUrl,
           exchanges: { events: `${amqpPrefix}.events`, jobs: `${amqpPrefix}.jobs`, dead: `${amqpPrefix}.dead` },
           relay: { onError: throttledLog('relay (retrying by itself)') },
+          // Quorum queues (the default); UCC_QUEUE_TYPE=classic keeps the classic queues of an earlier version.
+          ...(env.UCC_QUEUE_TYPE === 'classic' ? { queueType: 'classic' as const } : {}),
         })
       : memoryBusModule(),
     sqlRepositories({ prefix }),

@@ -1,9 +1,9 @@
-// Starts the features' consumers, and keeps trying while the broker is unreachable, so the service can serve HTTP
-// (and stage events in its outbox) before the broker is back.
-import { consume, type Mediator, type MessageSource } from '../lib/index.js';
+// Starts the features' consumers and job workers, and keeps trying while the broker is unreachable, so the service
+// can serve HTTP (and stage events and jobs in its outbox) before the broker is back.
+import { consume, typeOf, work, type Mediator, type MessageSource } from '../lib/index.js';
 import type { Feature } from './shared/feature.js';
 
-/** The sample's running consumers. */
+/** The sample's running consumers and workers. */
 export interface Consumers {
   /**
    * Stops taking deliveries and waits up to `graceMs` for the handlers under way. Deliveries not acked by then stay
@@ -13,9 +13,16 @@ export interface Consumers {
   stop(graceMs: number): Promise<boolean>;
 }
 
+/** One queue to take deliveries from: what the logs call it, and how to start taking them. */
+interface Taker {
+  readonly name: string;
+  start(): Promise<{ close(): Promise<void> }>;
+}
+
 /**
- * Consumes every feature's events from its queue (`queueOf(feature.consumer.queue)`) through the mediator. A
- * consumer that cannot start (broker down) is retried with backoff (0.5 s doubling to 10 s) until `stop()`.
+ * Consumes every feature's events from its queue (`queueOf(feature.consumer.queue)`) and runs its jobs (a worker per
+ * job type, on the source's job queue), all through the mediator. One that cannot start (broker down) is retried
+ * with backoff (0.5 s doubling to 10 s) until `stop()`.
  * @example const consumers = startConsumers(FEATURES, mediator, source, backend.queue); …; await consumers.stop(3_000);
  */
 export function startConsumers(
@@ -30,21 +37,33 @@ export function startConsumers(
   const starting: Array<Promise<void>> = [];
   const waits = new Set<() => void>(); // backoff waits, ended early by stop()
 
-  for (const { consumer } of features) {
-    if (!consumer) continue;
-    const queue = queueOf(consumer.queue);
+  const takers: Taker[] = [];
+  for (const { consumer, jobs = [] } of features) {
+    if (consumer) {
+      const queue = queueOf(consumer.queue);
+      takers.push({ name: `consumer ${queue}`, start: () => consume(mediator, source, queue, consumer.events) });
+    }
+    for (const job of jobs)
+      takers.push({
+        name: `worker ${source.jobQueue(typeOf(job))}`,
+        // One type per work() call: a worker that cannot start is retried alone, never opened twice.
+        start: async () => (await work(mediator, source, [job]))[0]!,
+      });
+  }
+
+  for (const taker of takers) {
     starting.push(
       (async () => {
         for (let delay = 500, failures = 0; !stopped; delay = Math.min(delay * 2, 10_000)) {
           try {
-            const subscription = await consume(mediator, source, queue, consumer.events);
+            const subscription = await taker.start();
             if (stopped)
               await subscription.close(); // stop() came while it was starting
             else subscriptions.push(subscription);
-            if (failures > 0) log(`consumer ${queue}: started after ${failures} failed attempts`);
+            if (failures > 0) log(`${taker.name}: started after ${failures} failed attempts`);
             return;
           } catch (error) {
-            if (failures++ === 0) log(`consumer ${queue}: cannot start yet, retrying: ${(error as Error).message}`);
+            if (failures++ === 0) log(`${taker.name}: cannot start yet, retrying: ${(error as Error).message}`);
             await new Promise<void>((resolve) => {
               const end = () => {
                 clearTimeout(timer);

@@ -1,11 +1,11 @@
 // The sample's HTTP routes, declared next to the requests they send: `routes()` serves them (body, path and query
 // into the request, Idempotency-Key, the actor, problem+json) and `openapi()` documents them.
 import { get, post, routes, type Route, type Routes } from '../adapters/http/index.js';
-import type { Mediator } from '../lib/index.js';
+import { GetJob, type Mediator } from '../lib/index.js';
 import { GetAuditLog } from './audit/index.js';
 import { actorFrom, UNAUTHENTICATED } from './http/actor.js';
 import { SAMPLE_PROBLEMS } from './http/reply.js';
-import { GetInventory, MoveInventory, ReceiveStock } from './inventory/index.js';
+import { GetInventory, GetLowStockAlerts, GetMovements, MoveInventory, ReceiveStock } from './inventory/index.js';
 import { CancelOrder, FulfilOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './orders/index.js';
 import { GetSales } from './sales/index.js';
 
@@ -17,6 +17,14 @@ export const SAMPLE_ROUTES: readonly Route[] = [
     summary: 'Move stock between two bins (clerks and managers)',
   }),
   get('/inventory/:productId', GetInventory, { summary: 'The quantity in every bin of a product' }),
+  get('/inventory/:productId/movements', GetMovements, {
+    query: ['limit'],
+    summary: "A product's newest stock movements, newest first: who moved what, from where to where, and why",
+  }),
+  get('/inventory/:productId/alerts', GetLowStockAlerts, {
+    query: ['limit'],
+    summary: "A product's low-stock alerts, newest first, each with the job that sent it",
+  }),
   post('/orders', PlaceOrder, { status: 201, summary: 'Place an order (the actor owns it)' }),
   post('/orders/:orderId/pay', PayOrder, { body: false, summary: 'Pay a placed order (its owner)' }),
   post('/orders/:orderId/ship', ShipOrder, {
@@ -36,6 +44,7 @@ export const SAMPLE_ROUTES: readonly Route[] = [
   get('/orders/:orderId', GetOrder, { summary: 'Read an order' }),
   get('/sales/:productId', GetSales, { summary: 'How many orders of a product were paid' }),
   get('/audit', GetAuditLog, { query: ['limit'], summary: 'The newest audit records, newest first' }),
+  get('/jobs/:jobId', GetJob, { summary: 'A job: its state (queued, running, succeeded…), attempts and result' }),
 ];
 
 /**

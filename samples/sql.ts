@@ -3,8 +3,15 @@ import { ContainerModule } from 'inversify';
 import type { Knex } from 'knex';
 import { KNEX, tables, type TableOptions } from '../adapters/knex/index.js';
 import { AUDIT_EXPORT, SqlAuditExport } from './audit/export.js';
-import { INVENTORY_REPOSITORY } from './inventory/repository.js';
-import { SqlInventoryRepository, STOCK_TABLE } from './inventory/sql-repository.js';
+import { INVENTORY_REPOSITORY, LOW_STOCK_ALERT_REPOSITORY, MOVEMENT_REPOSITORY } from './inventory/repository.js';
+import {
+  LOW_STOCK_ALERT_TABLE,
+  MOVEMENT_TABLE,
+  SqlInventoryRepository,
+  SqlLowStockAlertRepository,
+  SqlMovementRepository,
+  STOCK_TABLE,
+} from './inventory/sql-repository.js';
 import { ORDER_REPOSITORY } from './orders/repository.js';
 import { ORDER_TABLE, SqlOrderRepository } from './orders/sql-repository.js';
 import { SALES_REPOSITORY } from './sales/repository.js';
@@ -22,6 +29,36 @@ export async function createSampleTables(knex: Knex): Promise<void> {
       table.integer('qty').notNullable();
       table.primary(['product_id', 'bin_id']);
       table.check('?? >= 0', ['qty'], `${STOCK_TABLE}_qty_never_negative`); // even if a handler had a bug
+    });
+  }
+  if (!(await knex.schema.hasTable(MOVEMENT_TABLE))) {
+    await knex.schema.createTable(MOVEMENT_TABLE, (table) => {
+      table.bigIncrements('position'); // the order they were written: newest first is position descending
+      table.uuid('movement_id').notNullable().unique();
+      table.text('product_id').notNullable();
+      table.text('from_bin_id').notNullable();
+      table.text('to_bin_id').notNullable();
+      table.integer('qty').notNullable();
+      table.integer('source_qty_after').notNullable();
+      table.integer('dest_qty_after').notNullable();
+      table.text('actor');
+      table.text('reason').notNullable();
+      table.timestamp('at', { useTz: true }).notNullable();
+      table.index(['product_id', 'position'], `${MOVEMENT_TABLE}_product_newest`);
+    });
+  }
+  if (!(await knex.schema.hasTable(LOW_STOCK_ALERT_TABLE))) {
+    await knex.schema.createTable(LOW_STOCK_ALERT_TABLE, (table) => {
+      table.bigIncrements('position');
+      table.uuid('alert_id').notNullable().unique();
+      table.text('job_id').notNullable().unique(); // one alert per LowStockAlert job, however often it is delivered
+      table.uuid('movement_id').notNullable();
+      table.text('product_id').notNullable();
+      table.text('bin_id').notNullable();
+      table.integer('qty').notNullable();
+      table.integer('threshold').notNullable();
+      table.timestamp('at', { useTz: true }).notNullable();
+      table.index(['product_id', 'position'], `${LOW_STOCK_ALERT_TABLE}_product_newest`);
     });
   }
   if (!(await knex.schema.hasTable(ORDER_TABLE))) {
@@ -44,15 +81,17 @@ export async function createSampleTables(knex: Knex): Promise<void> {
 }
 
 /**
- * Binds the inventory, order and sales repositories and the audit export to SQL (they need knexModule() loaded).
- * `options` are the `schema` and `prefix` the knexModule() was given, so that the audit export reads the same audit
- * table (through the module's knex, `KNEX`).
+ * Binds the inventory (stock, movements, low-stock alerts), order and sales repositories and the audit export to
+ * SQL (they need knexModule() loaded). `options` are the `schema` and `prefix` the knexModule() was given, so that
+ * the audit export reads the same audit table (through the module's knex, `KNEX`).
  * @example container.load(knexModule({ knex, prefix }), memoryBusModule(), sqlRepositories({ prefix }));
  */
 export function sqlRepositories(options: TableOptions = {}): ContainerModule {
   const audit = tables(options).audit;
   return new ContainerModule(({ bind }) => {
     bind(INVENTORY_REPOSITORY).to(SqlInventoryRepository).inSingletonScope();
+    bind(MOVEMENT_REPOSITORY).to(SqlMovementRepository).inSingletonScope();
+    bind(LOW_STOCK_ALERT_REPOSITORY).to(SqlLowStockAlertRepository).inSingletonScope();
     bind(ORDER_REPOSITORY).to(SqlOrderRepository).inSingletonScope();
     bind(SALES_REPOSITORY).to(SqlSalesRepository).inSingletonScope();
     bind(AUDIT_EXPORT)

@@ -10,6 +10,9 @@ import type { Knex } from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, tables } from '../adapters/knex/index.js';
 import { postgres } from './db.js';
 import { deleteTopology, isolatedTopology, rabbit } from './broker.js';
+
+/** The job queues the sample's workers declare (`<prefix>.jobs.<Type>`), deleted with the rest of the topology. */
+const jobQueues = (prefix: string) => ['LowStockAlert', 'RecordLowStockAlert'].map((type) => `${prefix}.jobs.${type}`);
 import { expect } from './helpers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -289,7 +292,7 @@ describe('samples/server.ts: graceful shutdown under load (Postgres + RabbitMQ)'
   after(async () => {
     for (const service of services) if (service.proc.exitCode === null) service.proc.kill('SIGKILL');
     if (admin) await admin.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    if (amqpUrl) await deleteTopology(amqpUrl, topology.exchanges, [salesQueue, tap]);
+    if (amqpUrl) await deleteTopology(amqpUrl, topology.exchanges, [salesQueue, tap, ...jobQueues(topology.prefix)]);
   });
 
   it('should exit 0 within the bound after SIGTERM mid-load, having answered the requests it had received', () => {
@@ -461,7 +464,10 @@ describe('samples/server.ts: graceful shutdown while the broker blocks publishin
     restoreWatermark?.(); // also when the test failed half-way: never leave the broker in an alarm
     for (const service of services) if (service.proc.exitCode === null) service.proc.kill('SIGKILL');
     if (admin) await admin.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    if (amqpUrl) await deleteTopology(amqpUrl, topology.exchanges, [`${topology.prefix}.sample.sales`, tap]);
+    if (amqpUrl) {
+      const queues = [`${topology.prefix}.sample.sales`, tap, ...jobQueues(topology.prefix)];
+      await deleteTopology(amqpUrl, topology.exchanges, queues);
+    }
   });
 
   it('should exit 0 within the bound, hand its blocked batch back to the outbox, and lose no event', async () => {

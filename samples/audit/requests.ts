@@ -1,6 +1,7 @@
 // The audit requests: the newest records (GET /audit) and every record as a stream (GET /audit/export).
 import * as v from 'valibot';
 import { Query, type AuditRecord } from '../../lib/index.js';
+import { listLimit } from '../shared/schemas.js';
 
 /** How many records `GET /audit` returns without `?limit`. */
 export const DEFAULT_AUDIT_LIMIT = 50;
@@ -32,19 +33,7 @@ export function auditView(record: {
 }
 
 /** The newest audit records, newest first (`limit` is the query-string text, 1–500). */
-export class GetAuditLog extends Query(
-  v.object({
-    limit: v.optional(
-      v.pipe(
-        v.string(),
-        v.digits('Must be a whole number'),
-        v.transform(Number),
-        v.minValue(1, 'Must be at least 1'),
-        v.maxValue(500, 'Must be at most 500'),
-      ),
-    ),
-  }),
-)<AuditView[]> {}
+export class GetAuditLog extends Query(v.object({ limit: listLimit }))<AuditView[]> {}
 
 /**
  * Every sealed audit record, oldest first, streamed (`mediator.stream`): the caller pulls, so the service holds one

@@ -23,3 +23,20 @@ export class InventoryMoved extends Event(
 ) {
   static readonly type = 'inventory.moved';
 }
+
+/**
+ * A bin fell below the low-stock threshold and the alert went out (published by the LowStockAlert job): what a
+ * notifier — mail, chat, paging — would subscribe to.
+ */
+export class StockRanLow extends Event(
+  v.object({
+    alertId: v.string(),
+    productId: v.string(),
+    binId: v.string(),
+    qty: v.number(),
+    threshold: v.number(),
+    movementId: v.string(),
+  }),
+) {
+  static readonly type = 'inventory.low_stock';
+}

@@ -1,9 +1,27 @@
-// The inventory handlers: load the bins a decision depends on, then apply it and stage its event.
+// The inventory handlers: load the bins a decision depends on, then apply it and stage its event; read the bins and
+// the movement history.
+import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
 import { handles, ok, type Context, type Handler } from '../../lib/index.js';
+import { actorId } from '../shared/roles.js';
 import { InventoryMoved, StockReceived } from './events.js';
-import { insufficientStock, INVENTORY_REPOSITORY, type InventoryRepository } from './repository.js';
-import { GetInventory, MoveInventory, ReceiveStock } from './requests.js';
+import { fellBelowLowStock, LOW_STOCK_THRESHOLD } from './low-stock.js';
+import {
+  insufficientStock,
+  INVENTORY_REPOSITORY,
+  MOVEMENT_REPOSITORY,
+  type InventoryRepository,
+  type MovementRepository,
+} from './repository.js';
+import {
+  DEFAULT_HISTORY_LIMIT,
+  GetInventory,
+  GetMovements,
+  LowStockAlert,
+  MoveInventory,
+  ReceiveStock,
+  RecordLowStockAlert,
+} from './requests.js';
 
 type Bins = ReadonlyMap<string, number>;
 
@@ -26,11 +44,19 @@ export class ReceiveStockHandler implements Handler<ReceiveStock, Bins> {
   }
 }
 
-/** Moves stock between two bins, or fails with `insufficient_stock` when the source bin holds too little. */
+/**
+ * Moves stock between two bins, or fails with `insufficient_stock` when the source bin holds too little. Writes the
+ * movement to the history in the same transaction, and when the move takes the source bin below the low-stock
+ * threshold, enqueues a LowStockAlert job, whose `onSuccess` callback records the alert. (An idempotent replay
+ * answers the stored result without running this: no second movement, no second job.)
+ */
 @handles(MoveInventory)
 @injectable()
 export class MoveInventoryHandler implements Handler<MoveInventory, Bins> {
-  constructor(@inject(INVENTORY_REPOSITORY) private readonly inventory: InventoryRepository) {}
+  constructor(
+    @inject(INVENTORY_REPOSITORY) private readonly inventory: InventoryRepository,
+    @inject(MOVEMENT_REPOSITORY) private readonly movements: MovementRepository,
+  ) {}
 
   load(cmd: MoveInventory) {
     return this.inventory.lockBins(cmd.productId, [cmd.fromBinId, cmd.toBinId]);
@@ -45,9 +71,32 @@ export class MoveInventoryHandler implements Handler<MoveInventory, Bins> {
     const destQtyAfter = (ctx.state.get(toBinId) ?? 0) + qty;
     await this.inventory.setQuantity(productId, fromBinId, sourceQtyAfter);
     await this.inventory.setQuantity(productId, toBinId, destQtyAfter);
+    const movementId = randomUUID();
+    await this.movements.add({
+      movementId,
+      productId,
+      fromBinId,
+      toBinId,
+      qty,
+      sourceQtyAfter,
+      destQtyAfter,
+      actor: actorId(ctx) ?? null,
+      reason,
+      at: new Date(ctx.ports.clock.now()).toISOString(),
+    });
     ctx.publish(new InventoryMoved({ productId, fromBinId, toBinId, qty, reason, sourceQtyAfter, destQtyAfter }), {
       aggregateId: productId,
     });
+    if (fellBelowLowStock(available, sourceQtyAfter)) {
+      const alert = new LowStockAlert({
+        productId,
+        binId: fromBinId,
+        qty: sourceQtyAfter,
+        threshold: LOW_STOCK_THRESHOLD,
+        movementId,
+      });
+      ctx.enqueue(alert, { onSuccess: RecordLowStockAlert }); // leaves with this commit, or not at all
+    }
     return ok({ sourceQtyAfter, destQtyAfter });
   }
 }
@@ -61,5 +110,17 @@ export class GetInventoryHandler implements Handler<GetInventory> {
   async handle(query: GetInventory) {
     const bins = await this.inventory.bins(query.productId);
     return ok({ productId: query.productId, bins: Object.fromEntries(bins) });
+  }
+}
+
+/** Reads a product's newest movements, newest first. */
+@handles(GetMovements)
+@injectable()
+export class GetMovementsHandler implements Handler<GetMovements> {
+  constructor(@inject(MOVEMENT_REPOSITORY) private readonly movements: MovementRepository) {}
+
+  async handle(query: GetMovements) {
+    const movements = await this.movements.latest(query.productId, query.limit ?? DEFAULT_HISTORY_LIMIT);
+    return ok({ productId: query.productId, movements });
   }
 }

@@ -1,7 +1,13 @@
-// The InventoryRepository in memory: a TransactionalMap, so a rolled-back send leaves no stock change behind.
+// The inventory's repositories in memory: TransactionalMaps, so a rolled-back send leaves no change behind.
 import { inject, injectable } from 'inversify';
 import { MemoryUnitOfWork, TransactionalMap } from '../../adapters/memory/index.js';
-import type { InventoryRepository } from './repository.js';
+import type {
+  InventoryRepository,
+  LowStockAlertRecord,
+  LowStockAlertRepository,
+  Movement,
+  MovementRepository,
+} from './repository.js';
 
 /** Keeps each product's bins as an immutable map, replaced on every write (so undo restores the old one). */
 @injectable()
@@ -24,5 +30,43 @@ export class MemoryInventoryRepository implements InventoryRepository {
 
   async bins(productId: string): Promise<ReadonlyMap<string, number>> {
     return new Map(this.#products.get(productId));
+  }
+}
+
+/** Keeps each product's movements as an immutable list, oldest first, replaced on every write. */
+@injectable()
+export class MemoryMovementRepository implements MovementRepository {
+  readonly #products: TransactionalMap<string, readonly Movement[]>;
+
+  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) {
+    this.#products = new TransactionalMap(uow);
+  }
+
+  async add(movement: Movement): Promise<void> {
+    this.#products.set(movement.productId, [...(this.#products.get(movement.productId) ?? []), movement]);
+  }
+
+  async latest(productId: string, limit: number): Promise<Movement[]> {
+    return (this.#products.get(productId) ?? []).slice(-limit).reverse();
+  }
+}
+
+/** Keeps each product's alerts as an immutable list, oldest first, replaced on every write. */
+@injectable()
+export class MemoryLowStockAlertRepository implements LowStockAlertRepository {
+  readonly #products: TransactionalMap<string, readonly LowStockAlertRecord[]>;
+
+  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) {
+    this.#products = new TransactionalMap(uow);
+  }
+
+  async add(alert: LowStockAlertRecord): Promise<void> {
+    const alerts = this.#products.get(alert.productId) ?? [];
+    if (alerts.some((recorded) => recorded.jobId === alert.jobId)) return; // one alert per job, as in SQL
+    this.#products.set(alert.productId, [...alerts, alert]);
+  }
+
+  async latest(productId: string, limit: number): Promise<LowStockAlertRecord[]> {
+    return (this.#products.get(productId) ?? []).slice(-limit).reverse();
   }
 }

@@ -1,9 +1,25 @@
 // Who may do what to the inventory.
+import type { Context } from '../../lib/index.js';
 import { everyone, rule, type PolicyRule } from '../../middleware/index.js';
 import { hasAnyRole } from '../shared/roles.js';
-import { GetInventory, MoveInventory, ReceiveStock } from './requests.js';
+import {
+  GetInventory,
+  GetLowStockAlerts,
+  GetMovements,
+  LowStockAlert,
+  MoveInventory,
+  ReceiveStock,
+  RecordLowStockAlert,
+} from './requests.js';
 
-/** Managers receive stock, clerks and managers move it, anyone reads it. */
+/** Allows a job type only when a worker runs it: a client cannot send an alert, nor record one, by itself. */
+const onlyAsJob = (ctx: Context) =>
+  ctx.meta.job !== undefined || {
+    allow: false,
+    reason: `${ctx.type} runs only as a job a move enqueued, never sent directly`,
+  };
+
+/** Managers receive stock, clerks and managers move it, anyone reads it; the low-stock jobs run as jobs only. */
 export const inventoryRules: readonly PolicyRule[] = [
   rule(
     ReceiveStock,
@@ -14,4 +30,8 @@ export const inventoryRules: readonly PolicyRule[] = [
     (ctx) => hasAnyRole(ctx, 'clerk', 'manager') || { allow: false, reason: 'Only clerks and managers may move stock' },
   ),
   everyone(GetInventory),
+  everyone(GetMovements),
+  everyone(GetLowStockAlerts),
+  rule(LowStockAlert, onlyAsJob),
+  rule(RecordLowStockAlert, onlyAsJob),
 ];

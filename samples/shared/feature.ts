@@ -1,5 +1,5 @@
-// A feature bundles what the app wires for one area: handlers, policy rules, lifecycle guards and the events it
-// consumes. Its HTTP routes are declared with the others in samples/routes.ts.
+// A feature bundles what the app wires for one area: handlers, policy rules, lifecycle guards, the events it
+// consumes and the jobs it runs. Its HTTP routes are declared with the others in samples/routes.ts.
 import type { HandlerClass, RequestClass } from '../../lib/index.js';
 import type { PolicyRule, TransitionGuard } from '../../middleware/index.js';
 
@@ -13,4 +13,9 @@ export interface Feature {
    * by one of `handlers` with `inbox()` deduping redeliveries.
    */
   readonly consumer?: { readonly queue: string; readonly events: readonly RequestClass[] };
+  /**
+   * The job types it runs (commands its handlers `ctx.enqueue`, and their `onSuccess`/`onFailure` callbacks), each
+   * handled by one of `handlers`: the service runs workers for them (`work()`), the inbox deduping redeliveries.
+   */
+  readonly jobs?: readonly RequestClass[];
 }

@@ -20,3 +20,17 @@ export const quantity = v.pipe(
   v.minValue(1, 'Must be at least 1'),
   v.maxValue(1_000_000, 'Must be at most 1,000,000'),
 );
+
+/**
+ * How many records a list returns: the query-string text (`?limit=20`), a whole number from 1 to 500. Optional: each
+ * list has its own default.
+ */
+export const listLimit = v.optional(
+  v.pipe(
+    v.string(),
+    v.digits('Must be a whole number'),
+    v.transform(Number),
+    v.minValue(1, 'Must be at least 1'),
+    v.maxValue(500, 'Must be at most 500'),
+  ),
+);
