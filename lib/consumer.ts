@@ -2,6 +2,7 @@
 import type { AnyResult } from './context.js';
 import { subscriptionOf, type HandlerClass } from './handler.js';
 import type { Mediator } from './mediator.js';
+import { UseCaseError } from './errors.js';
 import { backoff, settleJob } from './jobs.js';
 import type { Delivery, Disposition, MessageSource, Ports, QueueOptions } from './ports.js';
 import { typeOf, type RequestClass } from './request.js';
@@ -48,6 +49,7 @@ export function work(
   jobs: readonly RequestClass[],
   options: ConsumerOptions = {},
 ) {
+  for (const job of jobs) checkTracked(mediator, job);
   return Promise.all(
     jobs.map((job) => {
       const queue = source.jobQueue(typeOf(job));
@@ -61,6 +63,19 @@ export function work(
         dispatcher(mediator, queue, [job], typed, undefined, true),
       );
     }),
+  );
+}
+
+/**
+ * With a JobStore bound, `ctx.enqueue` records jobs `queued`: a worker whose stack lacks jobs() would leave them
+ * so for good and never send their callbacks. Said at start-up rather than found out from a stuck job.
+ */
+function checkTracked(mediator: Mediator, job: RequestClass): void {
+  if (!mediator.ports.jobs || mediator.describe(job).middleware.includes('jobs')) return;
+  throw new UseCaseError(
+    'bad_stack',
+    `work() runs ${typeOf(job)} through a stack without jobs(), but a JobStore is bound: its jobs would stay queued ` +
+      'and their callbacks never run — use recommendedStack({ rules, inbox: true }), or add jobs() after validation()',
   );
 }
 
@@ -158,7 +173,8 @@ async function settleDead(ports: Ports, delivery: Delivery, reason: unknown): Pr
     typeof reason === 'string'
       ? reason
       : `the handler threw ${reason instanceof Error ? `an ${reason.name}` : 'a value'} (its message is in the logs, not here)`;
-  const message = `gave up after ${delivery.attempt} attempts: ${why}`.slice(0, 1_000);
+  const attempts = `${delivery.attempt} attempt${delivery.attempt === 1 ? '' : 's'}`;
+  const message = `dead-lettered after ${attempts}: ${why}`.slice(0, 1_000);
   const outcome = { state: 'dead' as const, failure: { kind: 'dead' as const, message } };
   const staged = await ports.unitOfWork.transaction(
     () => settleJob(ports, delivery.message, outcome, delivery.attempt),

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { UseCaseError } from './errors.js';
 import type { Handler, HandlerClass } from './handler.js';
-import { callbackHeaders, jobQueueOf, keyedJobId, type EnqueueOptions, type JobHandle } from './jobs.js';
+import { jobHeaders, jobQueueOf, keyedJobId, type EnqueueOptions, type JobHandle } from './jobs.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';
@@ -142,6 +142,11 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     const type = typeOf(command.constructor as RequestClass);
     if (options.delayMs !== undefined && options.runAt !== undefined)
       throw new UseCaseError('misuse', `ctx.enqueue(${type}) in ${this.type}: give delayMs or runAt, not both`);
+    if (options.delayMs !== undefined && !(Number.isFinite(options.delayMs) && options.delayMs >= 0))
+      throw new UseCaseError(
+        'misuse',
+        `ctx.enqueue(${type}) in ${this.type}: delayMs ${options.delayMs} is not a number of ms ≥ 0 — for no delay, omit it`,
+      );
     const runAt = options.runAt ?? (options.delayMs ? this.ports.clock.now() + options.delayMs : undefined);
     const when = runAt === undefined ? undefined : new Date(runAt);
     if (when && Number.isNaN(when.getTime()))
@@ -151,7 +156,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
       );
     const availableAt = when?.toISOString();
     const id = options.key === undefined ? undefined : keyedJobId(this.meta.tenant, type, options.key);
-    const message = this.#stage('job', command, options, { id, availableAt, headers: callbackHeaders(options) });
+    const message = this.#stage('job', command, options, { id, availableAt, headers: jobHeaders(options) });
     return { jobId: message.id, queue: jobQueueOf(this.ports, type) };
   }
 

@@ -7,7 +7,7 @@ import { isoTime, type Context } from './context.js';
 import { handles, type Handler } from './handler.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { Command, Query, typeOf, type RequestClass } from './request.js';
-import { failure, notFound, ok, type Failure, type Result } from './result.js';
+import { fail, notFound, ok, type Failure, type Result } from './result.js';
 
 /** Where a job is: waiting (`queued`, delayed ones too), `running` (retries included), or settled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
@@ -32,6 +32,8 @@ export interface JobRecord {
   readonly type: string;
   readonly queue: string;
   readonly tenant: string;
+  /** The `key` it was enqueued with: a keyed job's record is kept for good (see `EnqueueOptions.key`). */
+  readonly key?: string | undefined;
   readonly state: JobState;
   /** Runs begun so far (a retry is one more). */
   readonly attempts: number;
@@ -65,16 +67,20 @@ export interface JobStore {
    * or `undefined` when no such job is recorded.
    */
   start(jobId: string, at: string): Promise<JobRecord | undefined>;
-  /** Records the outcome of a `queued` or `running` job with the ambient transaction's commit; others stay. */
-  settle(jobId: string, outcome: JobOutcome, at: string): Promise<void>;
+  /**
+   * Records the outcome of a `queued` or `running` job in the ambient transaction (holding the job until it ends, so
+   * two settles of one job are decided one after the other); `false` when the job was not queued or running (settled
+   * already, cancelled, unknown), and then nothing changes. Only the settle that returned `true` sends a callback.
+   */
+  settle(jobId: string, outcome: JobOutcome, at: string): Promise<boolean>;
   /** Cancels a `queued` job (it will not run when its message arrives); `false` when it was not queued. */
   cancel(jobId: string, at: string): Promise<boolean>;
   /** The job, or `undefined`. */
   status(jobId: string): Promise<JobRecord | undefined>;
   /**
    * Maintenance (optional; `retention()` needs it for `jobsMs`): deletes the records of jobs settled (or cancelled)
-   * more than `olderThanMs` ago, by the store's clock, and returns how many. Queued and running jobs stay. A keyed
-   * job's key is free again once its record is gone.
+   * more than `olderThanMs` ago, by the store's clock, and returns how many. Queued and running jobs stay, and so
+   * do keyed jobs: their record is what makes the key's job the same one for good.
    */
   purge?(olderThanMs: number): Promise<number>;
 }
@@ -92,8 +98,9 @@ export interface EnqueueOptions {
   /** Start no sooner than this time (a Date, or ISO 8601). */
   readonly runAt?: Date | string;
   /**
-   * At most one job per key (per tenant and type): enqueuing it again while its record exists returns the same
-   * handle and adds nothing.
+   * One job per key, for good (per tenant and type): the key makes the job's id, so enqueuing it again — from a
+   * retried request, a replayed event — returns the same handle and adds nothing, even after the job ran (its
+   * record is never purged). For work that must happen once, e.g. `welcome-email/${userId}`.
    */
   readonly key?: string;
 }
@@ -141,9 +148,10 @@ export function backoff(policy: RetryPolicy, random: () => number = Math.random)
   };
 }
 
-/** The message headers that name a job's callbacks. */
+/** The message headers that name a job's callbacks, and its key. */
 const ON_SUCCESS = 'onSuccess';
 const ON_FAILURE = 'onFailure';
+const KEY = 'jobKey';
 
 /** A job id for `key`: the same tenant, type and key give the same id. */
 export function keyedJobId(tenant: string, type: string, key: string): string {
@@ -153,11 +161,12 @@ export function keyedJobId(tenant: string, type: string, key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** The headers a job message carries for its callbacks. */
-export function callbackHeaders(options: EnqueueOptions): Record<string, string> {
+/** The headers a job message carries for its callbacks and its key. */
+export function jobHeaders(options: EnqueueOptions): Record<string, string> {
   return {
     ...(options.onSuccess ? { [ON_SUCCESS]: typeOf(options.onSuccess) } : {}),
     ...(options.onFailure ? { [ON_FAILURE]: typeOf(options.onFailure) } : {}),
+    ...(options.key === undefined ? {} : { [KEY]: options.key }),
   };
 }
 
@@ -173,6 +182,7 @@ export function queuedJob(message: OutboxMessage, queue: string): JobRecord {
     type: message.type,
     queue,
     tenant: message.headers.tenant ?? 'default',
+    ...(message.headers[KEY] === undefined ? {} : { key: message.headers[KEY] }),
     state: 'queued',
     attempts: 0,
     enqueuedAt: message.occurredAt,
@@ -192,10 +202,11 @@ export async function settleJob(
   attempts: number,
 ): Promise<boolean> {
   const at = isoTime(ports.clock.now());
-  await ports.jobs!.settle(job.id, outcome, at);
+  // A job settled already (a duplicate delivery that ran too, a commit that was reported lost) sends nothing more.
+  if (!(await ports.jobs!.settle(job.id, outcome, at))) return false;
   const callback = job.headers[outcome.state === 'succeeded' ? ON_SUCCESS : ON_FAILURE];
   if (callback === undefined) return false;
-  const { [ON_SUCCESS]: _s, [ON_FAILURE]: _f, ...headers } = job.headers;
+  const { [ON_SUCCESS]: _s, [ON_FAILURE]: _f, [KEY]: _k, ...headers } = job.headers;
   const settled: JobSettled = {
     jobId: job.id,
     type: job.type,
@@ -228,13 +239,14 @@ export function jobFailure(failed: Failure): JobFailure {
 export class GetJob extends Query(v.object({ jobId: v.pipe(v.string(), v.maxLength(100)) }))<JobRecord> {}
 
 /**
- * Cancels a queued job of the sender's tenant; `not_found`, or a `conflict` once it started.
+ * Cancels a queued job of the sender's tenant (one cancelled already: ok again); `not_found`, or the domain failure
+ * `already_started` once a worker took it (its `details.state` says where it is).
  * @example await mediator.send(new CancelJob({ jobId }), { actor });
  */
-export class CancelJob extends Command(v.object({ jobId: v.pipe(v.string(), v.maxLength(100)) }))<{
-  readonly jobId: string;
-  readonly state: 'cancelled';
-}> {}
+export class CancelJob extends Command(v.object({ jobId: v.pipe(v.string(), v.maxLength(100)) }))<
+  { readonly jobId: string; readonly state: 'cancelled' },
+  'already_started'
+> {}
 
 async function jobOf(ctx: Context, jobId: string): Promise<JobRecord | undefined> {
   const job = await ctx.ports.jobs!.status(jobId);
@@ -255,16 +267,14 @@ class GetJobHandler implements Handler<GetJob> {
 @handles(CancelJob)
 @injectable()
 class CancelJobHandler implements Handler<CancelJob> {
-  async handle(command: CancelJob, ctx: Context<CancelJob>): Promise<Result<{ jobId: string; state: 'cancelled' }>> {
+  async handle(command: CancelJob, ctx: Context<CancelJob>) {
     const job = await jobOf(ctx, command.jobId);
     if (!job) return noJob(command.jobId);
-    if (await ctx.ports.jobs!.cancel(job.jobId, isoTime(ctx.ports.clock.now())))
-      return ok({ jobId: job.jobId, state: 'cancelled' });
-    const now = await ctx.ports.jobs!.status(job.jobId);
-    return failure({
-      kind: 'conflict',
-      message: `Job ${job.jobId} is ${now?.state ?? job.state}: only a queued job can be cancelled`,
-    });
+    const cancelled = { jobId: job.jobId, state: 'cancelled' as const };
+    if (await ctx.ports.jobs!.cancel(job.jobId, isoTime(ctx.ports.clock.now()))) return ok(cancelled);
+    const { state } = (await ctx.ports.jobs!.status(job.jobId)) ?? job;
+    if (state === 'cancelled') return ok(cancelled); // cancelling twice is cancelling
+    return fail('already_started', { state }, `Job ${job.jobId} is ${state}: only a queued job can be cancelled`);
   }
 }
 

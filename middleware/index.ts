@@ -22,7 +22,8 @@ export { validation, type ValidationOptions } from './validation.js';
 
 /**
  * The seven middleware in the recommended order (see README for why this order), plus `inbox()` and `jobs()` when
- * the mediator also serves consumers and workers (`{ inbox: true }`; `jobs: false` leaves job states unrecorded).
+ * the mediator also serves consumers and workers (`{ inbox: true }`; `jobs: false` for one that runs no jobs: `work()`
+ * refuses a stack without jobs() while a JobStore is bound).
  * @example createMediator(container, { handlers, middleware: recommendedStack({ rules, guards }) })
  */
 export function recommendedStack(options: {

@@ -227,7 +227,7 @@ describe('jobs with handles (memory)', () => {
     expect(dead).to.include({ state: 'dead', attempts: 3 });
     expect(dead.failure).to.deep.equal({
       kind: 'dead',
-      message: 'gave up after 3 attempts: the handler threw an Error (its message is in the logs, not here)',
+      message: 'dead-lettered after 3 attempts: the handler threw an Error (its message is in the logs, not here)',
     });
     expect(await statusOf(mediator, crunch.jobId)).to.include({ state: 'dead', attempts: 4 });
     const said = 'consumer: dead-lettered a message; it waits in the dead queue';
@@ -270,8 +270,12 @@ describe('jobs with handles (memory)', () => {
     expect(runs.crunch).to.equal(0);
     expect(callbacks).to.deep.equal([]);
     expect((await statusOf(mediator, jobId)).state).to.equal('cancelled');
-    const again = await mediator.send(new CancelJob({ jobId }), alice);
-    expect(again).to.have.nested.property('failure.kind', 'conflict');
+    expect(await mediator.send(new CancelJob({ jobId }), alice), 'cancelling twice').to.deep.equal(cancelled);
+    const ran = await enqueue({ job: 'Crunch', n: 1 });
+    await settled();
+    const late = await mediator.send(new CancelJob({ jobId: ran.jobId }), alice);
+    expect(late).to.have.nested.property('failure.code', 'already_started');
+    expect(late).to.have.nested.property('failure.details.state', 'succeeded');
   });
 
   it("keeps jobs to their tenant: another tenant's GetJob and CancelJob find nothing", async () => {
@@ -284,14 +288,24 @@ describe('jobs with handles (memory)', () => {
   });
 
   it('runs one job per key: enqueuing the key again returns the same handle and adds nothing', async () => {
-    const { enqueue, settled } = await memoryJobs();
+    const { enqueue, settled, jobs } = await memoryJobs();
     const first = await enqueue({ job: 'Crunch', n: 1, key: 'nightly-2026-01-01' });
     const second = await enqueue({ job: 'Crunch', n: 1, key: 'nightly-2026-01-01' });
     const otherTenant = await enqueue({ job: 'Crunch', n: 1, key: 'nightly-2026-01-01' }, { tenant: 'globex' });
     expect(second).to.deep.equal(first);
+    expect((await jobs.status(first.jobId))?.key).to.equal('nightly-2026-01-01');
     expect(otherTenant.jobId).not.to.equal(first.jobId);
     await settled();
     expect(runs.crunch).to.equal(2);
+  });
+
+  it('refuses to work a job type whose stack lacks jobs() while a JobStore is bound, naming the fix', async () => {
+    const container = new Container();
+    container.load(memoryModule());
+    const mediator = createMediator(container, { handlers: HANDLERS, middleware: recommendedStack({ rules }) });
+    expect(() => work(mediator, container.get(MemoryBus), [Crunch])).to.throw(
+      /work\(\) runs Crunch through a stack without jobs\(\), but a JobStore is bound.*add jobs\(\) after validation\(\)/,
+    );
   });
 
   it('refuses delayMs together with runAt, and a runAt that is not a time, naming the fix', async () => {
@@ -299,6 +313,10 @@ describe('jobs with handles (memory)', () => {
     await expect(
       mediator.send(Enqueue.from({ job: 'Crunch', n: 1, delayMs: 5, runAt: '2026-01-01T00:00:00Z' }), alice),
     ).to.be.rejectedWith(/give delayMs or runAt, not both/);
+    for (const delayMs of [-1, -0.5])
+      await expect(mediator.send(Enqueue.from({ job: 'Crunch', n: 1, delayMs }), alice)).to.be.rejectedWith(
+        /is not a number of ms ≥ 0 — for no delay, omit it/,
+      );
     await expect(mediator.send(Enqueue.from({ job: 'Crunch', n: 1, runAt: 'tomorrow' }), alice)).to.be.rejectedWith(
       /runAt tomorrow is not a time — pass a Date or ISO 8601/,
     );

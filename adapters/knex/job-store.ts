@@ -9,6 +9,7 @@ interface Row {
   type: string;
   queue: string;
   tenant: string;
+  key: string | null;
   state: JobRecord['state'];
   attempts: number;
   result: unknown;
@@ -22,7 +23,7 @@ interface Row {
 /** The knex JobStore (table `<prefix>jobs`, migration 008). */
 export class KnexJobStore implements JobStore {
   readonly #insert: string;
-  readonly #start: string;
+  readonly #take: string;
   readonly #settle: string;
   readonly #cancel: string;
   readonly #read: string;
@@ -33,14 +34,11 @@ export class KnexJobStore implements JobStore {
     private readonly clock: Clock = Date,
   ) {
     const t = uow.knex.raw('??', [table]).toQuery();
-    this.#insert = `INSERT INTO ${t} (id, type, queue, tenant, state, attempts, enqueued_at, run_at) VALUES`;
-    // Taken, or as it is when it may not run (cancelled, settled): one round trip either way.
-    this.#start = `WITH taken AS (
-        UPDATE ${t} SET state = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, ?)
-        WHERE id = ? AND state IN ('queued', 'running') RETURNING *)
-      SELECT * FROM taken UNION ALL SELECT * FROM ${t} WHERE id = ? AND NOT EXISTS (SELECT 1 FROM taken)`;
+    this.#insert = `INSERT INTO ${t} (id, type, queue, tenant, key, state, attempts, enqueued_at, run_at) VALUES`;
+    this.#take = `UPDATE ${t} SET state = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, ?)
+      WHERE id = ? AND state IN ('queued', 'running') RETURNING *`;
     this.#settle = `UPDATE ${t} SET state = ?, result = ?::jsonb, failure = ?::jsonb, settled_at = ?
-      WHERE id = ? AND state IN ('queued', 'running')`;
+      WHERE id = ? AND state IN ('queued', 'running') RETURNING id`;
     this.#cancel = `UPDATE ${t} SET state = 'cancelled', settled_at = ? WHERE id = ? AND state = 'queued' RETURNING id`;
     this.#read = `SELECT * FROM ${t} WHERE id = ?`;
   }
@@ -48,12 +46,13 @@ export class KnexJobStore implements JobStore {
   /** Inserts with the ambient transaction's commit (in its one statement of deferred writes). */
   async add(jobs: readonly JobRecord[]): Promise<void> {
     if (jobs.length === 0) return;
-    const values = jobs.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    const values = jobs.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     const bindings = jobs.flatMap((j) => [
       j.jobId,
       j.type,
       j.queue,
       j.tenant,
+      j.key ?? null,
       j.state,
       j.attempts,
       j.enqueuedAt,
@@ -62,15 +61,23 @@ export class KnexJobStore implements JobStore {
     await this.uow.defer(`${this.#insert} ${values} ON CONFLICT (id) DO NOTHING`, bindings, false);
   }
 
+  /**
+   * Taken, or else read by a statement of its own: an UPDATE that waited for a settle or a cancel to commit finds
+   * the row changed, but a read in the same statement would still see it as it was before (its snapshot).
+   */
   async start(jobId: string, at: string): Promise<JobRecord | undefined> {
-    const { rows } = await prepared(this.uow.knex, this.#start, [at, jobId, jobId]);
-    return rows[0] && toRecord(rows[0]);
+    const { rows } = await prepared(this.uow.knex, this.#take, [at, jobId]);
+    if (rows[0]) return toRecord(rows[0]);
+    const { rows: found } = await prepared(this.uow.knex, this.#read, [jobId]);
+    return found[0] && toRecord(found[0]);
   }
 
-  async settle(jobId: string, outcome: JobOutcome, at: string): Promise<void> {
+  /** At once, in the ambient transaction: the row stays locked until it ends, so a second settle waits and sees. */
+  async settle(jobId: string, outcome: JobOutcome, at: string): Promise<boolean> {
     const result = outcome.state === 'succeeded' ? JSON.stringify(outcome.result ?? null) : null;
     const failure = outcome.state === 'succeeded' ? null : JSON.stringify(outcome.failure);
-    await this.uow.defer(this.#settle, [outcome.state, result, failure, at, jobId], false);
+    const { rows } = await prepared(await this.uow.db(), this.#settle, [outcome.state, result, failure, at, jobId]);
+    return rows.length > 0;
   }
 
   async cancel(jobId: string, at: string): Promise<boolean> {
@@ -83,9 +90,10 @@ export class KnexJobStore implements JobStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  /** Deletes jobs settled more than `olderThanMs` ago, in batches; returns how many. */
+  /** Deletes jobs settled more than `olderThanMs` ago (keyed ones never), in batches; returns how many. */
   async purge(olderThanMs: number): Promise<number> {
-    return deleteInBatches(this.uow.knex, this.table, 'settled_at < ?', [new Date(this.clock.now() - olderThanMs)]);
+    const cutoff = new Date(this.clock.now() - olderThanMs);
+    return deleteInBatches(this.uow.knex, this.table, 'settled_at < ? AND key IS NULL', [cutoff]);
   }
 }
 
@@ -97,6 +105,7 @@ function toRecord(row: Row): JobRecord {
     type: row.type,
     queue: row.queue,
     tenant: row.tenant,
+    ...(row.key === null ? {} : { key: row.key }),
     state: row.state,
     attempts: Number(row.attempts),
     ...(row.state === 'succeeded' ? { result: row.result } : {}),

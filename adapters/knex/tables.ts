@@ -192,6 +192,7 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
            type text NOT NULL,
            queue text NOT NULL,
            tenant text NOT NULL,
+           key text,
            state text NOT NULL,
            attempts integer NOT NULL DEFAULT 0,
            result jsonb,

@@ -25,9 +25,11 @@ export class MemoryJobStore implements JobStore {
     return started;
   }
 
-  async settle(jobId: string, outcome: JobOutcome, at: string): Promise<void> {
+  async settle(jobId: string, outcome: JobOutcome, at: string): Promise<boolean> {
     const job = this.#jobs.get(jobId);
-    if (job && OPEN.has(job.state)) this.#set(jobId, { ...job, ...outcome, settledAt: at });
+    if (!job || !OPEN.has(job.state)) return false;
+    this.#set(jobId, { ...job, ...outcome, settledAt: at });
+    return true;
   }
 
   async cancel(jobId: string, at: string): Promise<boolean> {
@@ -41,12 +43,15 @@ export class MemoryJobStore implements JobStore {
     return this.#jobs.get(jobId);
   }
 
-  /** Deletes jobs settled more than `olderThanMs` ago; returns how many. */
+  /** Deletes jobs settled more than `olderThanMs` ago (keyed ones never); returns how many. */
   async purge(olderThanMs: number): Promise<number> {
     const cutoff = this.clock.now() - olderThanMs;
     let removed = 0;
     for (const [jobId, job] of this.#jobs)
-      if (job.settledAt !== undefined && Date.parse(job.settledAt) < cutoff && this.#jobs.delete(jobId)) removed++;
+      if (job.key === undefined && job.settledAt !== undefined && Date.parse(job.settledAt) < cutoff) {
+        this.#jobs.delete(jobId);
+        removed++;
+      }
     return removed;
   }
 

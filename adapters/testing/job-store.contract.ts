@@ -68,7 +68,7 @@ export function runJobStoreContract(
     });
 
     test('should keep the first record of a job id added twice', async ({ store, uow }) => {
-      const first = job();
+      const first = job({ key: 'nightly/2026-01-01' });
       await inTransaction(uow, () => store.add([first]));
       await inTransaction(uow, () => store.add([{ ...first, queue: 'other', runAt: AT }]));
       assert.deepEqual(await store.status(first.jobId), first);
@@ -89,13 +89,10 @@ export function runJobStoreContract(
       const running = job();
       await inTransaction(uow, () => store.add([running]));
       await store.start(running.jobId, AT);
-      await inTransaction(
-        uow,
-        () => store.settle(running.jobId, { state: 'succeeded', result: { n: 1 } }, LATER),
-        false,
-      );
+      const done = { state: 'succeeded' as const, result: { n: 1 } };
+      assert.equal(await inTransaction(uow, () => store.settle(running.jobId, done, LATER), false), true);
       assert.equal((await store.status(running.jobId))?.state, 'running');
-      await inTransaction(uow, () => store.settle(running.jobId, { state: 'succeeded', result: { n: 1 } }, LATER));
+      assert.equal(await inTransaction(uow, () => store.settle(running.jobId, done, LATER)), true);
       has(await store.status(running.jobId), {
         state: 'succeeded',
         result: { n: 1 },
@@ -108,12 +105,16 @@ export function runJobStoreContract(
       const [failed, dead] = [job(), job()];
       await inTransaction(uow, () => store.add([failed, dead]));
       const failure = { kind: 'domain' as const, message: 'Domain rule failed: no_stock', code: 'no_stock' };
-      await inTransaction(uow, () => store.settle(failed.jobId, { state: 'failed', failure }, LATER));
-      await inTransaction(uow, () => store.settle(failed.jobId, { state: 'succeeded', result: 1 }, LATER));
+      const settled = await inTransaction(uow, () => store.settle(failed.jobId, { state: 'failed', failure }, LATER));
+      assert.equal(settled, true);
+      const again = await inTransaction(uow, () => store.settle(failed.jobId, { state: 'succeeded', result: 1 }, AT));
+      assert.equal(again, false, 'a settled job is not settled again');
+      const unknown = await inTransaction(uow, () => store.settle(randomUUID(), { state: 'succeeded', result: 1 }, AT));
+      assert.equal(unknown, false);
       const record = await store.status(failed.jobId);
       has(record, { state: 'failed', failure });
       assert.equal(record?.result, undefined);
-      const died = { kind: 'dead' as const, message: 'gave up after 5 attempts' };
+      const died = { kind: 'dead' as const, message: 'dead-lettered after 5 attempts' };
       await inTransaction(uow, () => store.settle(dead.jobId, { state: 'dead', failure: died }, LATER));
       has(await store.status(dead.jobId), { state: 'dead', failure: died });
       has(await store.start(dead.jobId, LATER), { state: 'dead', attempts: 0 }, 'a settled job is not taken');
@@ -135,7 +136,9 @@ export function runJobStoreContract(
         const { store, uow } = f;
         if (!store.purge) assert.fail('runJobStoreContract({ purge: true }) but the store has no purge()');
         const [old, recent, cancelled, queued, running] = [job(), job(), job(), job(), job()];
-        await inTransaction(uow, () => store.add([old, recent, cancelled, queued, running]));
+        const keyed = job({ key: 'welcome/u-1' });
+        await inTransaction(uow, () => store.add([old, recent, cancelled, queued, running, keyed]));
+        await inTransaction(uow, () => store.settle(keyed.jobId, { state: 'succeeded', result: 1 }, AT));
         await store.start(running.jobId, AT);
         await inTransaction(uow, () => store.settle(old.jobId, { state: 'succeeded', result: 1 }, AT));
         const failure = { kind: 'dead' as const, message: 'gave up' };
@@ -152,8 +155,28 @@ export function runJobStoreContract(
         assert.equal(await store.purge(11 * DAY - 1), 1);
         assert.equal((await store.status(queued.jobId))?.state, 'queued');
         assert.equal((await store.status(running.jobId))?.state, 'running');
+        has(
+          await store.status(keyed.jobId),
+          { state: 'succeeded', key: 'welcome/u-1' },
+          'a keyed job is kept for good',
+        );
       });
     }
+
+    test('should let exactly one of two settles racing for a job win', async ({ store, uow }) => {
+      const jobs = Array.from({ length: 5 }, () => job());
+      await inTransaction(uow, () => store.add(jobs));
+      const failure = { kind: 'domain' as const, message: 'no', code: 'no' };
+      for (const { jobId } of jobs) {
+        await store.start(jobId, AT);
+        const wins = await Promise.all([
+          inTransaction(uow, () => store.settle(jobId, { state: 'succeeded', result: 1 }, LATER)),
+          inTransaction(uow, () => store.settle(jobId, { state: 'failed', failure }, LATER)),
+        ]);
+        assert.equal(wins.filter(Boolean).length, 1, `${jobId}: ${wins.join(', ')}`);
+        assert.equal((await store.status(jobId))?.state, wins[0] ? 'succeeded' : 'failed');
+      }
+    });
 
     test('should let exactly one of a start and a cancel racing for a queued job win', async ({ store, uow }) => {
       const jobs = Array.from({ length: 10 }, () => job());
