@@ -137,28 +137,43 @@ function dispatcher(
 ) {
   const maxAttempts = options.maxAttempts ?? 5;
   const handle = handler(mediator, consumer, types, subscriber, jobs);
-  // The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt: say so once,
-  // and settle a job `dead` (with its onFailure callback) before the message goes.
-  const deadLettered = async (delivery: Delivery, reason: unknown) => {
-    mediator.ports.logger?.error('consumer: dead-lettered a message; it waits in the dead queue', {
-      queue: consumer,
-      messageId: delivery.message.id,
-      type: delivery.message.type,
-      attempt: delivery.attempt,
-      reason,
-    });
-    if (jobs) await settleDead(mediator.ports, delivery, reason);
+  const fields = (delivery: Delivery, reason: unknown) => ({
+    queue: consumer,
+    messageId: delivery.message.id,
+    type: delivery.message.type,
+    attempt: delivery.attempt,
+    reason,
+  });
+  // The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt. A job is settled
+  // `dead` first (with its onFailure callback); when that cannot be recorded, the message goes back in line instead,
+  // uncounted, rather than leave its job `running` for good. Either way it is said once.
+  const giveUp = async (delivery: Delivery, reason: unknown): Promise<Disposition | undefined> => {
+    const { logger } = mediator.ports;
+    if (jobs) {
+      try {
+        await settleDead(mediator.ports, delivery, reason);
+      } catch (error) {
+        logger?.warn('consumer: could not record a dead job; its message goes back in line', {
+          ...fields(delivery, reason),
+          error,
+        });
+        return { action: 'requeue', reason: 'its dead state could not be recorded' };
+      }
+    }
+    logger?.error('consumer: dead-lettered a message; it waits in the dead queue', fields(delivery, reason));
+    return undefined;
   };
   return async (delivery: Delivery): Promise<Disposition> => {
     let disposition: Disposition;
     try {
       disposition = await handle(delivery);
     } catch (error) {
-      if (delivery.attempt >= maxAttempts) await deadLettered(delivery, error);
+      const requeued = delivery.attempt >= maxAttempts ? await giveUp(delivery, error) : undefined;
+      if (requeued) return requeued;
       throw error;
     }
     const last = disposition.action === 'retry' && delivery.attempt >= maxAttempts;
-    if (disposition.action === 'dead' || last) await deadLettered(delivery, disposition.reason);
+    if (disposition.action === 'dead' || last) return (await giveUp(delivery, disposition.reason)) ?? disposition;
     return disposition;
   };
 }

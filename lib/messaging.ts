@@ -103,9 +103,13 @@ export interface Delivery {
   readonly redelivered: boolean;
 }
 
-/** What to do with a delivery: done, try again later (with backoff), or move it to the dead-letter queue. */
+/**
+ * What to do with a delivery: done, try again later (with backoff; the last attempt's retry is dead-lettered), move
+ * it to the dead-letter queue, or `requeue`: try again later without counting an attempt — the consumer could not
+ * record what became of it (its database is down), so it must neither be counted nor dead-lettered.
+ */
 export interface Disposition {
-  readonly action: 'ack' | 'retry' | 'dead';
+  readonly action: 'ack' | 'retry' | 'requeue' | 'dead';
   readonly reason?: string;
 }
 

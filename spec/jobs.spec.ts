@@ -127,18 +127,29 @@ const rules = [
 const alice: SendOptions = { actor: { id: 'alice' }, tenant: 'acme' };
 
 /** A memory container with workers for every job type (callbacks included), on a clock the spec moves. */
-async function memoryJobs() {
+async function memoryJobs(options: { deadSettlesFailing?: number } = {}) {
   runs.crunch = runs.fragile = 0;
   callbacks.length = 0;
   const clock = new ManualClock('2026-01-01T00:00:00Z');
   const container = new Container();
   container.load(memoryModule({ clock }));
+  let failing = options.deadSettlesFailing ?? 0;
+  if (failing > 0) {
+    // The database goes away just as a job is to be settled dead.
+    const store = container.get<JobStore>(TOKENS.JobStore);
+    const settle = store.settle.bind(store);
+    store.settle = (jobId, outcome, at) =>
+      outcome.state === 'dead' && failing-- > 0
+        ? Promise.reject(new Error('database down'))
+        : settle(jobId, outcome, at);
+  }
   const deadLetters: unknown[] = [];
+  const warnings: string[] = [];
   const quiet = () => undefined;
   container.bind(TOKENS.Logger).toConstantValue({
     debug: quiet,
     info: quiet,
-    warn: quiet,
+    warn: (message: string) => warnings.push(message),
     error: (message: string, fields?: { type?: unknown }) => deadLetters.push([message, fields?.type]),
   });
   const mediator = createMediator(container, {
@@ -152,6 +163,7 @@ async function memoryJobs() {
     mediator,
     clock,
     deadLetters,
+    warnings,
     jobs: container.get<JobStore>(TOKENS.JobStore),
     settled: async () => {
       await relay.drain();
@@ -238,6 +250,17 @@ describe('jobs with handles (memory)', () => {
     expect(callbacks.map((c) => [c.input.jobId, c.input.failure?.kind, c.input.attempts])).to.deep.equal([
       [fragile.jobId, 'dead', 3],
     ]);
+  });
+
+  it('puts a job back in line, uncounted, when its dead state cannot be recorded, rather than leave it running', async () => {
+    const { mediator, enqueue, settled, deadLetters, warnings } = await memoryJobs({ deadSettlesFailing: 1 });
+    const { jobId } = await enqueue({ job: 'Fragile', n: 1, callbacks: true });
+    await settled();
+    expect(runs.fragile, 'its 3 attempts, and once more after the requeue').to.equal(4);
+    expect(warnings).to.deep.equal(['consumer: could not record a dead job; its message goes back in line']);
+    expect(deadLetters, 'dead-lettered once, when it was recorded').to.have.length(1);
+    expect(await statusOf(mediator, jobId)).to.include({ state: 'dead', attempts: 4 });
+    expect(callbacks.map((c) => c.input.failure?.kind)).to.deep.equal(['dead']);
   });
 
   it('holds a delayed job until its time (delayMs and runAt), by the clock the outbox reads', async () => {

@@ -187,7 +187,10 @@ export class AmqpSource implements MessageSource {
         disposition = { action: 'dead', reason: `gave up after ${attempt} attempts: ${disposition.reason ?? 'retry'}` };
       }
       try {
-        if (disposition.action === 'retry') await this.#retry(subscription.options, raw, attempt, disposition.reason);
+        if (disposition.action === 'retry' || disposition.action === 'requeue') {
+          const next = disposition.action === 'retry' ? attempt + 1 : attempt; // a requeue counts no attempt
+          await this.#retry(subscription.options, raw, attempt, next, disposition.reason);
+        }
         if (disposition.action === 'dead')
           await this.#deadLetter(subscription.options.queue, raw, attempt, disposition.reason);
       } catch {
@@ -203,8 +206,11 @@ export class AmqpSource implements MessageSource {
     }
   }
 
-  /** Republishes to `<queue>.retry`, which hands it back after the delay; acked only once the copy is confirmed. */
-  async #retry(options: QueueOptions, raw: ConsumeMessage, attempt: number, reason = 'retry'): Promise<void> {
+  /**
+   * Republishes to `<queue>.retry` as attempt `next`, which it hands back after the delay; acked only once the copy
+   * is confirmed.
+   */
+  async #retry(options: QueueOptions, raw: ConsumeMessage, attempt: number, next: number, reason = 'retry') {
     const { queue } = options;
     const delayOf = options.retryDelayMs ?? this.options.retryDelayMs;
     const delay = delayOf?.(attempt) ?? Math.min(100 * 2 ** (attempt - 1), 30_000);
@@ -213,7 +219,7 @@ export class AmqpSource implements MessageSource {
       '',
       `${queue}.retry`,
       raw,
-      { [ATTEMPT]: attempt + 1, 'x-usecasecore-last-error': reason.slice(0, 500) },
+      { [ATTEMPT]: next, 'x-usecasecore-last-error': reason.slice(0, 500) },
       { expiration: String(delay) },
     );
   }

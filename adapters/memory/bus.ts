@@ -164,15 +164,17 @@ export class MemoryBus implements MessageBus, MessageSource {
   #settle(queue: Queue, options: QueueOptions, delivery: Delivery, disposition: Disposition): void {
     const reason = disposition.reason ?? disposition.action;
     if (disposition.action === 'ack') return;
-    if (disposition.action === 'dead' || delivery.attempt >= options.maxAttempts) {
+    const requeue = disposition.action === 'requeue';
+    if (disposition.action === 'dead' || (!requeue && delivery.attempt >= options.maxAttempts)) {
       queue.dead.push({ message: delivery.message, reason, attempts: delivery.attempt });
       return;
     }
     const delayOf = options.retryDelayMs ?? this.options.retryDelayMs;
     const delay = delayOf?.(delivery.attempt) ?? Math.min(10 * 2 ** (delivery.attempt - 1), 1_000);
+    const attempt = requeue ? delivery.attempt : delivery.attempt + 1;
     const timer = setTimeout(() => {
       queue.retries.delete(timer);
-      this.#enqueue(queue, { message: delivery.message, attempt: delivery.attempt + 1, redelivered: true });
+      this.#enqueue(queue, { message: delivery.message, attempt, redelivered: true });
     }, delay);
     queue.retries.add(timer);
   }

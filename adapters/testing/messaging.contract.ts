@@ -50,9 +50,10 @@ interface Case extends Omit<MessagingFixture, 'close'> {
 
 /**
  * Registers the messaging contract for a MessageBus and the MessageSource that consumes what it publishes: events
- * routed by type, jobs by their job queue, ack / retry (attempt + 1) / dead letters after `maxAttempts` or at once,
- * the prefetch bound, `idle()`, and confirmed ids in `sent`. Every case uses queue and type names of its own, and a
- * retry should come back within tens of milliseconds (configure the adapter's retry delay so).
+ * routed by type, jobs by their job queue, ack / retry (attempt + 1) / requeue (uncounted) / dead letters after
+ * `maxAttempts` or at once, the prefetch bound, `idle()`, and confirmed ids in `sent`. Every case uses queue and type
+ * names of its own, and a retry should come back within tens of milliseconds (configure the adapter's retry delay
+ * so).
  * @example
  * runMessagingContract({ describe, it }, 'memory', async () => {
  *   const bus = new MemoryBus({ retryDelayMs: () => 5 });
@@ -265,6 +266,26 @@ export function runMessagingContract(t: TestApi, name: string, make: () => Promi
         [[poison.id, 3]],
       );
       assert.match(dead[0]!.reason, /downstream refused/);
+    });
+
+    test('should requeue without counting an attempt, past maxAttempts, and never dead-letter for it', async (c) => {
+      const type = c.unique('Unrecorded'),
+        queue = c.unique('requeued');
+      let requeues = 3;
+      const seen = recorder((d): Disposition => {
+        if (d.attempt < 2) return { action: 'retry', reason: 'not yet' };
+        return requeues-- > 0 ? { action: 'requeue', reason: 'the database is down' } : { action: 'ack' };
+      });
+      await c.consume(queue, [{ kind: 'event', type }], seen.handle, { maxAttempts: 2 });
+      const unrecorded = message('event', type);
+      await c.publish([unrecorded]);
+      await c.source.idle();
+      assert.deepStrictEqual(
+        seen.attemptsOf(unrecorded.id),
+        [1, 2, 2, 2, 2],
+        'requeued at its last attempt, uncounted',
+      );
+      assert.deepStrictEqual(await c.deadLetters(queue), []);
     });
 
     test('should dead-letter at once a message whose handler says dead', async (c) => {
