@@ -1,7 +1,9 @@
 // Helpers of the RabbitMQ relay bench (bench/amqp.bench.ts): the run's own broker topology, pass-through wrappers
 // that time the relay's phases, payloads of a fixed size, and small statistics.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { promisify } from 'node:util';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Exchanges } from '../adapters/amqp/index.js';
 import type { Outbox, OutboxMessage } from '../lib/ports.js';
@@ -10,33 +12,69 @@ import { quantile } from './pg-common.js';
 
 const TICK_US = 1e6 / 100; // CLK_TCK on Linux x86-64
 
-/** CPU µs (utime + stime) of every process whose command name is one of `names`, summed (from /proc; 0 without it). */
-export function processCpu(names: readonly string[]): number {
-  let total = 0,
-    pids: string[];
+/**
+ * CPU µs (utime + stime) per pid of every process whose command name is one of `names` and whose command line passes
+ * `keep` (from /proc; empty without it).
+ */
+export function processCpu(names: readonly string[], keep?: (cmdline: string) => boolean): Map<string, number> {
+  const cpu = new Map<string, number>();
+  let pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
-    return 0;
+    return cpu;
   }
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const close = stat.lastIndexOf(')');
       if (!names.includes(stat.slice(stat.indexOf('(') + 1, close))) continue;
+      if (keep && !keep(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))) continue;
       const fields = stat.slice(close + 2).split(' ');
-      total += (Number(fields[11]) + Number(fields[12])) * TICK_US;
+      cpu.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_US);
     } catch {
       // exited meanwhile
     }
   }
-  return total;
+  return cpu;
 }
 
-/** CPU of this process, Postgres and RabbitMQ (beam.smp), in µs. Postgres backends that exit in between are lost. */
-export function cpuSnapshot(): { node: number; pg: number; rabbit: number } {
+export interface CpuSnapshot {
+  readonly node: number;
+  readonly pg: ReadonlyMap<string, number>;
+  readonly rabbit: ReadonlyMap<string, number>;
+}
+
+/**
+ * CPU of this process, Postgres and the RabbitMQ broker (the beam.smp running `rabbit boot`, not the short-lived
+ * beam.smp of a `rabbitmqctl` someone runs), per pid.
+ */
+export function cpuSnapshot(): CpuSnapshot {
   const { user, system } = process.cpuUsage();
-  return { node: user + system, pg: processCpu(['postgres']), rabbit: processCpu(['beam.smp']) };
+  return {
+    node: user + system,
+    pg: processCpu(['postgres']),
+    rabbit: processCpu(['beam.smp'], (cmdline) => cmdline.includes('rabbit\0boot')),
+  };
+}
+
+/**
+ * CPU µs used since `before`, per process kind: summed per pid over the processes alive now (a process started
+ * meanwhile counts from its start), so it is never negative; a process that exited meanwhile (a Postgres backend of a
+ * closed connection) is lost.
+ */
+export function cpuSince(before: CpuSnapshot): { node: number; pg: number; rabbit: number } {
+  const after = cpuSnapshot();
+  const delta = (now: ReadonlyMap<string, number>, then: ReadonlyMap<string, number>) => {
+    let total = 0;
+    for (const [pid, us] of now) total += Math.max(0, us - (then.get(pid) ?? 0));
+    return total;
+  };
+  return {
+    node: after.node - before.node,
+    pg: delta(after.pg, before.pg),
+    rabbit: delta(after.rabbit, before.rabbit),
+  };
 }
 
 /** Exchange and queue names of this run only (`ucc-bench-<random>.*`), like spec/broker.ts `isolatedTopology`. */
@@ -64,6 +102,60 @@ export async function declareTopology(
   for (const { queue, routingKey } of queues) {
     await channel.assertQueue(queue, { durable: true });
     await channel.bindQueue(queue, exchanges.events, routingKey);
+  }
+}
+
+/** The queues `subscribe()` declares for one subscriber queue: the queue, its `.retry` and its `.dead`. */
+export function withRetryAndDead(queues: readonly string[]): string[] {
+  return queues.flatMap((queue) => [queue, `${queue}.retry`, `${queue}.dead`]);
+}
+
+/**
+ * The type (`classic`, `quorum`, …) of each of the given queues, as the broker reports it (`rabbitmqctl list_queues
+ * name type`, read-only). Only asked when the broker is on this machine; `undefined` when it cannot be known.
+ */
+export async function queueTypes(url: string, queues: readonly string[]): Promise<Map<string, string> | undefined> {
+  const host = new URL(url).hostname;
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) return undefined;
+  try {
+    const { stdout } = await promisify(execFile)(
+      'rabbitmqctl',
+      ['list_queues', '-q', '--no-table-headers', 'name', 'type'],
+      { timeout: 60_000 },
+    );
+    const types = new Map<string, string>();
+    for (const line of stdout.split('\n')) {
+      const [name, type] = line.trim().split(/\s+/);
+      if (name && type && queues.includes(name)) types.set(name, type);
+    }
+    return types;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How long the broker blocked publishing (a memory or disk alarm: `AmqpConnection`'s 'blocked' / 'unblocked'), in ms
+ * so far. On a shared broker someone else's alarm stalls the relay: results taken meanwhile are not representative.
+ */
+export class BlockedClock {
+  #total = 0;
+  #since: number | undefined;
+  spells = 0;
+  constructor(connection: { on(event: 'blocked' | 'unblocked', listener: () => void): unknown }) {
+    connection.on('blocked', () => {
+      if (this.#since !== undefined) return;
+      this.#since = performance.now();
+      this.spells++;
+    });
+    connection.on('unblocked', () => {
+      if (this.#since === undefined) return;
+      this.#total += performance.now() - this.#since;
+      this.#since = undefined;
+    });
+  }
+  get ms(): number {
+    return this.#total + (this.#since === undefined ? 0 : performance.now() - this.#since);
   }
 }
 
