@@ -187,7 +187,8 @@ async function settleDead(ports: Ports, delivery: Delivery, reason: unknown): Pr
   const why =
     typeof reason === 'string'
       ? reason
-      : `the handler threw ${reason instanceof Error ? `an ${reason.name}` : 'a value'} (its message is in the logs, not here)`;
+      : `the handler threw ${reason instanceof Error ? `an ${reason.name}` : 'a value'} ` +
+        '(its message is in the logs, not here)';
   const attempts = `${delivery.attempt} attempt${delivery.attempt === 1 ? '' : 's'}`;
   const message = `dead-lettered after ${attempts}: ${why}`.slice(0, 1_000);
   const outcome = { state: 'dead' as const, failure: { kind: 'dead' as const, message } };

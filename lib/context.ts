@@ -145,7 +145,8 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     if (options.delayMs !== undefined && !(Number.isFinite(options.delayMs) && options.delayMs >= 0))
       throw new UseCaseError(
         'misuse',
-        `ctx.enqueue(${type}) in ${this.type}: delayMs ${options.delayMs} is not a number of ms ≥ 0 — for no delay, omit it`,
+        `ctx.enqueue(${type}) in ${this.type}: delayMs ${options.delayMs} is not a number of ms ≥ 0 — ` +
+          'for no delay, omit it',
       );
     const runAt = options.runAt ?? (options.delayMs ? this.ports.clock.now() + options.delayMs : undefined);
     const when = runAt === undefined ? undefined : new Date(runAt);

@@ -107,24 +107,26 @@ export interface EnqueueOptions {
 
 /**
  * What a callback command (`onSuccess` / `onFailure`) receives: the job's id, type, payload and attempts, and its
- * result or failure. Its headers carry the job's actor, tenant and trace context.
+ * result (onSuccess) or failure (onFailure). Its headers carry the job's actor, tenant and trace context. Its schema
+ * may name only the fields it needs (validation strips the others).
  * @example
  * class RecordAlert extends Command(v.object({ jobId: v.string(), payload: v.object({ productId: v.string() }),
  *   result: v.object({ alertId: v.string() }) })) {}
  */
-export interface JobSettled<P = unknown, R = unknown> {
+export type JobSettled<P = unknown, R = unknown> = {
   readonly jobId: string;
   readonly type: string;
   readonly payload: P;
   readonly attempts: number;
-  readonly result?: R;
-  readonly failure?: JobFailure;
-}
+} & (
+  { readonly result: R; readonly failure?: undefined } | { readonly result?: undefined; readonly failure: JobFailure }
+);
 
 /**
  * A job type's retry policy (a `static retry` on its command class): attempts before it is dead-lettered, and an
  * exponential backoff with jitter between them.
- * @example class SendReceipt extends Command(schema) { static readonly retry = { attempts: 8, baseMs: 500 } }
+ * @example
+ * class SendReceipt extends Command(schema) { static readonly retry: RetryPolicy = { attempts: 8, baseMs: 500 } }
  */
 export interface RetryPolicy {
   /** Deliveries before the job is dead-lettered. Default: the worker's `maxAttempts` (5). */

@@ -252,7 +252,7 @@ describe('jobs with handles (memory)', () => {
     ]);
   });
 
-  it('puts a job back in line, uncounted, when its dead state cannot be recorded, rather than leave it running', async () => {
+  it('puts a job back in line, uncounted, when its dead state cannot be recorded (not left running)', async () => {
     const { mediator, enqueue, settled, deadLetters, warnings } = await memoryJobs({ deadSettlesFailing: 1 });
     const { jobId } = await enqueue({ job: 'Fragile', n: 1, callbacks: true });
     await settled();
@@ -327,7 +327,7 @@ describe('jobs with handles (memory)', () => {
     container.load(memoryModule());
     const mediator = createMediator(container, { handlers: HANDLERS, middleware: recommendedStack({ rules }) });
     expect(() => work(mediator, container.get(MemoryBus), [Crunch])).to.throw(
-      /work\(\) runs Crunch through a stack without jobs\(\), but a JobStore is bound.*add jobs\(\) after validation\(\)/,
+      /runs Crunch through a stack without jobs\(\), but a JobStore is bound.*add jobs\(\) after validation\(\)/,
     );
   });
 
