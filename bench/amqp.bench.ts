@@ -475,34 +475,21 @@ async function fanoutEffect(who: string, uow: KnexUnitOfWork, event: FanoutPaid,
   return ok(undefined);
 }
 
-@on(FanoutPaid)
-@injectable()
-class SendReceipt implements Handler<FanoutPaid> {
-  constructor(@inject(KnexUnitOfWork) private readonly uow: KnexUnitOfWork) {}
-  handle(event: FanoutPaid, ctx: Context<FanoutPaid>) {
-    return fanoutEffect('SendReceipt', this.uow, event, ctx);
+/** A subscriber of FanoutPaid named `name` (its queue's name, through `static subscription`). */
+function fanoutSubscriber(name: string) {
+  @on(FanoutPaid)
+  @injectable()
+  class Subscriber implements Handler<FanoutPaid> {
+    static readonly subscription = name;
+    constructor(@inject(KnexUnitOfWork) private readonly uow: KnexUnitOfWork) {}
+    handle(event: FanoutPaid, ctx: Context<FanoutPaid>) {
+      return fanoutEffect(name, this.uow, event, ctx);
+    }
   }
+  return Subscriber;
 }
 
-@on(FanoutPaid)
-@injectable()
-class PostToLedger implements Handler<FanoutPaid> {
-  constructor(@inject(KnexUnitOfWork) private readonly uow: KnexUnitOfWork) {}
-  handle(event: FanoutPaid, ctx: Context<FanoutPaid>) {
-    return fanoutEffect('PostToLedger', this.uow, event, ctx);
-  }
-}
-
-@on(FanoutPaid)
-@injectable()
-class UpdateSalesStats implements Handler<FanoutPaid> {
-  constructor(@inject(KnexUnitOfWork) private readonly uow: KnexUnitOfWork) {}
-  handle(event: FanoutPaid, ctx: Context<FanoutPaid>) {
-    return fanoutEffect('UpdateSalesStats', this.uow, event, ctx);
-  }
-}
-
-const SUBSCRIBERS = [SendReceipt, PostToLedger, UpdateSalesStats] as const;
+const SUBSCRIBERS = ['SendReceipt', 'PostToLedger', 'UpdateSalesStats'].map(fanoutSubscriber);
 const SUBSCRIBER_NAMES = SUBSCRIBERS.map((s) => subscriptionOf(s));
 /** Every queue `subscribe()` declares for them (deleted at the end). */
 const FANOUT_QUEUES = withRetryAndDead(SUBSCRIBER_NAMES.map((name) => `${FANOUT_SERVICE}.${name}`));

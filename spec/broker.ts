@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import type { Exchanges, QueueType } from '../adapters/amqp/index.js';
+import { postgres } from './db.js';
 
 /**
  * The broker URL, or `undefined` with a message when it is not set or not reachable. Under CI=true a missing
@@ -56,4 +57,22 @@ export async function deleteTopology(url: string, exchanges: Exchanges, queues: 
       await channel.deleteQueue(name).catch(() => undefined);
   for (const exchange of Object.values(exchanges)) await channel.deleteExchange(exchange).catch(() => undefined);
   await model.close().catch(() => undefined);
+}
+
+/**
+ * For a describe block that needs Postgres and RabbitMQ: their URLs once both answer (else the block skips, or fails
+ * under CI=true), and `cleanups`, run after the block, last first, each whatever the others did.
+ * @example const services = realServices(); it('…', async () => { services.cleanups.push(() => db.destroy()); });
+ */
+export function realServices(): { amqpUrl: string; pgUrl: string; cleanups: Array<() => Promise<unknown>> } {
+  const services = { amqpUrl: '', pgUrl: '', cleanups: [] as Array<() => Promise<unknown>> };
+  before(async function () {
+    const [url, pg] = [await rabbit(), await postgres()];
+    if (!url || !pg) return this.skip();
+    [services.amqpUrl, services.pgUrl] = [url, process.env.DATABASE_URL!];
+  });
+  after(async () => {
+    for (const cleanup of services.cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+  return services;
 }

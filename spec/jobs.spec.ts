@@ -27,8 +27,7 @@ import {
   type SendOptions,
 } from '../lib/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
-import { deleteTopology, isolatedTopology, rabbit } from './broker.js';
-import { postgres } from './db.js';
+import { deleteTopology, isolatedTopology, realServices } from './broker.js';
 import { expect } from './helpers.js';
 import { Start, Touch, Touched, jobsApp } from './jobs/app.js';
 import { createSchema, scopedKnex } from './postgres/sample-db.js';
@@ -348,18 +347,10 @@ describe('jobs with handles (memory)', () => {
 
 describe('jobs on Postgres and RabbitMQ', function () {
   this.timeout(60_000);
-  let amqpUrl: string, pgUrl: string;
-  const cleanups: Array<() => Promise<unknown>> = [];
-  before(async function () {
-    const [url, pg] = [await rabbit(), await postgres()];
-    if (!url || !pg) return this.skip();
-    [amqpUrl, pgUrl] = [url, process.env.DATABASE_URL!];
-  });
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  });
+  const services = realServices();
 
   it('runs onSuccess once when the worker dies between the job’s commit and its ack', async () => {
+    const { amqpUrl, pgUrl, cleanups } = services;
     const schema = `jobs_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
     await createSchema(pgUrl, schema);
     const db = scopedKnex(pgUrl, schema, 4);

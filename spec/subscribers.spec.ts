@@ -23,8 +23,7 @@ import {
   type MessageSource,
 } from '../lib/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
-import { deleteTopology, isolatedTopology, queueType, rabbit } from './broker.js';
-import { postgres } from './db.js';
+import { deleteTopology, isolatedTopology, queueType, realServices } from './broker.js';
 import { createSchema, scopedKnex } from './postgres/sample-db.js';
 import { expect } from './helpers.js';
 
@@ -118,18 +117,10 @@ describe('event subscribers (@on)', () => {
 
 describe('event subscribers (@on) on RabbitMQ and Postgres', function () {
   this.timeout(30_000);
-  let amqpUrl: string, pgUrl: string;
-  const cleanups: Array<() => Promise<unknown>> = [];
-  before(async function () {
-    const [url, pg] = [await rabbit(), await postgres()];
-    if (!url || !pg) return this.skip();
-    [amqpUrl, pgUrl] = [url, process.env.DATABASE_URL!];
-  });
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  });
+  const services = realServices();
 
   it('gives each subscriber its own queue: the failing one retries alone and takes effect once', async () => {
+    const { amqpUrl, pgUrl, cleanups } = services;
     reset(3);
     const schema = `subs_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
     await createSchema(pgUrl, schema);
