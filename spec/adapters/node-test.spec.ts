@@ -18,11 +18,11 @@ function nodeTest(file: string): Promise<{ code: number | null; stdout: string; 
 describe('usecasecore/testing under node:test', function () {
   this.timeout(60_000);
 
-  it('should run the Inbox and messaging contracts on memory and pass all 18 cases', async () => {
+  it('should run the Inbox and messaging contracts on memory and pass all 19 cases', async () => {
     const { code, stdout, stderr } = await nodeTest(suites);
     expect(code, `node --test failed:\n${stdout}\n${stderr}`).to.equal(0);
-    expect(stdout).to.match(/^# tests 18$/m);
-    expect(stdout).to.match(/^# pass 18$/m);
+    expect(stdout).to.match(/^# tests 19$/m);
+    expect(stdout).to.match(/^# pass 19$/m);
     expect(stdout).to.match(/^# fail 0$/m);
   });
 });
