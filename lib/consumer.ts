@@ -3,7 +3,7 @@ import type { AnyResult } from './context.js';
 import { subscriptionOf, type HandlerClass } from './handler.js';
 import type { Mediator } from './mediator.js';
 import { UseCaseError } from './errors.js';
-import { backoff, settleJob } from './jobs.js';
+import { backoff, settleJobAlone } from './jobs.js';
 import type { Delivery, Disposition, MessageSource, Ports, QueueOptions } from './ports.js';
 import { typeOf, type RequestClass } from './request.js';
 
@@ -191,12 +191,12 @@ async function settleDead(ports: Ports, delivery: Delivery, reason: unknown): Pr
         '(its message is in the logs, not here)';
   const attempts = `${delivery.attempt} attempt${delivery.attempt === 1 ? '' : 's'}`;
   const message = `dead-lettered after ${attempts}: ${why}`.slice(0, 1_000);
-  const outcome = { state: 'dead' as const, failure: { kind: 'dead' as const, message } };
-  const staged = await ports.unitOfWork.transaction(
-    () => settleJob(ports, delivery.message, outcome, delivery.attempt),
-    () => true,
+  await settleJobAlone(
+    ports,
+    delivery.message,
+    { state: 'dead', failure: { kind: 'dead', message } },
+    delivery.attempt,
   );
-  if (staged) ports.relay?.wake();
 }
 
 function handler(

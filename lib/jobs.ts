@@ -229,6 +229,18 @@ export async function settleJob(
   return true;
 }
 
+/**
+ * `settleJob` in a transaction of its own (a failure after the job's rollback, a dead letter), waking the relay for
+ * the callback it staged.
+ */
+export async function settleJobAlone(ports: Ports, job: OutboxMessage, outcome: JobOutcome, attempts: number) {
+  const staged = await ports.unitOfWork!.transaction(
+    () => settleJob(ports, job, outcome, attempts),
+    () => true,
+  );
+  if (staged) ports.relay?.wake();
+}
+
 /** The failure a job's record keeps. */
 export function jobFailure(failed: Failure): JobFailure {
   return { kind: failed.kind, message: failed.message, code: failed.kind === 'domain' ? failed.code : undefined };

@@ -1,7 +1,7 @@
 // A job's life around its transaction: taken (running) before it, settled with its commit, callbacks staged with it.
 import { dispositionOf } from '../lib/consumer.js';
 import { isoTime, type AnyResult } from '../lib/context.js';
-import { jobFailure, settleJob } from '../lib/jobs.js';
+import { jobFailure, settleJob, settleJobAlone } from '../lib/jobs.js';
 import { withRules, type Middleware } from '../lib/middleware.js';
 
 const SKIPPED: AnyResult = { ok: true, value: undefined, replayed: true };
@@ -31,12 +31,7 @@ export function jobs(): Middleware {
       });
       const result = await next();
       if (result.ok || result.replayed || dispositionOf(result).action !== 'ack') return result;
-      const failed = { state: 'failed' as const, failure: jobFailure(result.failure) };
-      const staged = await ports.unitOfWork!.transaction(
-        () => settleJob(ports, job, failed, attempts),
-        () => true,
-      );
-      if (staged) ports.relay?.wake();
+      await settleJobAlone(ports, job, { state: 'failed', failure: jobFailure(result.failure) }, attempts);
       return result;
     },
     { after: ['validation'], before: ['unitOfWork'], ports: ['jobs', 'unitOfWork', 'outbox'] },
