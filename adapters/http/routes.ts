@@ -4,7 +4,7 @@ import type { AnyRequest, FailureOf, Mediator, RequestClass, ResultOf, StandardS
 import { invalidMessage } from '../../middleware/validation.js';
 import { readJsonBody, type BodyRead } from './body.js';
 import { header, readSendOptions, toReply, toResponse, type HeadersLike, type SendOptionsReader } from './reply.js';
-import { problem, type HttpReply, type ProblemOptions } from './problem.js';
+import { problem, problemOfError, type HttpReply, type ProblemOptions } from './problem.js';
 
 /** The methods a route can answer (HEAD is answered by GET routes, without a body). */
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -251,6 +251,12 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
     seen.add(key);
   }
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const caseSensitive = options.caseSensitive !== false;
+  // Each route's path split once, here, not on every request (lower-cased too when matching ignores case).
+  const compiled = list.map((route) => {
+    const pattern = route.path.split('/').slice(1);
+    return { route, pattern, match: caseSensitive ? pattern : pattern.map((part) => part.toLowerCase()) };
+  });
 
   /** The reply to a request, or undefined when no route has its path. */
   async function answer(incoming: Incoming): Promise<HttpReply | undefined> {
@@ -259,15 +265,17 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
       .split('/')
       .slice(1);
     const method = incoming.method === 'HEAD' ? 'GET' : incoming.method;
-    const onPath = list.filter((route) => matches(route.path, segments, options.caseSensitive !== false));
+    const compared = caseSensitive ? segments : segments.map((segment) => segment.toLowerCase());
+    const onPath = compiled.filter((candidate) => matches(candidate.match, compared));
     if (onPath.length === 0) return undefined;
-    const route = onPath.find((candidate) => candidate.method === method);
-    if (!route) {
+    const found = onPath.find((candidate) => candidate.route.method === method);
+    if (!found) {
       if (options.methodNotAllowed === false) return undefined;
-      const allow = [...new Set(onPath.map((candidate) => candidate.method))].join(', ');
+      const allow = [...new Set(onPath.map((candidate) => candidate.route.method))].join(', ');
       const reply = problem('method_not_allowed', `${incoming.method} is not served here; use ${allow}`);
       return { ...reply, headers: { ...reply.headers, Allow: allow } };
     }
+    const { route, pattern } = found;
     const get = (name: string) => header(incoming.headers, name);
     const needsActor = options.requireActor ?? 'commands';
     const read = readSendOptions(incoming.headers, options);
@@ -275,7 +283,7 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
     if (!actor && (needsActor === 'all' || (needsActor === 'commands' && route.type.kind === 'command')))
       return problem('unauthenticated', options.unauthenticated ?? 'Authenticate to say who is acting');
     if (!read.ok) return read.reply;
-    const fromUrl = urlFields(route, segments, incoming.url.searchParams);
+    const fromUrl = urlFields(route, pattern, segments, incoming.url.searchParams);
     if (!fromUrl.ok) return fromUrl.reply;
     const body = route.body ? await incoming.body(limit) : { ok: true as const, body: undefined };
     if (!body.ok) return body.reply;
@@ -340,14 +348,11 @@ function notFound(method: string, path: string): HttpReply {
   return problem('route_not_found', `No route for ${method} ${path}`);
 }
 
-/** Whether a route's path matches the request's segments (a `:param` matches one non-empty segment). */
-function matches(path: string, segments: readonly string[], caseSensitive: boolean): boolean {
-  const pattern = path === '/' ? [''] : path.split('/').slice(1);
-  const same = (part: string, segment: string) =>
-    caseSensitive ? part === segment : part.toLowerCase() === segment.toLowerCase();
+/** Whether a route's path segments match the request's (a `:param` matches one non-empty segment). */
+function matches(pattern: readonly string[], segments: readonly string[]): boolean {
   return (
     pattern.length === segments.length &&
-    pattern.every((part, i) => (part.startsWith(':') ? segments[i] !== '' : same(part, segments[i]!)))
+    pattern.every((part, i) => (part.startsWith(':') ? segments[i] !== '' : part === segments[i]))
   );
 }
 
@@ -356,17 +361,17 @@ type Fields = Readonly<Record<string, string | readonly string[]>>;
 /** The path parameters (decoded) and the route's query parameters present in the URL. */
 function urlFields(
   route: Route,
+  pattern: readonly string[],
   segments: readonly string[],
   search: URLSearchParams,
 ): { readonly ok: true; readonly fields: Fields } | { readonly ok: false; readonly reply: HttpReply } {
   const fields: Record<string, string | readonly string[]> = {};
-  const pattern = route.path.split('/').slice(1);
   try {
     pattern.forEach((part, i) => {
       if (part.startsWith(':')) fields[part.slice(1)] = decodeURIComponent(segments[i] ?? '');
     });
-  } catch {
-    return { ok: false, reply: problem('bad_request', 'The URL has malformed percent-encoding') };
+  } catch (error) {
+    return { ok: false, reply: problemOfError(error) }; // a URIError: malformed percent-encoding
   }
   for (const name of route.query) {
     const values = search.getAll(name);
