@@ -1,10 +1,10 @@
 // Jobs with handles: what `ctx.enqueue` returns, the JobStore port that records each job's life, durable callbacks,
 // per-type retry policies, and the GetJob / CancelJob requests that read and stop them through the mediator.
-import { createHash } from 'node:crypto';
 import { injectable } from 'inversify';
 import * as v from 'valibot';
 import { isoTime, type Context } from './context.js';
 import { handles, type Handler } from './handler.js';
+import { sha256 } from './json.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { Command, Query, typeOf, type RequestClass } from './request.js';
 import { fail, notFound, ok, type Failure, type Result } from './result.js';
@@ -157,9 +157,7 @@ const KEY = 'jobKey';
 
 /** A job id for `key`: the same tenant, type and key give the same id. */
 export function keyedJobId(tenant: string, type: string, key: string): string {
-  const hex = createHash('sha256')
-    .update(JSON.stringify([tenant, type, key]))
-    .digest('hex');
+  const hex = sha256(JSON.stringify([tenant, type, key]));
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -285,8 +283,11 @@ class CancelJobHandler implements Handler<CancelJob> {
     const job = await jobOf(ctx, command.jobId);
     if (!job) return noJob(command.jobId);
     const cancelled = { jobId: job.jobId, state: 'cancelled' as const };
-    if (await ctx.ports.jobs!.cancel(job.jobId, isoTime(ctx.ports.clock.now()))) return ok(cancelled);
-    const { state } = (await ctx.ports.jobs!.status(job.jobId)) ?? job;
+    let { state } = job;
+    if (state === 'queued') {
+      if (await ctx.ports.jobs!.cancel(job.jobId, isoTime(ctx.ports.clock.now()))) return ok(cancelled);
+      state = (await ctx.ports.jobs!.status(job.jobId))?.state ?? state; // taken (or cancelled) since the read
+    }
     if (state === 'cancelled') return ok(cancelled); // cancelling twice is cancelling
     return fail('already_started', { state }, `Job ${job.jobId} is ${state}: only a queued job can be cancelled`);
   }

@@ -1,6 +1,10 @@
 // Reading a JSON request body the way a careful body parser does: content type, encoding, size, UTF-8, syntax.
 import { problem, type HttpReply, type Problem } from './problem.js';
 
+// Stateless as used here (whole buffers, no stream option), so every request shares one of each.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const ENCODER = new TextEncoder();
+
 /** What reading a body gave: its parsed JSON (undefined for no body), or the problem to answer. */
 export type BodyRead =
   { readonly ok: true; readonly body: unknown } | { readonly ok: false; readonly reply: HttpReply<Problem> };
@@ -32,7 +36,7 @@ export async function readJsonBody(source: BodySource, limit: number): Promise<B
   if (bytes.length === 0) return { ok: true, body: undefined };
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
   } catch {
     return { ok: false, reply: problem('malformed_json', 'The body is not UTF-8: send it as UTF-8 JSON') };
   }
@@ -61,7 +65,7 @@ async function readAtMost(chunks: AsyncIterable<Uint8Array | string>, limit: num
   let size = 0;
   const iterator = chunks[Symbol.asyncIterator]();
   for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-    const part = typeof next.value === 'string' ? new TextEncoder().encode(next.value) : next.value;
+    const part = typeof next.value === 'string' ? ENCODER.encode(next.value) : next.value;
     size += part.length;
     if (size > limit) return undefined; // no return(): breaking would destroy Node's socket before the 413 is sent
     parts.push(part);

@@ -2,7 +2,7 @@
 // status, and every problem+json answer that applies, domain codes included.
 import { typeOf, type FailureKind, type StandardSchemaV1 } from '../../lib/index.js';
 import { PROBLEMS, type ProblemKind, type ProblemOptions } from './problem.js';
-import type { Route, Routes, RoutesOptions } from './routes.js';
+import { needsActor, type Route, type Routes, type RoutesOptions } from './routes.js';
 
 /** A JSON Schema (2020-12, the dialect of OpenAPI 3.1) as a plain object. */
 export type JsonSchema = Readonly<Record<string, unknown>>;
@@ -190,11 +190,10 @@ function successResponse(status: number, schema: JsonSchema, keyed: boolean): Re
 function problemResponses(route: Route, settings: Settings): Record<string, Record<string, unknown>> {
   const isCommand = route.type.kind === 'command';
   const keyed = isKeyed(route);
-  const needsActor = settings.requireActor ?? 'commands';
   const kinds: ProblemKind[] = [
     'bad_request',
     ...(route.body ? BODY : []),
-    ...(needsActor === 'all' || (needsActor === 'commands' && isCommand) ? (['unauthenticated'] as const) : []),
+    ...(needsActor(route, settings.requireActor) ? (['unauthenticated'] as const) : []),
     ...EVERY_SEND,
     ...(isCommand ? COMMANDS : []),
     ...(keyed ? IDEMPOTENCY : []),

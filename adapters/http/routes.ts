@@ -143,6 +143,11 @@ export const patch: RouteDeclaration = declare('PATCH');
  */
 export const del: RouteDeclaration = declare('DELETE');
 
+/** Whether `route` answers 401 without an actor, under `requireActor` (the routes and their OpenAPI document agree). */
+export function needsActor(route: Route, requireActor: RoutesOptions['requireActor'] = 'commands'): boolean {
+  return requireActor === 'all' || (requireActor === 'commands' && route.type.kind === 'command');
+}
+
 /** How `routes()` reads requests and writes replies. */
 export interface RoutesOptions extends SendOptionsReader, ProblemOptions {
   /**
@@ -277,10 +282,9 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
     }
     const { route, pattern } = found;
     const get = (name: string) => header(incoming.headers, name);
-    const needsActor = options.requireActor ?? 'commands';
     const read = readSendOptions(incoming.headers, options);
     const actor = read.ok ? read.options.actor : options.actor?.(get);
-    if (!actor && (needsActor === 'all' || (needsActor === 'commands' && route.type.kind === 'command')))
+    if (!actor && needsActor(route, options.requireActor))
       return problem('unauthenticated', options.unauthenticated ?? 'Authenticate to say who is acting');
     if (!read.ok) return read.reply;
     const fromUrl = urlFields(route, pattern, segments, incoming.url.searchParams);
