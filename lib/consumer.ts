@@ -26,14 +26,7 @@ export function consume(
   events: readonly RequestClass[],
   options: ConsumerOptions = {},
 ) {
-  return source.consume(
-    queueOptions(
-      queue,
-      events.map((e) => ({ kind: 'event' as const, type: typeOf(e) })),
-      options,
-    ),
-    dispatcher(mediator, queue, events, options),
-  );
+  return serve(mediator, source, queueOptions(queue, bindingsOf('event', events), options), events);
 }
 
 /**
@@ -52,16 +45,13 @@ export function work(
   for (const job of jobs) checkTracked(mediator, job);
   return Promise.all(
     jobs.map((job) => {
-      const queue = source.jobQueue(typeOf(job));
-      const attempts = job.retry?.attempts ?? options.maxAttempts;
-      const typed: ConsumerOptions = attempts === undefined ? options : { ...options, maxAttempts: attempts };
-      return source.consume(
-        {
-          ...queueOptions(queue, [{ kind: 'job', type: typeOf(job) }], typed),
-          ...(job.retry ? { retryDelayMs: backoff(job.retry) } : {}),
-        },
-        dispatcher(mediator, queue, [job], typed, undefined, true),
-      );
+      const { retry } = job;
+      const queue: QueueOptions = {
+        ...queueOptions(source.jobQueue(typeOf(job)), bindingsOf('job', [job]), options),
+        ...(retry?.attempts === undefined ? {} : { maxAttempts: retry.attempts }),
+        ...(retry ? { retryDelayMs: backoff(retry) } : {}),
+      };
+      return serve(mediator, source, queue, [job], { jobs: true });
     }),
   );
 }
@@ -101,6 +91,27 @@ function queueOptions(queue: string, bindings: QueueOptions['bindings'], options
   return { queue, bindings, prefetch: options.prefetch ?? 16, maxAttempts: options.maxAttempts ?? 5 };
 }
 
+function bindingsOf(kind: 'event' | 'job', types: readonly RequestClass[]): QueueOptions['bindings'] {
+  return types.map((type) => ({ kind, type: typeOf(type) }));
+}
+
+/** What a queue's deliveries run: an event subscriber (@on) rather than the type's handler; a job, with its state. */
+interface Serving {
+  readonly subscriber?: HandlerClass | undefined;
+  readonly jobs?: boolean;
+}
+
+/** Consumes `queue`, sending each delivery of `types` through the mediator. */
+function serve(
+  mediator: Mediator,
+  source: MessageSource,
+  queue: QueueOptions,
+  types: readonly RequestClass[],
+  serving: Serving = {},
+) {
+  return source.consume(queue, dispatcher(mediator, queue, types, serving));
+}
+
 /**
  * Runs every event subscriber (@on) of the mediator: one queue per subscriber class, `<service>.<ClassName>` (or
  * `<service>.<its static subscription>`: pin it if your build renames classes), bound to its events' types, so each
@@ -120,23 +131,18 @@ export async function subscribe(
   const queues: string[] = [];
   for (const [handler, types] of events) {
     const queue = `${service}.${subscriptionOf(handler)}`;
-    const bindings = types.map((type) => ({ kind: 'event' as const, type: typeOf(type) }));
-    await source.consume(queueOptions(queue, bindings, options), dispatcher(mediator, queue, types, options, handler));
+    await serve(mediator, source, queueOptions(queue, bindingsOf('event', types), options), types, {
+      subscriber: handler,
+    });
     queues.push(queue);
   }
   return queues;
 }
 
-function dispatcher(
-  mediator: Mediator,
-  consumer: string,
-  types: readonly RequestClass[],
-  options: ConsumerOptions,
-  subscriber?: HandlerClass,
-  jobs = false,
-) {
-  const maxAttempts = options.maxAttempts ?? 5;
-  const handle = handler(mediator, consumer, types, subscriber, jobs);
+function dispatcher(mediator: Mediator, queue: QueueOptions, types: readonly RequestClass[], serving: Serving) {
+  const { queue: consumer, maxAttempts } = queue;
+  const jobs = serving.jobs === true;
+  const handle = handler(mediator, consumer, types, serving);
   const fields = (delivery: Delivery, reason: unknown) => ({
     queue: consumer,
     messageId: delivery.message.id,
@@ -199,13 +205,7 @@ async function settleDead(ports: Ports, delivery: Delivery, reason: unknown): Pr
   );
 }
 
-function handler(
-  mediator: Mediator,
-  consumer: string,
-  types: readonly RequestClass[],
-  subscriber?: HandlerClass,
-  jobs = false,
-) {
+function handler(mediator: Mediator, consumer: string, types: readonly RequestClass[], serving: Serving) {
   const byName = new Map(types.map((t) => [typeOf(t), t]));
   return async (delivery: Delivery): Promise<Disposition> => {
     const { message } = delivery;
@@ -223,8 +223,8 @@ function handler(
           tenant,
           requestId,
           actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
-          subscriber,
-          job: jobs ? message : undefined,
+          subscriber: serving.subscriber,
+          job: serving.jobs ? message : undefined,
         }),
       );
     const telemetry = mediator.ports.telemetry;
