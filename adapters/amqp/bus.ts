@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
 import type { BusState, MessageBus, OutboxMessage, PublishReport } from '../../lib/ports.js';
 import { encode } from './codec.js';
-import type { AmqpConnection } from './connection.js';
+import { confirmChannel, type AmqpConnection } from './connection.js';
 import {
   assertExchanges,
   assertQueue,
@@ -33,14 +33,23 @@ export interface AmqpBusOptions extends QueueDeclaration {
  * claiming while the broker cannot take more.
  */
 export class AmqpBus implements MessageBus {
-  #channel: Promise<ConfirmChannel> | undefined;
   readonly #jobQueues = new Set<string>();
   readonly #returned = new Map<string, string>();
+
+  /** The publishing channel; a new one forgets the job queues the last one declared. */
+  readonly #open: () => Promise<ConfirmChannel>;
 
   constructor(
     private readonly connection: AmqpConnection,
     private readonly options: AmqpBusOptions,
-  ) {}
+  ) {
+    this.#open = confirmChannel(
+      connection,
+      'publish',
+      (channel) => this.#setUp(channel),
+      () => this.#jobQueues.clear(),
+    );
+  }
 
   state(): BusState {
     const blocked = this.connection.blocked;
@@ -55,15 +64,15 @@ export class AmqpBus implements MessageBus {
     };
   }
 
-  /**
-   * Safe to call again while an earlier batch awaits its confirms (the relay pipelines batches): each call listens
-   * for its own messages' confirms, and the broker confirms one channel's messages in publish order.
-   */
   destinationOf(message: OutboxMessage): { system: string; name: string; routingKey: string } {
     const { exchange, routingKey } = routeOf(this.options.exchanges, message);
     return { system: 'rabbitmq', name: exchange, routingKey };
   }
 
+  /**
+   * Safe to call again while an earlier batch awaits its confirms (the relay pipelines batches): each call listens
+   * for its own messages' confirms, and the broker confirms one channel's messages in publish order.
+   */
   async publish(messages: readonly OutboxMessage[]): Promise<PublishReport> {
     const channel = await this.#open();
     await this.#declareJobQueues(channel, messages);
@@ -152,34 +161,22 @@ export class AmqpBus implements MessageBus {
     return { sent, failed, unconfirmed };
   }
 
-  #open(): Promise<ConfirmChannel> {
-    this.#channel ??= this.connection.model('publish').then(async (model) => {
-      const channel = await model.createConfirmChannel();
-      channel.on('error', () => undefined); // 'close' follows
-      channel.on('close', () => {
-        this.#channel = undefined;
-        this.#jobQueues.clear();
-      });
-      // A returned message arrives before its confirm, so the batch sees it when it reports.
-      channel.on('return', (message) => {
-        const { exchange, routingKey, replyText } = message.fields as {
-          exchange: string;
-          routingKey: string;
-          replyText?: string;
-        };
-        this.#returned.set(
-          String(message.properties.messageId),
-          `unroutable: no queue bound to ${exchange || '(default)'} with key "${routingKey}" ` +
-            `(${replyText ?? 'NO_ROUTE'})`,
-        );
-      });
-      await assertExchanges(channel, this.options.exchanges);
-      return channel;
+  /** Readies a new publishing channel: hears returns, declares the exchanges. */
+  async #setUp(channel: ConfirmChannel): Promise<void> {
+    // A returned message arrives before its confirm, so the batch sees it when it reports.
+    channel.on('return', (message) => {
+      const { exchange, routingKey, replyText } = message.fields as {
+        exchange: string;
+        routingKey: string;
+        replyText?: string;
+      };
+      this.#returned.set(
+        String(message.properties.messageId),
+        `unroutable: no queue bound to ${exchange || '(default)'} with key "${routingKey}" ` +
+          `(${replyText ?? 'NO_ROUTE'})`,
+      );
     });
-    return this.#channel.catch((error: unknown) => {
-      this.#channel = undefined;
-      throw error;
-    });
+    await assertExchanges(channel, this.options.exchanges);
   }
 
   /**

@@ -1,7 +1,7 @@
 // The AMQP connections of one app, opened on demand and opened again after they are lost (amqplib does not
 // reconnect by itself): one for publishing, one for consuming, so a broker that blocks publishers never stalls acks.
 import { EventEmitter } from 'node:events';
-import { connect, type ChannelModel } from 'amqplib';
+import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from '../../lib/logger.js';
 
 /**
@@ -141,4 +141,36 @@ export class AmqpConnection extends EventEmitter {
 function socketOf(model: ChannelModel | undefined): { destroy(): void; destroyed: boolean } | undefined {
   return (model as { connection?: { stream?: { destroy(): void; destroyed: boolean } } } | undefined)?.connection
     ?.stream;
+}
+
+/**
+ * A confirm channel on `role`'s connection, opened on first use (then `setup` runs on it) and kept until it closes
+ * or fails to open, when the next call opens another; `onClose` hears each close.
+ * @example const channel = confirmChannel(connection, 'publish', (c) => assertExchanges(c, exchanges)); await channel();
+ */
+export function confirmChannel(
+  connection: AmqpConnection,
+  role: AmqpRole,
+  setup?: (channel: ConfirmChannel) => Promise<void> | void,
+  onClose?: () => void,
+): () => Promise<ConfirmChannel> {
+  let current: Promise<ConfirmChannel> | undefined;
+  return () => {
+    if (current) return current;
+    const opening: Promise<ConfirmChannel> = connection.model(role).then(async (model) => {
+      const channel = await model.createConfirmChannel();
+      channel.on('error', () => undefined); // 'close' follows
+      channel.on('close', () => {
+        if (current === opening) current = undefined;
+        onClose?.();
+      });
+      await setup?.(channel);
+      return channel;
+    });
+    current = opening;
+    return opening.catch((error: unknown) => {
+      if (current === opening) current = undefined;
+      throw error;
+    });
+  };
 }

@@ -3,7 +3,7 @@ import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { UseCaseError } from '../../lib/errors.js';
 import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/ports.js';
 import { ATTEMPT, decode } from './codec.js';
-import type { AmqpConnection } from './connection.js';
+import { confirmChannel, type AmqpConnection } from './connection.js';
 import { assertQueue, jobQueueOf, type Exchanges, type QueueDeclaration } from './topology.js';
 
 interface Subscription {
@@ -42,14 +42,21 @@ export interface AmqpSourceOptions extends QueueDeclaration {
 export class AmqpSource implements MessageSource {
   readonly #subscriptions = new Set<Subscription>();
   #reconnecting: Promise<void> | undefined;
-  #publisher: Promise<ConfirmChannel> | undefined;
   /** Deliveries started so far: `idle()` knows a count it took is stale when this moved meanwhile. */
   #deliveries = 0;
+
+  /**
+   * The confirm channel retries and dead letters go out on, on the `publish` connection: a consumer's connection
+   * that published would be blocked, acks and all, under a resource alarm.
+   */
+  readonly #publishing: () => Promise<ConfirmChannel>;
 
   constructor(
     private readonly connection: AmqpConnection,
     private readonly options: AmqpSourceOptions,
-  ) {}
+  ) {
+    this.#publishing = confirmChannel(connection, 'publish');
+  }
 
   async consume(
     options: QueueOptions,
@@ -228,27 +235,6 @@ export class AmqpSource implements MessageSource {
     return confirmed(await this.#publishing(), this.options.exchanges.dead, queue, raw, {
       [ATTEMPT]: attempt,
       'x-usecasecore-dead-reason': reason.slice(0, 500),
-    });
-  }
-
-  /**
-   * The confirm channel retries and dead letters go out on, on the `publish` connection: a consumer's connection
-   * that published would be blocked, acks and all, under a resource alarm.
-   */
-  #publishing(): Promise<ConfirmChannel> {
-    if (this.#publisher) return this.#publisher;
-    const opening: Promise<ConfirmChannel> = this.connection.model('publish').then(async (model) => {
-      const channel = await model.createConfirmChannel();
-      channel.on('error', () => undefined); // 'close' follows
-      channel.on('close', () => {
-        if (this.#publisher === opening) this.#publisher = undefined;
-      });
-      return channel;
-    });
-    this.#publisher = opening;
-    return opening.catch((error: unknown) => {
-      if (this.#publisher === opening) this.#publisher = undefined;
-      throw error;
     });
   }
 
