@@ -9,6 +9,7 @@ import { AmqpSource } from './source.js';
 import {
   DEFAULT_DELIVERY_LIMIT,
   DEFAULT_EXCHANGES,
+  isQueueType,
   type Exchanges,
   type QueueDeclaration,
   type QueueType,
@@ -65,7 +66,7 @@ export interface AmqpModuleOptions {
  */
 export function amqpModule(options: AmqpModuleOptions): ContainerModule {
   const { queueType = 'quorum', deliveryLimit = DEFAULT_DELIVERY_LIMIT } = options;
-  if (queueType !== 'quorum' && queueType !== 'classic') {
+  if (!isQueueType(queueType)) {
     throw new UseCaseError('misuse', `amqpModule: queueType must be 'quorum' or 'classic', got ${String(queueType)}`);
   }
   if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1) {

@@ -46,6 +46,11 @@ export async function assertExchanges(channel: Channel, exchanges: Exchanges): P
  */
 export type QueueType = 'quorum' | 'classic';
 
+/** Whether `value` names a queue type (options and flags are checked with it before anything is declared). */
+export function isQueueType(value: unknown): value is QueueType {
+  return value === 'quorum' || value === 'classic';
+}
+
 /**
  * How the library declares its queues (`amqpModule({ queueType, deliveryLimit })`). The bus (job queues) and the
  * source (consumer and job queues) must agree, or the second to declare a queue is refused.

@@ -5,7 +5,7 @@ import { retention, type Retention, type RetentionOptions } from '../../lib/rete
 import { auditSealer, type AuditSealer } from '../../lib/sealer.js';
 import { AmqpBus } from '../amqp/bus.js';
 import { AmqpConnection } from '../amqp/connection.js';
-import { DEFAULT_EXCHANGES } from '../amqp/topology.js';
+import { DEFAULT_EXCHANGES, isQueueType } from '../amqp/topology.js';
 import { KnexAuditStore } from '../knex/audit-store.js';
 import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexInbox } from '../knex/inbox.js';
@@ -73,7 +73,7 @@ second signal cut the shutdown short, 2 bad usage.`,
       : DEFAULT_EXCHANGES;
     const mandatoryEvents = cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1';
     const queueType = cli.string('queue-type') ?? (cli.env.UCC_QUEUE_TYPE || 'quorum');
-    if (queueType !== 'quorum' && queueType !== 'classic')
+    if (!isQueueType(queueType))
       throw new UsageError(`--queue-type must be quorum or classic (as amqpModule's queueType), got ${queueType}`);
     const retentionOptions = retentionOf(cli); // bad usage first (exit 2), before anything is opened
     const sealEveryMs = sealEveryOf(cli);

@@ -1,5 +1,5 @@
 // Send options from request headers, and the HTTP reply (or Fetch Response) of a send's result.
-import type { Actor, Result, SendOptions } from '../../lib/index.js';
+import type { Actor, Issue, Result, SendOptions } from '../../lib/index.js';
 import { idempotencyKeyIssue, invalidMessage } from '../../middleware/validation.js';
 import { problem, toProblem, type HttpReply, type Problem, type ProblemOptions } from './problem.js';
 
@@ -46,8 +46,13 @@ export function readSendOptions(
   const get = (name: string) => header(headers, name);
   const idempotencyKey = get('Idempotency-Key');
   const issue = idempotencyKey === undefined ? undefined : idempotencyKeyIssue(idempotencyKey);
-  if (issue) return { ok: false, reply: problem('validation', invalidMessage([issue]), { issues: [issue] }) };
+  if (issue) return { ok: false, reply: validationProblem([issue]) };
   return { ok: true, options: { idempotencyKey, actor: reader.actor?.(get), tenant: reader.tenant?.(get) } };
+}
+
+/** The 422 of input refused before it reached the mediator, worded as the validation middleware words its own. */
+export function validationProblem(issues: readonly Issue[]): HttpReply<Problem> {
+  return problem('validation', invalidMessage(issues), { issues });
 }
 
 /** Options of `toReply`. */

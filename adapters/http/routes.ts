@@ -1,9 +1,16 @@
 // Routes declared from the requests: each maps a method and path to a request class; `routes()` serves them through
 // the mediator, as a Fetch handler and as Express middleware, with the same problem+json answers as `toReply`.
 import type { AnyRequest, FailureOf, Mediator, RequestClass, ResultOf, StandardSchemaV1 } from '../../lib/index.js';
-import { invalidMessage } from '../../middleware/validation.js';
 import { readJsonBody, type BodyRead } from './body.js';
-import { header, readSendOptions, toReply, toResponse, type HeadersLike, type SendOptionsReader } from './reply.js';
+import {
+  header,
+  readSendOptions,
+  toReply,
+  toResponse,
+  validationProblem,
+  type HeadersLike,
+  type SendOptionsReader,
+} from './reply.js';
 import { problem, problemOfError, type HttpReply, type ProblemOptions } from './problem.js';
 
 /** The methods a route can answer (HEAD is answered by GET routes, without a body). */
@@ -396,7 +403,7 @@ function merge(
   if (body === undefined) return { ok: true, value: fromUrl };
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     const issues = [{ path: '', message: 'Must be a JSON object' }];
-    return { ok: false, reply: problem('validation', invalidMessage(issues), { issues }) };
+    return { ok: false, reply: validationProblem(issues) };
   }
   const clash = names.find((name) => Object.hasOwn(body, name) && (body as Fields)[name] !== fromUrl[name]);
   if (clash !== undefined)
