@@ -114,19 +114,16 @@ export function createRelay(outbox: Outbox, bus: MessageBus, options: RelayOptio
     if (report.sent.length > 0) await outbox.markSent(report.sent);
     const unconfirmed = report.unconfirmed ?? [];
     if (unconfirmed.length > 0) await outbox.release(unconfirmed);
-    const attempts = new Map(batch.map((m) => [m.id, m.attempts ?? 0]));
+    const byId = report.failed.length > 0 ? new Map(batch.map((m) => [m.id, m])) : undefined;
     for (const f of report.failed) {
-      const park = f.permanent || (attempts.get(f.id) ?? 0) + 1 >= maxAttempts;
+      const message = byId?.get(f.id);
+      const tries = (message?.attempts ?? 0) + 1;
+      const park = f.permanent || tries >= maxAttempts;
       await outbox.markFailed(f.id, f.error, park);
       if (park) {
         options.logger?.error(
           'relay: parked a message its publishes failed for; retry it with usecasecore outbox retry',
-          {
-            messageId: f.id,
-            type: batch.find((m) => m.id === f.id)?.type,
-            attempts: (attempts.get(f.id) ?? 0) + 1,
-            error: f.error,
-          },
+          { messageId: f.id, type: message?.type, attempts: tries, error: f.error },
         );
       }
     }
