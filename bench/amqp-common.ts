@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Exchanges } from '../adapters/amqp/index.js';
-import type { Outbox, OutboxMessage } from '../lib/ports.js';
+import type { Outbox, OutboxMessage } from '../lib/core/ports.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { quantile } from './pg-common.js';
 

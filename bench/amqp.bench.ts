@@ -48,7 +48,7 @@ import {
   type Outbox,
   type RunningRelay,
 } from '../lib/index.js';
-import { subscriptionOf } from '../lib/handler.js';
+import { subscriptionOf } from '../lib/core/handler.js';
 import { everyone, publish, recommendedStack, unitOfWork, validation } from '../middleware/index.js';
 import {
   BlockedClock,

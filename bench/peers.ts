@@ -15,7 +15,7 @@ import {
   type RequestHandler,
   type Resolver,
 } from 'mediatr-ts';
-import { ok, type Ok } from '../lib/result.js';
+import { ok, type Ok } from '../lib/core/result.js';
 import { check, type Case } from './harness.js';
 
 export interface Payload {

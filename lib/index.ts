@@ -1,12 +1,26 @@
 // Public API of usecasecore's core.
-export { compose, type Step } from './compose.js';
-export { Context, type Actor, type AnyResult, type Meta, type SendOptions, type StageOptions } from './context.js';
-export { UseCaseError, type UseCaseErrorKind } from './errors.js';
-export { handles, handledBy, on, subscribedTo, type Handler, type HandlerClass } from './handler.js';
-export { boundedCopy, canonicalJson, redact, sha256, DEFAULT_LIMITS, SECRET_FIELD, type InputLimits } from './json.js';
-export { createMediator, type Mediator, type MediatorOptions } from './mediator.js';
-export { withRules, type Middleware, type MiddlewareClass, type MiddlewareRules, type Next } from './middleware.js';
-export type * from './ports.js';
+export { compose, type Step } from './core/compose.js';
+export { Context, type Actor, type AnyResult, type Meta, type SendOptions, type StageOptions } from './core/context.js';
+export { UseCaseError, type UseCaseErrorKind } from './core/errors.js';
+export { handles, handledBy, on, subscribedTo, type Handler, type HandlerClass } from './core/handler.js';
+export {
+  boundedCopy,
+  canonicalJson,
+  redact,
+  sha256,
+  DEFAULT_LIMITS,
+  SECRET_FIELD,
+  type InputLimits,
+} from './core/json.js';
+export { createMediator, type Mediator, type MediatorOptions } from './core/mediator.js';
+export {
+  withRules,
+  type Middleware,
+  type MiddlewareClass,
+  type MiddlewareRules,
+  type Next,
+} from './core/middleware.js';
+export type * from './core/ports.js';
 export {
   Command,
   Event,
@@ -21,7 +35,7 @@ export {
   type RequestKind,
   type ResultOf,
   type TypedRequestClass,
-} from './request.js';
+} from './core/request.js';
 export {
   andThen,
   fail,
@@ -38,13 +52,13 @@ export {
   type Issue,
   type Ok,
   type Result,
-} from './result.js';
-export type { InferOutput, StandardSchemaV1 } from './schema.js';
-export { TOKENS } from './tokens.js';
-export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } from './audit-chain.js';
-export { lifecycle, type LifecycleAction } from './lifecycle.js';
-export { bindRelay, createRelay, type RelayOptions, type RunningRelay } from './relay.js';
-export { consume, dispositionOf, subscribe, work, type ConsumerOptions } from './consumer.js';
+} from './core/result.js';
+export type { InferOutput, StandardSchemaV1 } from './core/schema.js';
+export { TOKENS } from './core/tokens.js';
+export { chainAfter, chainHash, chainParts, verifyAuditChain, GENESIS_HASH } from './audit/chain.js';
+export { lifecycle, type LifecycleAction } from './core/lifecycle.js';
+export { bindRelay, createRelay, type RelayOptions, type RunningRelay } from './messaging/relay.js';
+export { consume, dispositionOf, subscribe, work, type ConsumerOptions } from './messaging/consume.js';
 export {
   CancelJob,
   GetJob,
@@ -59,16 +73,16 @@ export {
   type JobState,
   type JobStore,
   type RetryPolicy,
-} from './jobs.js';
+} from './jobs/jobs.js';
 export {
   retention,
   type Retention,
   type RetentionCounts,
   type RetentionOptions,
   type RetentionPorts,
-} from './retention.js';
-export { flow, type Chain, type FlowClass, type FlowRequest, type StepClass, type StepMismatch } from './flow.js';
-export { auditSealer, type AuditSealer, type AuditSealerOptions } from './sealer.js';
+} from './ops/retention.js';
+export { flow, type Chain, type FlowClass, type FlowRequest, type StepClass, type StepMismatch } from './core/flow.js';
+export { auditSealer, type AuditSealer, type AuditSealerOptions } from './audit/sealer.js';
 export {
   defaultLogger,
   fromPino,
@@ -77,5 +91,5 @@ export {
   type Logger,
   type LogLevel,
   type PinoLike,
-} from './logger.js';
-export { settled } from './testing.js';
+} from './core/logger.js';
+export { settled } from './testing/settled.js';

@@ -1,10 +1,10 @@
 // One audit record per send that passed validation, written with the send's commit (or after its rollback).
 import { randomUUID } from 'node:crypto';
-import { isoTime, type AnyResult, type Context } from '../lib/context.js';
-import { redact, redactText, sensitiveValues } from '../lib/json.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
-import type { AuditEntry, AuditStore } from '../lib/ports.js';
-import { payloadOf } from '../lib/request.js';
+import { isoTime, type AnyResult, type Context } from '../lib/core/context.js';
+import { redact, redactText, sensitiveValues } from '../lib/core/json.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
+import type { AuditEntry, AuditStore } from '../lib/core/ports.js';
+import { payloadOf } from '../lib/core/request.js';
 
 /** Options of `audit()`. */
 export interface AuditOptions {

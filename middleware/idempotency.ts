@@ -1,9 +1,9 @@
 // Stripe-style idempotency keys: replay the stored result, refuse another payload, never run twice.
-import { canonicalJson, sha256 } from '../lib/json.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
-import type { IdempotencyKey, IdempotencyStore } from '../lib/ports.js';
-import { payloadOf } from '../lib/request.js';
-import { failure, type FailureKind } from '../lib/result.js';
+import { canonicalJson, sha256 } from '../lib/core/json.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
+import type { IdempotencyKey, IdempotencyStore } from '../lib/core/ports.js';
+import { payloadOf } from '../lib/core/request.js';
+import { failure, type FailureKind } from '../lib/core/result.js';
 
 /** Options of `idempotency()`. */
 export interface IdempotencyOptions {

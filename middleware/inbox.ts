@@ -1,5 +1,5 @@
 // Consumer-side dedupe: a delivered message takes effect once, recorded in the handler's transaction.
-import { withRules, type Middleware } from '../lib/middleware.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
 
 /**
  * For sends made by a consumer (`meta.message` set), records the message id for the consumer in the transaction;

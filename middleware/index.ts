@@ -1,5 +1,5 @@
 // The built-in middleware, one factory each.
-import type { Middleware } from '../lib/middleware.js';
+import type { Middleware } from '../lib/core/middleware.js';
 import { audit } from './audit.js';
 import { idempotency } from './idempotency.js';
 import { inbox } from './inbox.js';

@@ -1,8 +1,8 @@
 // A job's life around its transaction: taken (running) before it, settled with its commit, callbacks staged with it.
-import { dispositionOf } from '../lib/consumer.js';
-import { isoTime, type AnyResult } from '../lib/context.js';
-import { jobFailure, settleJob, settleJobAlone } from '../lib/jobs.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
+import { dispositionOf } from '../lib/messaging/consume.js';
+import { isoTime, type AnyResult } from '../lib/core/context.js';
+import { jobFailure, settleJob, settleJobAlone } from '../lib/jobs/jobs.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
 
 const SKIPPED: AnyResult = { ok: true, value: undefined, replayed: true };
 

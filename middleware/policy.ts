@@ -1,9 +1,9 @@
 // Authorization, deny by default: a request type with no rule is forbidden, a throwing rule denies.
-import type { Context } from '../lib/context.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
-import type { Decision, Policy } from '../lib/ports.js';
-import { typeOf, type AnyRequest, type RequestClass } from '../lib/request.js';
-import { failure } from '../lib/result.js';
+import type { Context } from '../lib/core/context.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
+import type { Decision, Policy } from '../lib/core/ports.js';
+import { typeOf, type AnyRequest, type RequestClass } from '../lib/core/request.js';
+import { failure } from '../lib/core/result.js';
 
 /** One request type's rule. The context can `await ctx.load()` to judge the loaded state. */
 export interface PolicyRule<C extends AnyRequest = any> {

@@ -1,7 +1,7 @@
 // Transactional outbox: staged events and jobs are written in the business transaction and leave after commit.
-import { jobQueueOf, queuedJob } from '../lib/jobs.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
-import type { OutboxMessage } from '../lib/ports.js';
+import { jobQueueOf, queuedJob } from '../lib/jobs/jobs.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
+import type { OutboxMessage } from '../lib/core/ports.js';
 
 /**
  * Enables `ctx.publish` / `ctx.enqueue`. A success writes the staged messages to the outbox with its commit (a

@@ -1,9 +1,9 @@
 // Lifecycle guard: an action from a state it is not allowed from is `invalid_transition` and changes nothing.
-import type { Context } from '../lib/context.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
-import type { StateMachine } from '../lib/ports.js';
-import type { AnyRequest, RequestClass } from '../lib/request.js';
-import { failure } from '../lib/result.js';
+import type { Context } from '../lib/core/context.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
+import type { StateMachine } from '../lib/core/ports.js';
+import type { AnyRequest, RequestClass } from '../lib/core/request.js';
+import { failure } from '../lib/core/result.js';
 
 /** Which action of which state machine a request type performs, and how to read the current state. */
 export interface TransitionGuard<C extends AnyRequest = any, S = any> {

@@ -1,9 +1,9 @@
 // The commit boundary: one transaction per send (a savepoint when nested), retried on serialization failures.
-import type { AnyResult, Context } from '../lib/context.js';
-import { withRules, type Middleware, type Next } from '../lib/middleware.js';
-import { defaultLogger } from '../lib/logger.js';
-import type { UnitOfWork } from '../lib/ports.js';
-import { failure, type Fail } from '../lib/result.js';
+import type { AnyResult, Context } from '../lib/core/context.js';
+import { withRules, type Middleware, type Next } from '../lib/core/middleware.js';
+import { defaultLogger } from '../lib/core/logger.js';
+import type { UnitOfWork } from '../lib/core/ports.js';
+import { failure, type Fail } from '../lib/core/result.js';
 
 const UNAVAILABLE = failure({
   kind: 'unavailable',

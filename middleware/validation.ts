@@ -1,9 +1,9 @@
 // Parses untrusted input with the request's schema; a failure resolves to `validation` and writes nothing.
-import { boundedCopy, DEFAULT_LIMITS, isSensitiveKey, type InputLimits } from '../lib/json.js';
-import { withRules, type Middleware } from '../lib/middleware.js';
-import { rawInput } from '../lib/request.js';
-import { failure, type Issue } from '../lib/result.js';
-import type { StandardIssue } from '../lib/schema.js';
+import { boundedCopy, DEFAULT_LIMITS, isSensitiveKey, type InputLimits } from '../lib/core/json.js';
+import { withRules, type Middleware } from '../lib/core/middleware.js';
+import { rawInput } from '../lib/core/request.js';
+import { failure, type Issue } from '../lib/core/result.js';
+import type { StandardIssue } from '../lib/core/schema.js';
 
 /** Options of `validation()`. */
 export interface ValidationOptions {

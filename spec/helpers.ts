@@ -13,7 +13,7 @@ import {
   memoryModule,
   type MemoryModuleOptions,
 } from '../adapters/memory/index.js';
-import { ManualClock, type Instant } from '../adapters/testing/index.js';
+import { ManualClock, type Instant } from '../lib/testing/index.js';
 import {
   Command,
   Event,

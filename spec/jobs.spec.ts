@@ -5,7 +5,7 @@ import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
 import { AmqpConnection } from '../adapters/amqp/index.js';
 import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
-import { ManualClock } from '../adapters/testing/index.js';
+import { ManualClock } from '../lib/testing/index.js';
 import {
   CancelJob,
   Command,

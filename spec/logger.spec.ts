@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
 import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
-import { settled } from '../adapters/testing/index.js';
+import { settled } from '../lib/testing/index.js';
 import {
   auditSealer,
   Command,

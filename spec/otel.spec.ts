@@ -20,7 +20,7 @@ import {
   otelModule,
   tracing,
 } from '../adapters/otel/index.js';
-import { settled } from '../adapters/testing/index.js';
+import { settled } from '../lib/testing/index.js';
 import {
   Command,
   consume,

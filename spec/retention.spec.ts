@@ -19,7 +19,7 @@ import {
   MemoryUnitOfWork,
   memoryModule,
 } from '../adapters/memory/index.js';
-import { ManualClock } from '../adapters/testing/clock.js';
+import { ManualClock } from '../lib/testing/clock.js';
 import {
   TOKENS,
   UseCaseError,

@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { KnexAuditStore, KnexOutbox, knexModule, migrate, tables } from '../adapters/knex/index.js';
 import { memoryBusModule } from '../adapters/memory/index.js';
-import { ManualClock } from '../adapters/testing/index.js';
+import { ManualClock } from '../lib/testing/index.js';
 import {
   Command,
   Event,

@@ -8,7 +8,7 @@ import * as v from 'valibot';
 import { amqpModule, AmqpConnection } from '../adapters/amqp/index.js';
 import { KnexUnitOfWork, knexModule } from '../adapters/knex/index.js';
 import { MemoryBus, MemoryUnitOfWork, TransactionalMap, memoryModule } from '../adapters/memory/index.js';
-import { settled } from '../adapters/testing/index.js';
+import { settled } from '../lib/testing/index.js';
 import {
   Command,
   Event,

@@ -1,7 +1,7 @@
 // The relay's bus on RabbitMQ: publisher confirms, mandatory routing, backpressure, and per-message outcomes.
 import { once } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
-import type { BusState, MessageBus, OutboxMessage, PublishReport } from '../../lib/ports.js';
+import type { BusState, MessageBus, OutboxMessage, PublishReport } from '../../lib/core/ports.js';
 import { encode } from './codec.js';
 import { confirmChannel, type AmqpConnection } from './connection.js';
 import {

@@ -1,6 +1,6 @@
 // OutboxMessage ⇄ AMQP message: the body is the JSON payload; id, type, kind and headers travel as properties.
 import type { ConsumeMessage, Options } from 'amqplib';
-import type { OutboxMessage } from '../../lib/ports.js';
+import type { OutboxMessage } from '../../lib/core/ports.js';
 
 const KIND = 'x-usecasecore-kind';
 const AGGREGATE = 'x-usecasecore-aggregate';

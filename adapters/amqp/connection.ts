@@ -2,7 +2,7 @@
 // reconnect by itself): one for publishing, one for consuming, so a broker that blocks publishers never stalls acks.
 import { EventEmitter } from 'node:events';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../../lib/core/logger.js';
 
 /**
  * What a connection is for. Under a memory or disk alarm RabbitMQ stops reading from every connection that

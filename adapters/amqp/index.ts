@@ -1,8 +1,8 @@
 // The RabbitMQ adapters (amqplib) and the Inversify module that binds them.
 import { ContainerModule } from 'inversify';
-import { UseCaseError } from '../../lib/errors.js';
-import { bindRelay, type RelayOptions } from '../../lib/relay.js';
-import { TOKENS } from '../../lib/tokens.js';
+import { UseCaseError } from '../../lib/core/errors.js';
+import { bindRelay, type RelayOptions } from '../../lib/messaging/relay.js';
+import { TOKENS } from '../../lib/core/tokens.js';
 import { AmqpBus } from './bus.js';
 import { AmqpConnection } from './connection.js';
 import { AmqpSource } from './source.js';

@@ -1,7 +1,7 @@
 // Consumers on RabbitMQ: bounded prefetch, ack after the handler's commit, retry through a delay queue, dead letters.
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { UseCaseError } from '../../lib/errors.js';
-import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/ports.js';
+import { UseCaseError } from '../../lib/core/errors.js';
+import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/core/ports.js';
 import { ATTEMPT, decode } from './codec.js';
 import { confirmChannel, type AmqpConnection } from './connection.js';
 import { assertQueue, jobQueueOf, type Exchanges, type QueueDeclaration } from './topology.js';

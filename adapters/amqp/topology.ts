@@ -1,7 +1,7 @@
 // The broker objects the library declares: exchanges, job queues, consumer queues with their retry and dead queues.
 import type { Channel, Options } from 'amqplib';
-import { UseCaseError } from '../../lib/errors.js';
-import type { OutboxMessage } from '../../lib/ports.js';
+import { UseCaseError } from '../../lib/core/errors.js';
+import type { OutboxMessage } from '../../lib/core/ports.js';
 
 /** Names of the exchanges (configurable in `amqpModule`). */
 export interface Exchanges {

@@ -1,7 +1,7 @@
 // What every CLI command shares: common options, durations, the database, output and exit codes.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import knex, { type Knex } from 'knex';
-import { UseCaseError } from '../../lib/errors.js';
+import { UseCaseError } from '../../lib/core/errors.js';
 import { tables, type TableOptions, type Tables } from '../knex/tables.js';
 
 /** Exit codes: success, a problem was found (or the work failed), bad usage. */

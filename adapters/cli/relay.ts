@@ -1,8 +1,8 @@
 // `usecasecore relay`: the outbox relay as its own process (Postgres to RabbitMQ), with the audit sealer and optional
 // retention.
-import { createRelay } from '../../lib/relay.js';
-import { retention, type Retention, type RetentionOptions } from '../../lib/retention.js';
-import { auditSealer, type AuditSealer } from '../../lib/sealer.js';
+import { createRelay } from '../../lib/messaging/relay.js';
+import { retention, type Retention, type RetentionOptions } from '../../lib/ops/retention.js';
+import { auditSealer, type AuditSealer } from '../../lib/audit/sealer.js';
 import { AmqpBus } from '../amqp/bus.js';
 import { AmqpConnection } from '../amqp/connection.js';
 import { DEFAULT_EXCHANGES, isQueueType } from '../amqp/topology.js';

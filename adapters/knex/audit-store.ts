@@ -1,8 +1,8 @@
 // The audit log in Postgres: appends insert unchained rows with their commit; `seal()` chains them afterwards.
 import type { Knex } from 'knex';
-import { chainAfter, chainHash, GENESIS_HASH } from '../../lib/audit-chain.js';
-import { UseCaseError } from '../../lib/errors.js';
-import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
+import { chainAfter, chainHash, GENESIS_HASH } from '../../lib/audit/chain.js';
+import { UseCaseError } from '../../lib/core/errors.js';
+import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/core/ports.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 
 /** A row of the audit table; seq, prev_hash and hash are null until `seal()` chains it. */

@@ -1,6 +1,6 @@
 // Server-side cursors: rows read a batch at a time on a connection of their own, released however reading ends.
 import type { Knex } from 'knex';
-import { UseCaseError } from '../../lib/errors.js';
+import { UseCaseError } from '../../lib/core/errors.js';
 
 /** Options of `cursor()`. */
 export interface CursorOptions {

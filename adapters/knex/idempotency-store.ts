@@ -1,6 +1,6 @@
 // Idempotency keys in Postgres: claimed in the business transaction, so a claim commits or vanishes with it.
-import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/ports.js';
-import type { Result } from '../../lib/result.js';
+import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/core/ports.js';
+import type { Result } from '../../lib/core/result.js';
 import { deleteInBatches } from './purge.js';
 import { prepared, type KnexUnitOfWork } from './unit-of-work.js';
 

@@ -1,5 +1,5 @@
 // The inbox in Postgres: the primary key (consumer, message id) makes a second record a no-op.
-import type { Clock, Inbox } from '../../lib/ports.js';
+import type { Clock, Inbox } from '../../lib/core/ports.js';
 import { deleteInBatches } from './purge.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 

@@ -1,8 +1,8 @@
 // The knex adapters (Postgres, or PGlite through knex-pglite) and the Inversify module that binds them.
 import { ContainerModule } from 'inversify';
 import knex, { type Knex } from 'knex';
-import type { Clock } from '../../lib/ports.js';
-import { TOKENS } from '../../lib/tokens.js';
+import type { Clock } from '../../lib/core/ports.js';
+import { TOKENS } from '../../lib/core/tokens.js';
 import { KnexAuditStore } from './audit-store.js';
 import { KnexIdempotencyStore } from './idempotency-store.js';
 import { KnexInbox } from './inbox.js';

@@ -1,6 +1,6 @@
 // The transactional outbox in Postgres. Claims are short transactions that lease rows to one relay at a time.
 import type { Knex } from 'knex';
-import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
+import type { Clock, Outbox, OutboxMessage } from '../../lib/core/ports.js';
 import { deleteInBatches } from './purge.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 

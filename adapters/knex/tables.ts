@@ -1,6 +1,6 @@
 // The library's own tables and their migrations (schema and prefix configurable).
 import type { Knex } from 'knex';
-import { UseCaseError } from '../../lib/errors.js';
+import { UseCaseError } from '../../lib/core/errors.js';
 
 /** Where the library's tables live. */
 export interface TableOptions {

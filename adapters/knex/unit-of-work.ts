@@ -3,8 +3,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Knex } from 'knex';
-import type { UnitOfWork } from '../../lib/ports.js';
-import type { Issue } from '../../lib/result.js';
+import type { UnitOfWork } from '../../lib/core/ports.js';
+import type { Issue } from '../../lib/core/result.js';
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
 const UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);

@@ -1,6 +1,6 @@
 // Audit records in memory: kept with their commit, chained per tenant when sealed (at the latest, when listed).
-import { chainAfter } from '../../lib/audit-chain.js';
-import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/ports.js';
+import { chainAfter } from '../../lib/audit/chain.js';
+import type { AuditEntry, AuditRecord, AuditStore } from '../../lib/core/ports.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 /** The memory AuditStore. Memory transactions commit one at a time, so commit order is the order of `#committed`. */

@@ -9,7 +9,7 @@ import type {
   OutboxMessage,
   PublishReport,
   QueueOptions,
-} from '../../lib/ports.js';
+} from '../../lib/core/ports.js';
 
 /** A raw listener: sees every published message of a type (no acks, no retries). */
 export type Subscriber = (message: OutboxMessage) => unknown;

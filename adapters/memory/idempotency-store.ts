@@ -1,6 +1,6 @@
 // Idempotency records in memory: claims join the ambient transaction, results are written with its end.
-import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/ports.js';
-import type { Result } from '../../lib/result.js';
+import type { Claim, Clock, IdempotencyKey, IdempotencyStore } from '../../lib/core/ports.js';
+import type { Result } from '../../lib/core/result.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 
 interface Row {

@@ -1,5 +1,5 @@
 // The inbox in memory: a record made in a transaction is undone with it.
-import type { Clock, Inbox } from '../../lib/ports.js';
+import type { Clock, Inbox } from '../../lib/core/ports.js';
 import { purgeOlderThan } from './purge.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 

@@ -1,8 +1,8 @@
 // Every port in memory, and the Inversify module that binds them: for tests and the quick start.
 import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
-import type { Clock } from '../../lib/ports.js';
-import { bindRelay, type RelayOptions } from '../../lib/relay.js';
-import { TOKENS } from '../../lib/tokens.js';
+import type { Clock } from '../../lib/core/ports.js';
+import { bindRelay, type RelayOptions } from '../../lib/messaging/relay.js';
+import { TOKENS } from '../../lib/core/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
 import { MemoryBus } from './bus.js';
 import { MemoryIdempotencyStore } from './idempotency-store.js';

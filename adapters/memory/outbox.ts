@@ -1,5 +1,5 @@
 // The outbox in memory: rows added in a transaction vanish on rollback; claims keep per-aggregate order.
-import type { Clock, Outbox, OutboxMessage } from '../../lib/ports.js';
+import type { Clock, Outbox, OutboxMessage } from '../../lib/core/ports.js';
 import { purgeOlderThan } from './purge.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 

@@ -1,6 +1,6 @@
 // In-memory transactions: serialized by a mutex (so every memory transaction is serializable), undone on rollback.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { UnitOfWork } from '../../lib/ports.js';
+import type { UnitOfWork } from '../../lib/core/ports.js';
 
 /** Where a savepoint begins: the lengths of the undo log and of the deferred writes. */
 interface Mark {

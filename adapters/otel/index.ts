@@ -23,8 +23,8 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { ContainerModule } from 'inversify';
-import type { AnyResult } from '../../lib/context.js';
-import { withRules, type Middleware } from '../../lib/middleware.js';
+import type { AnyResult } from '../../lib/core/context.js';
+import { withRules, type Middleware } from '../../lib/core/middleware.js';
 import type {
   Delivery,
   Disposition,
@@ -33,8 +33,8 @@ import type {
   OutboxMessage,
   PublishReport,
   Telemetry,
-} from '../../lib/ports.js';
-import { TOKENS } from '../../lib/tokens.js';
+} from '../../lib/core/ports.js';
+import { TOKENS } from '../../lib/core/tokens.js';
 
 /** The instrumentation scope of every span and instrument. */
 export const SCOPE = 'usecasecore';

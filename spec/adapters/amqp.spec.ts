@@ -1,7 +1,7 @@
 // The RabbitMQ bus and source (AMQP_URL) against the messaging contract; skips without a broker, fails under CI=true.
 import { connect } from 'amqplib';
 import { AmqpBus, AmqpConnection, AmqpSource } from '../../adapters/amqp/index.js';
-import { runMessagingContract, type DeadLetter } from '../../adapters/testing/index.js';
+import { runMessagingContract, type DeadLetter } from '../../lib/testing/index.js';
 import type { MessageSource } from '../../lib/index.js';
 import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 

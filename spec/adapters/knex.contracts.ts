@@ -17,7 +17,7 @@ import {
   runOutboxContract,
   runUnitOfWorkContract,
   type Probe,
-} from '../../adapters/testing/index.js';
+} from '../../lib/testing/index.js';
 import { dropSchema, freshSchema } from '../db.js';
 
 /** Registers the contract suites for a database that `open` provides; the suite skips when it gives undefined. */

@@ -17,7 +17,7 @@ import {
   runMessagingContract,
   runOutboxContract,
   runUnitOfWorkContract,
-} from '../../adapters/testing/index.js';
+} from '../../lib/testing/index.js';
 
 const mocha = { describe, it };
 const closed = async () => undefined;

@@ -1,7 +1,7 @@
 // Runs two contract suites on the memory adapters under node:test (spawned by node-test.spec.ts, not by mocha).
 import { describe, it } from 'node:test';
 import { MemoryBus, MemoryInbox, MemoryUnitOfWork } from '../../adapters/memory/index.js';
-import { runInboxContract, runMessagingContract } from '../../adapters/testing/index.js';
+import { runInboxContract, runMessagingContract } from '../../lib/testing/index.js';
 
 runInboxContract({ describe, it }, 'memory under node:test', async () => {
   const uow = new MemoryUnitOfWork();

@@ -1,5 +1,5 @@
 // The testing kit's own helpers: the settable clock and the per-case fixture.
-import { ManualClock, manualClock, withFixture } from '../../adapters/testing/index.js';
+import { ManualClock, manualClock, withFixture } from '../../lib/testing/index.js';
 import type { Clock } from '../../lib/index.js';
 import { expect } from '../helpers.js';
 

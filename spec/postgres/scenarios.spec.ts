@@ -17,7 +17,7 @@ import {
   tables,
 } from '../../adapters/knex/index.js';
 import { memoryBusModule } from '../../adapters/memory/index.js';
-import { ManualClock } from '../../adapters/testing/index.js';
+import { ManualClock } from '../../lib/testing/index.js';
 import {
   Command,
   TOKENS,

@@ -1,11 +1,11 @@
 // Consumers: delivered events and jobs run through the mediator pipeline; the inbox makes each take effect once.
-import type { AnyResult } from './context.js';
-import { subscriptionOf, type HandlerClass } from './handler.js';
-import type { Mediator } from './mediator.js';
-import { UseCaseError } from './errors.js';
-import { backoff, settleJobAlone } from './jobs.js';
-import type { Delivery, Disposition, MessageSource, Ports, QueueOptions } from './ports.js';
-import { typeOf, type RequestClass } from './request.js';
+import type { AnyResult } from '../core/context.js';
+import { subscriptionOf, type HandlerClass } from '../core/handler.js';
+import type { Mediator } from '../core/mediator.js';
+import { UseCaseError } from '../core/errors.js';
+import { backoff, settleJobAlone } from '../jobs/jobs.js';
+import type { Delivery, Disposition, MessageSource, Ports, QueueOptions } from '../core/ports.js';
+import { typeOf, type RequestClass } from '../core/request.js';
 
 /** Options of `consume()` and `work()`. */
 export interface ConsumerOptions {

@@ -1,7 +1,7 @@
 // The Outbox contract: transactional adds, exclusive claims in order, per-aggregate order, retries and parking.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Outbox, OutboxMessage, UnitOfWork } from '../../lib/ports.js';
+import type { Outbox, OutboxMessage, UnitOfWork } from '../core/ports.js';
 import { ManualClock } from './clock.js';
 import { assertIncludes, withFixture, type TestApi } from './harness.js';
 

@@ -1,7 +1,7 @@
 // The Inbox contract: one record per consumer and message, undone with a rolled-back transaction.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Inbox, UnitOfWork } from '../../lib/ports.js';
+import type { Inbox, UnitOfWork } from '../core/ports.js';
 import { ManualClock } from './clock.js';
 import { withFixture, type TestApi } from './harness.js';
 

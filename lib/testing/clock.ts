@@ -1,5 +1,5 @@
 // A clock that tests set and move by hand: it satisfies the Clock port and never moves on its own.
-import type { Clock } from '../../lib/ports.js';
+import type { Clock } from '../core/ports.js';
 
 /** A point in time: epoch milliseconds, a Date, or an ISO-8601 string. */
 export type Instant = number | Date | string;

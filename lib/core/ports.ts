@@ -1,7 +1,7 @@
 // The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
 import type { Context } from './context.js';
 import type { Middleware } from './middleware.js';
-import type { JobStore } from './jobs.js';
+import type { JobStore } from '../jobs/jobs.js';
 import type { Logger } from './logger.js';
 import type {
   Delivery,
@@ -13,10 +13,10 @@ import type {
   OutboxMessage,
   PublishReport,
   Relay,
-} from './messaging.js';
+} from '../messaging/ports.js';
 import type { FailureKind, Issue, Result } from './result.js';
 
-export type * from './messaging.js';
+export type * from '../messaging/ports.js';
 
 /** Time source, replaceable in tests. */
 export interface Clock {

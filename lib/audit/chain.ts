@@ -1,6 +1,6 @@
 // The per-tenant audit hash chain: h(n) = SHA-256(h(n-1) ‖ canonical(entry n)), checked by a walk.
-import { canonicalJson, sha256 } from './json.js';
-import type { AuditEntry, AuditRecord } from './ports.js';
+import { canonicalJson, sha256 } from '../core/json.js';
+import type { AuditEntry, AuditRecord } from '../core/ports.js';
 
 /** The previous hash of a tenant's first record. */
 export const GENESIS_HASH = '0'.repeat(64);

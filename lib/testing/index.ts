@@ -8,4 +8,4 @@ export { runJobStoreContract, type JobStoreContractOptions, type JobStoreFixture
 export { runMessagingContract, type DeadLetter, type MessagingFixture } from './messaging.contract.js';
 export { runOutboxContract, type OutboxContractOptions, type OutboxFixture } from './outbox.contract.js';
 export { runUnitOfWorkContract, type Probe, type UnitOfWorkFixture } from './unit-of-work.contract.js';
-export { settled } from '../../lib/testing.js';
+export { settled } from './settled.js';

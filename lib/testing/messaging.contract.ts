@@ -9,7 +9,7 @@ import type {
   OutboxMessage,
   PublishReport,
   QueueOptions,
-} from '../../lib/ports.js';
+} from '../core/ports.js';
 import { eventually, withFixture, type TestApi } from './harness.js';
 
 /** A message a consumer queue set aside for good, as the adapter stored it. */

@@ -1,7 +1,7 @@
 // The UnitOfWork contract: commit, rollback, savepoints, no lost update. Every adapter runs it.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { UnitOfWork } from '../../lib/ports.js';
+import type { UnitOfWork } from '../core/ports.js';
 import { withFixture, type TestApi } from './harness.js';
 
 /** A tiny transactional table each adapter provides for the contract (memory map, SQL table, …). */

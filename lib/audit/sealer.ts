@@ -1,9 +1,9 @@
 // The audit sealer: chains committed audit records into their tenants' hash chains, on a timer.
 import type { Container } from 'inversify';
-import { UseCaseError } from './errors.js';
-import { loggerOf } from './logger.js';
-import type { AuditStore } from './ports.js';
-import { TOKENS } from './tokens.js';
+import { UseCaseError } from '../core/errors.js';
+import { loggerOf } from '../core/logger.js';
+import type { AuditStore } from '../core/ports.js';
+import { TOKENS } from '../core/tokens.js';
 
 /** How often the sealer runs, and where its failures go. */
 export interface AuditSealerOptions {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { UseCaseError } from './errors.js';
 import type { Handler, HandlerClass } from './handler.js';
-import { jobHeaders, jobQueueOf, keyedJobId, type EnqueueOptions, type JobHandle } from './jobs.js';
+import { jobHeaders, jobQueueOf, keyedJobId, type EnqueueOptions, type JobHandle } from '../jobs/jobs.js';
 import type { OutboxMessage, Ports } from './ports.js';
 import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
 import type { Result } from './result.js';

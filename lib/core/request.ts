@@ -1,5 +1,5 @@
 // Requests carry their schema (static) and their result/failure types (phantom), so `send` infers both.
-import type { RetryPolicy } from './jobs.js';
+import type { RetryPolicy } from '../jobs/jobs.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 
 declare const RESULT: unique symbol;

@@ -1,10 +1,10 @@
 // Retention: removes sent outbox messages, old inbox records, expired idempotency records and settled jobs, on a timer.
 import type { Container } from 'inversify';
-import { UseCaseError } from './errors.js';
-import type { JobStore } from './jobs.js';
-import type { IdempotencyStore, Inbox, Outbox } from './ports.js';
-import { loggerOf } from './logger.js';
-import { TOKENS } from './tokens.js';
+import { UseCaseError } from '../core/errors.js';
+import type { JobStore } from '../jobs/jobs.js';
+import type { IdempotencyStore, Inbox, Outbox } from '../core/ports.js';
+import { loggerOf } from '../core/logger.js';
+import { TOKENS } from '../core/tokens.js';
 
 /** What retention removes, and how often. Each part is off unless set. */
 export interface RetentionOptions {

@@ -2,8 +2,8 @@
 // chains once sealed, listing.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { verifyAuditChain } from '../../lib/audit-chain.js';
-import type { AuditEntry, AuditStore, UnitOfWork } from '../../lib/ports.js';
+import { verifyAuditChain } from '../audit/chain.js';
+import type { AuditEntry, AuditStore, UnitOfWork } from '../core/ports.js';
 import { assertIncludes, withFixture, type TestApi } from './harness.js';
 
 /** What the AuditStore contract runs against, made fresh for every case. */

@@ -2,12 +2,12 @@
 // per-type retry policies, and the GetJob / CancelJob requests that read and stop them through the mediator.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import { isoTime, type Context } from './context.js';
-import { handles, type Handler } from './handler.js';
-import { sha256 } from './json.js';
-import type { OutboxMessage, Ports } from './ports.js';
-import { Command, Query, typeOf, type RequestClass } from './request.js';
-import { fail, notFound, ok, type Failure, type Result } from './result.js';
+import { isoTime, type Context } from '../core/context.js';
+import { handles, type Handler } from '../core/handler.js';
+import { sha256 } from '../core/json.js';
+import type { OutboxMessage, Ports } from '../core/ports.js';
+import { Command, Query, typeOf, type RequestClass } from '../core/request.js';
+import { fail, notFound, ok, type Failure, type Result } from '../core/result.js';
 
 /** Where a job is: waiting (`queued`, delayed ones too), `running` (retries included), or settled. */
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';

@@ -1,8 +1,8 @@
 // The IdempotencyStore contract: claims in the business transaction, results with its end, TTL, reaping.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Claim, IdempotencyKey, IdempotencyStore, UnitOfWork } from '../../lib/ports.js';
-import { fail, ok, type Result } from '../../lib/result.js';
+import type { Claim, IdempotencyKey, IdempotencyStore, UnitOfWork } from '../core/ports.js';
+import { fail, ok, type Result } from '../core/result.js';
 import { ManualClock } from './clock.js';
 import { withFixture, type TestApi } from './harness.js';
 

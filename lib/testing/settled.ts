@@ -1,7 +1,7 @@
 // Test helpers: wait for everything committed so far to be published and consumed.
 import type { Container } from 'inversify';
-import type { MessageSource, Relay } from './ports.js';
-import { TOKENS } from './tokens.js';
+import type { MessageSource, Relay } from '../core/ports.js';
+import { TOKENS } from '../core/tokens.js';
 
 /**
  * Resolves once the relay has published every message committed so far and this process's consumers have

@@ -1,7 +1,7 @@
 // Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time, each pass
 // keeping up to `pipeline` batches in flight.
 import type { ContainerModuleLoadOptions } from 'inversify';
-import { defaultLogger, type Logger } from './logger.js';
+import { defaultLogger, type Logger } from '../core/logger.js';
 import type {
   BusState,
   MessageBus,
@@ -11,8 +11,8 @@ import type {
   Relay,
   RelayStatus,
   Telemetry,
-} from './ports.js';
-import { TOKENS } from './tokens.js';
+} from '../core/ports.js';
+import { TOKENS } from '../core/tokens.js';
 
 /** How often drain() looks again when a pass moved nothing (the rows are another relay's until its lease ends). */
 const DRAIN_POLL_MS = 25;
