@@ -35,20 +35,16 @@ import {
   Event,
   TOKENS,
   createMediator,
-  createRelay,
   handles,
   ok,
   on,
-  subscribe,
   type Context,
   type Handler,
   type Mediator,
-  type MessageSource,
   type Middleware,
-  type Outbox,
-  type RunningRelay,
-} from '../lib/index.js';
-import { subscriptionOf } from '../lib/core/handler.js';
+} from '../lib/core/index.js';
+import { createRelay, subscribe, type MessageSource, type Outbox, type RunningRelay } from '../lib/messaging/index.js';
+import { queueNames } from '../lib/core/queues.js';
 import { everyone, publish, recommendedStack, unitOfWork, validation } from '../middleware/index.js';
 import {
   BlockedClock,
@@ -490,7 +486,7 @@ function fanoutSubscriber(name: string) {
 }
 
 const SUBSCRIBERS = ['SendReceipt', 'PostToLedger', 'UpdateSalesStats'].map(fanoutSubscriber);
-const SUBSCRIBER_NAMES = SUBSCRIBERS.map((s) => subscriptionOf(s));
+const SUBSCRIBER_NAMES = SUBSCRIBERS.map((s) => queueNames().subscriber('', s).slice(1));
 /** Every queue `subscribe()` declares for them (deleted at the end). */
 const FANOUT_QUEUES = withRetryAndDead(SUBSCRIBER_NAMES.map((name) => `${FANOUT_SERVICE}.${name}`));
 

@@ -18,7 +18,7 @@ import {
   ok,
   type Context,
   type Handler,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import { STOCK, TAKE, type PgPool } from './pg-common.js';
 

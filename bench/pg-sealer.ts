@@ -3,7 +3,7 @@
 // report can show the app's CPU per op and the sealing's CPU per op side by side.
 import knex, { type Knex } from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, tables } from '../adapters/knex/index.js';
-import { auditSealer, type AuditSealer } from '../lib/index.js';
+import { auditSealer, type AuditSealer } from '../lib/audit/index.js';
 import type { FromSealer, SealLag, ToSealer } from './pg-common.js';
 
 const LAG_SAMPLE_MS = 50;

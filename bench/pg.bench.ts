@@ -18,7 +18,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, migrate, tables } from '../adapters/knex/index.js';
-import { verifyAuditChain } from '../lib/index.js';
+import { verifyAuditChain } from '../lib/audit/index.js';
 import { check } from './harness.js';
 import {
   IMPLS,

@@ -25,8 +25,8 @@ import {
   type Handler,
   type Mediator,
   type Middleware,
-  type OutboxMessage,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import type { OutboxMessage } from '../lib/messaging/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import { check, type Case } from './harness.js';
 import { INPUT, isExpected, trivial, type Reply } from './peers.js';

@@ -1,10 +1,13 @@
 // One audit record per send that passed validation, written with the send's commit (or after its rollback).
 import { randomUUID } from 'node:crypto';
-import { isoTime, type AnyResult, type Context } from '../lib/core/context.js';
+import type { Context } from '../lib/core/context.js';
 import { redact, redactText, sensitiveValues } from '../lib/core/json.js';
 import { withRules, type Middleware } from '../lib/core/middleware.js';
+import { MIDDLEWARE } from '../lib/core/names.js';
 import type { AuditEntry, AuditStore } from '../lib/core/ports.js';
 import { payloadOf } from '../lib/core/request.js';
+import type { AnyResult } from '../lib/core/result.js';
+import { isoTime } from '../lib/core/time.js';
 
 /** Options of `audit()`. */
 export interface AuditOptions {
@@ -35,7 +38,12 @@ export function audit(options: AuditOptions = {}): Middleware {
       if (result.ok) ctx.afterRollback((after) => store.append(entry(ctx, after)));
       return result;
     },
-    { inside: ['unitOfWork'], before: ['idempotency'], after: ['validation'], ports: ['audit'] },
+    {
+      inside: [MIDDLEWARE.unitOfWork],
+      before: [MIDDLEWARE.idempotency],
+      after: [MIDDLEWARE.validation],
+      ports: ['audit'],
+    },
   );
 }
 

@@ -3,7 +3,9 @@ import { canonicalJson, sha256 } from '../lib/core/json.js';
 import { withRules, type Middleware } from '../lib/core/middleware.js';
 import type { IdempotencyKey, IdempotencyStore } from '../lib/core/ports.js';
 import { payloadOf } from '../lib/core/request.js';
-import { failure, type FailureKind } from '../lib/core/result.js';
+import { FAILURES } from '../lib/core/failures.js';
+import { MIDDLEWARE } from '../lib/core/names.js';
+import { failure } from '../lib/core/result.js';
 
 /** Options of `idempotency()`. */
 export interface IdempotencyOptions {
@@ -14,15 +16,6 @@ export interface IdempotencyOptions {
   /** A store other than the bound `TOKENS.IdempotencyStore`. */
   readonly store?: IdempotencyStore;
 }
-
-// Failures a retry could turn into success are not stored: the next send with the key runs again.
-const TRANSIENT: ReadonlySet<FailureKind> = new Set([
-  'validation',
-  'in_progress',
-  'idempotency_mismatch',
-  'conflict',
-  'unavailable',
-]);
 
 /**
  * Runs a command once per idempotency key (scoped by tenant and actor). The key is claimed in the business
@@ -55,9 +48,15 @@ export function idempotency(options: IdempotencyOptions = {}): Middleware {
         });
       }
       const result = await next();
-      if (result.ok || !TRANSIENT.has(result.failure.kind)) await store.complete(id, fingerprint, result, ttlMs);
+      // What the failure table says is not stored (a retry could succeed) lets the next send with the key run again.
+      if (result.ok || FAILURES[result.failure.kind].stored) await store.complete(id, fingerprint, result, ttlMs);
       return result;
     },
-    { inside: ['unitOfWork'], after: ['validation', 'audit'], ports: ['idempotency'] },
+    {
+      inside: [MIDDLEWARE.unitOfWork],
+      after: [MIDDLEWARE.validation, MIDDLEWARE.audit],
+      ports: ['idempotency'],
+      stream: false, // a stream's items are pulled later: nothing to store and replay
+    },
   );
 }

@@ -1,5 +1,6 @@
 // Consumer-side dedupe: a delivered message takes effect once, recorded in the handler's transaction.
 import { withRules, type Middleware } from '../lib/core/middleware.js';
+import { MIDDLEWARE } from '../lib/core/names.js';
 
 /**
  * For sends made by a consumer (`meta.message` set), records the message id for the consumer in the transaction;
@@ -16,6 +17,11 @@ export function inbox(): Middleware {
         return { ok: true, value: undefined, replayed: true };
       return next();
     },
-    { inside: ['unitOfWork'], before: ['policy', 'transition', 'publish'], ports: ['inbox'] },
+    {
+      inside: [MIDDLEWARE.unitOfWork],
+      before: [MIDDLEWARE.policy, MIDDLEWARE.transition, MIDDLEWARE.publish],
+      ports: ['inbox'],
+      stream: false,
+    },
   );
 }

@@ -1,7 +1,8 @@
 // Authorization, deny by default: a request type with no rule is forbidden, a throwing rule denies.
 import type { Context } from '../lib/core/context.js';
 import { withRules, type Middleware } from '../lib/core/middleware.js';
-import type { Decision, Policy } from '../lib/core/ports.js';
+import { MIDDLEWARE } from '../lib/core/names.js';
+import type { Decision, Policy } from '../lib/core/policy.js';
 import { typeOf, type AnyRequest, type RequestClass } from '../lib/core/request.js';
 import { failure } from '../lib/core/result.js';
 
@@ -59,7 +60,7 @@ export function policy(rules: readonly PolicyRule[] | Policy): Middleware {
           : `${ctx.meta.actor?.id ?? 'Anonymous'} may not ${typeOf(ctx.requestClass)}`,
       );
     },
-    { after: ['validation', 'audit', 'idempotency', 'unitOfWork'] },
+    { after: [MIDDLEWARE.validation, MIDDLEWARE.audit, MIDDLEWARE.idempotency, MIDDLEWARE.unitOfWork] },
   );
 }
 

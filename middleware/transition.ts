@@ -1,6 +1,7 @@
 // Lifecycle guard: an action from a state it is not allowed from is `invalid_transition` and changes nothing.
 import type { Context } from '../lib/core/context.js';
 import { withRules, type Middleware } from '../lib/core/middleware.js';
+import { MIDDLEWARE } from '../lib/core/names.js';
 import type { StateMachine } from '../lib/core/ports.js';
 import type { AnyRequest, RequestClass } from '../lib/core/request.js';
 import { failure } from '../lib/core/result.js';
@@ -50,6 +51,6 @@ export function transition(guards: readonly TransitionGuard[]): Middleware {
         message: `Cannot ${bound.action} from "${from}" — allowed from: ${verdict.allowed.join(', ')}`,
       });
     },
-    { inside: ['unitOfWork'], after: ['policy'] },
+    { inside: [MIDDLEWARE.unitOfWork], after: [MIDDLEWARE.policy], stream: false },
   );
 }

@@ -1,9 +1,9 @@
 // The commit boundary: one transaction per send (a savepoint when nested), retried on serialization failures.
-import type { AnyResult, Context } from '../lib/core/context.js';
+import type { Context } from '../lib/core/context.js';
 import { withRules, type Middleware, type Next } from '../lib/core/middleware.js';
-import { defaultLogger } from '../lib/core/logger.js';
+import { MIDDLEWARE } from '../lib/core/names.js';
 import type { UnitOfWork } from '../lib/core/ports.js';
-import { failure, type Fail } from '../lib/core/result.js';
+import { failure, type AnyResult, type Fail } from '../lib/core/result.js';
 
 const UNAVAILABLE = failure({
   kind: 'unavailable',
@@ -50,7 +50,7 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
       const onHookError =
         options.onHookError ??
         ((error: unknown) =>
-          (ctx.ports.logger ?? defaultLogger).error('a commit hook failed; the outcome stands', {
+          ctx.ports.logger.error('a commit hook failed; the outcome stands', {
             type: ctx.type,
             requestId: ctx.meta.requestId,
             error,
@@ -80,6 +80,6 @@ export function unitOfWork(options: UnitOfWorkOptions = {}): Middleware {
         return done;
       }
     },
-    { reentrant: true, after: ['validation'], ports: ['unitOfWork'] },
+    { reentrant: true, after: [MIDDLEWARE.validation], ports: ['unitOfWork'] },
   );
 }

@@ -7,18 +7,8 @@ import { Container } from 'inversify';
 import { docsPage, type OpenApiDocument } from '../adapters/http/index.js';
 import { memoryModule } from '../adapters/memory/index.js';
 import { otelModule, tracing } from '../adapters/otel/index.js';
-import { createMediator, TOKENS, type AnyRequest, type Mediator, type SendOptions } from '../lib/index.js';
-import {
-  audit,
-  idempotency,
-  inbox,
-  jobs,
-  policy,
-  publish,
-  transition,
-  unitOfWork,
-  validation,
-} from '../middleware/index.js';
+import { createMediator, TOKENS, type AnyRequest, type Mediator, type SendOptions } from '../lib/core/index.js';
+import { audit, idempotency, inbox, policy, publish, transition, unitOfWork, validation } from '../middleware/index.js';
 import { auditLog, ExportAudit } from './audit/index.js';
 import { oneIdentity } from './http/actor.js';
 import { problemErrorHandler, unknownRoute } from './http/errors.js';
@@ -125,7 +115,6 @@ export function createApp(container: Container = createMemoryContainer(), option
       middleware: [
         tracing(), // a span per send (when an SDK is registered); first, so it sees the whole send
         validation(),
-        jobs(), // a job's state (GET /jobs/:jobId) and its onSuccess callback, settled with its commit
         unitOfWork(),
         audit(),
         idempotency(ttl === undefined ? {} : { ttlMs: ttl }),

@@ -1,6 +1,8 @@
 // Starts the features' consumers and job workers, and keeps trying while the broker is unreachable, so the service
 // can serve HTTP (and stage events and jobs in its outbox) before the broker is back.
-import { consume, typeOf, work, type Mediator, type MessageSource } from '../lib/index.js';
+import { consume, type MessageSource } from '../lib/messaging/index.js';
+import { typeOf, type Mediator } from '../lib/core/index.js';
+import { work } from '../lib/jobs/index.js';
 import type { Feature } from './shared/feature.js';
 
 /** The sample's running consumers and workers. */
@@ -45,7 +47,7 @@ export function startConsumers(
     }
     for (const job of jobs)
       takers.push({
-        name: `worker ${source.jobQueue(typeOf(job))}`,
+        name: `worker ${mediator.ports.queues.job(typeOf(job))}`,
         // One type per work() call: a worker that cannot start is retried alone, never opened twice.
         start: async () => (await work(mediator, source, [job]))[0]!,
       });

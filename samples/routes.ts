@@ -1,7 +1,8 @@
 // The sample's HTTP routes, declared next to the requests they send: `routes()` serves them (body, path and query
 // into the request, Idempotency-Key, the actor, problem+json) and `openapi()` documents them.
 import { get, post, routes, type Route, type Routes } from '../adapters/http/index.js';
-import { GetJob, type Mediator } from '../lib/index.js';
+import { GetJob } from '../lib/jobs/index.js';
+import type { Mediator } from '../lib/core/index.js';
 import { GetAuditLog } from './audit/index.js';
 import { actorFrom, UNAUTHENTICATED } from './http/actor.js';
 import { SAMPLE_PROBLEMS } from './http/reply.js';

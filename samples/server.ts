@@ -4,7 +4,10 @@
 // IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens them to see the tables stay flat); tracing from
 // OTEL_TRACES_EXPORTER (see samples/telemetry.ts).
 import type { AddressInfo } from 'node:net';
-import { TOKENS, auditSealer, retention, type MessageSource, type RunningRelay } from '../lib/index.js';
+import { TOKENS } from '../lib/core/index.js';
+import { auditSealer } from '../lib/audit/index.js';
+import { retention } from '../lib/ops/index.js';
+import type { MessageSource, RunningRelay } from '../lib/messaging/index.js';
 import { FEATURES, createApp, createHttpServer } from './app.js';
 import { backendFromEnv } from './backend.js';
 import { startConsumers } from './consumers.js';

@@ -1,6 +1,13 @@
 // The audit hash chain: chainParts (used by stores that hash in SQL) must agree with chainHash byte for byte.
 import { sha256 } from '../lib/core/json.js';
-import { GENESIS_HASH, chainAfter, chainHash, chainParts, verifyAuditChain, type AuditEntry } from '../lib/index.js';
+import {
+  GENESIS_HASH,
+  chainAfter,
+  chainHash,
+  chainParts,
+  verifyAuditChain,
+  type AuditEntry,
+} from '../lib/audit/index.js';
 import { expect } from './helpers.js';
 
 const base: AuditEntry = {

@@ -1,5 +1,6 @@
 // Koa-compose's cases, ported: onion order, one next() per step, errors propagate, results flow back out.
-import { compose, UseCaseError, type Step } from '../lib/index.js';
+import { compose, type Step } from '../lib/core/compose.js';
+import { UseCaseError } from '../lib/core/index.js';
 import { expect } from './helpers.js';
 
 type Ctx = { log: number[] };

@@ -1,18 +1,9 @@
 // Consumers on the memory bus: jobs and events through the pipeline, once per message, retries and dead letters.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import {
-  Command,
-  Event,
-  consume,
-  fail,
-  handles,
-  ok,
-  work,
-  type Context,
-  type Handler,
-  type OutboxMessage,
-} from '../lib/index.js';
+import { Command, Event, fail, handles, ok, type Context, type Handler } from '../lib/core/index.js';
+import { consume, type OutboxMessage } from '../lib/messaging/index.js';
+import { work } from '../lib/jobs/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { ACCOUNT_HANDLERS, Deposit, Deposited, alice, expect, wire } from './helpers.js';
 
@@ -141,7 +132,7 @@ describe('work() and consume() on the memory bus', () => {
     expect(dead!.reason).to.match(/account/);
   });
 
-  it('should name the job queue after the command type', () => {
-    expect(setup().bus.jobQueue('Deposit')).to.equal('jobs.Deposit');
+  it('should name the job queue after the jobs exchange and the command type', () => {
+    expect(setup().mediator.ports.queues.job('Deposit')).to.equal('usecasecore.jobs.Deposit');
   });
 });

@@ -29,8 +29,8 @@ import {
   type IdempotencyStore,
   type Middleware,
   type MiddlewareClass,
-  type Relay,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import type { Relay } from '../lib/messaging/index.js';
 
 use(chaiAsPromised);
 export { expect };

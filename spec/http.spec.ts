@@ -8,7 +8,7 @@ import {
   toResponse,
   type HttpReply,
 } from '../adapters/http/index.js';
-import { failure, fail, ok, type Failure } from '../lib/index.js';
+import { failure, fail, ok, type Failure } from '../lib/core/index.js';
 import { expect } from './helpers.js';
 
 const FAILURES: ReadonlyArray<[Failure, number, Record<string, unknown>]> = [

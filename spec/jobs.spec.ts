@@ -1,4 +1,5 @@
 // Jobs with handles: states, results, durable callbacks, delays, cancellation, keys and per-type retry policies.
+import { queueNames } from '../lib/core/queues.js';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Container, injectable } from 'inversify';
@@ -6,26 +7,21 @@ import * as v from 'valibot';
 import { AmqpConnection } from '../adapters/amqp/index.js';
 import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
 import { ManualClock } from '../lib/testing/index.js';
+import { CancelJob, GetJob, jobHandlers, work, type JobStore } from '../lib/jobs/index.js';
 import {
-  CancelJob,
   Command,
-  GetJob,
   TOKENS,
   createMediator,
   fail,
   handles,
-  jobHandlers,
   ok,
-  work,
   type Context,
   type Handler,
   type JobHandle,
-  type JobStore,
   type Mediator,
-  type MessageSource,
-  type Relay,
   type SendOptions,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import type { Delivery, Disposition, MessageSource, Relay } from '../lib/messaging/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { deleteTopology, isolatedTopology, realServices } from './broker.js';
 import { expect } from './helpers.js';
@@ -187,7 +183,7 @@ describe('jobs with handles (memory)', () => {
     const { mediator, enqueue, settled, jobs } = await memoryJobs();
     const handle = await enqueue({ job: 'Crunch', n: 21 });
     expect(handle).to.have.keys('jobId', 'queue');
-    expect(handle.queue).to.equal(new MemoryBus().jobQueue('Crunch'));
+    expect(handle.queue).to.equal(queueNames().job('Crunch'));
     await settled();
     const done = await statusOf(mediator, handle.jobId);
     expect(done).to.include({ jobId: handle.jobId, type: 'Crunch', state: 'succeeded', attempts: 1, tenant: 'acme' });
@@ -321,13 +317,43 @@ describe('jobs with handles (memory)', () => {
     expect(runs.crunch).to.equal(2);
   });
 
-  it('refuses to work a job type whose stack lacks jobs() while a JobStore is bound, naming the fix', async () => {
+  it('refuses to work a job type whose stack lacks inbox(), naming the fix', async () => {
     const container = new Container();
     container.load(memoryModule());
     const mediator = createMediator(container, { handlers: HANDLERS, middleware: recommendedStack({ rules }) });
     expect(() => work(mediator, container.get(MemoryBus), [Crunch])).to.throw(
-      /runs Crunch through a stack without jobs\(\), but a JobStore is bound.*add jobs\(\) after validation\(\)/,
+      /Crunch is consumed through a stack without inbox\(\).*would take effect twice.*recommendedStack\(\{ rules, inbox: true \}\)/,
     );
+  });
+
+  it('runs a job once when its duplicate is delivered while the first run still goes (recommendedStack jobs: true)', async () => {
+    const container = new Container();
+    container.load(memoryModule());
+    const mediator = createMediator(container, {
+      handlers: HANDLERS,
+      middleware: recommendedStack({ rules, jobs: true }),
+    });
+    let handle: ((delivery: Delivery) => Promise<Disposition>) | undefined;
+    const source: MessageSource = {
+      consume: async (_queue, given) => {
+        handle = given;
+        return { close: async () => undefined };
+      },
+      idle: async () => undefined,
+    };
+    await work(mediator, source, [Crunch]);
+    const before = runs.crunch;
+    const message = {
+      id: randomUUID(),
+      kind: 'job' as const,
+      type: 'Crunch',
+      payload: { n: 3, outcome: 'ok' },
+      occurredAt: new Date().toISOString(),
+      headers: { tenant: 'default' },
+    };
+    const deliveries = [1, 2].map(() => handle!({ message, attempt: 1, redelivered: true }));
+    expect(await Promise.all(deliveries)).to.deep.equal([{ action: 'ack' }, { action: 'ack' }]);
+    expect(runs.crunch - before, 'the handler ran once for the two deliveries').to.equal(1);
   });
 
   it('refuses delayMs together with runAt, and a runAt that is not a time, naming the fix', async () => {
@@ -361,7 +387,7 @@ describe('jobs on Postgres and RabbitMQ', function () {
     const topology = isolatedTopology();
     const { container, mediator } = jobsApp(db, amqpUrl, topology.exchanges);
     const source = container.get<MessageSource>(TOKENS.MessageSource);
-    const queues = ['Touch', 'Touched'].map((type) => source.jobQueue(type));
+    const queues = ['Touch', 'Touched'].map((type) => queueNames(topology.exchanges).job(type));
     cleanups.push(
       () => db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]).then(() => db.destroy()),
       () => deleteTopology(amqpUrl, topology.exchanges, queues),

@@ -5,12 +5,10 @@ import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
 import { MemoryBus, memoryModule } from '../adapters/memory/index.js';
 import { settled } from '../lib/testing/index.js';
+import { auditSealer } from '../lib/audit/index.js';
 import {
-  auditSealer,
   Command,
-  consume,
   createMediator,
-  createRelay,
   Event,
   fromPino,
   handles,
@@ -18,11 +16,9 @@ import {
   ok,
   TOKENS,
   type Context,
-  type BusState,
   type Logger,
-  type MessageBus,
-  type Outbox,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import { consume, createRelay, type BusState, type MessageBus, type Outbox } from '../lib/messaging/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import { alice, expect } from './helpers.js';
 
@@ -199,7 +195,7 @@ describe('Logger', () => {
     container.bind(TOKENS.Logger).toConstantValue(logger);
     const mediator = createMediator(container, {
       handlers: [NotifyHandler, PoisonedHandler],
-      middleware: recommendedStack({ rules: [rule(Notify, () => true), rule(Noticed, () => true)] }),
+      middleware: recommendedStack({ rules: [rule(Notify, () => true), rule(Noticed, () => true)], inbox: true }),
     });
     await consume(mediator, container.get(MemoryBus), 'notices', [Noticed], { maxAttempts: 2 });
     await mediator.send(Notify.from({ to: 'ops' }), alice);

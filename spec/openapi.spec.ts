@@ -4,7 +4,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { toJsonSchema, toStandardJsonSchema } from '@valibot/to-json-schema';
 import * as v from 'valibot';
 import { docsPage, get, openapi, post, type OpenApiDocument } from '../adapters/http/index.js';
-import { Command, Query } from '../lib/index.js';
+import { Command, Query } from '../lib/core/index.js';
 import { bankApp, ROUTES } from './fixtures/routes-app.js';
 import { expect } from './helpers.js';
 

@@ -23,7 +23,6 @@ import {
 import { settled } from '../lib/testing/index.js';
 import {
   Command,
-  consume,
   createMediator,
   TOKENS,
   failure,
@@ -33,8 +32,8 @@ import {
   ok,
   type Context,
   type Middleware,
-  type OutboxMessage,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import { consume, type OutboxMessage } from '../lib/messaging/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import {
   ACCOUNT_HANDLERS,
@@ -297,7 +296,7 @@ describe('OpenTelemetry (usecasecore/otel)', () => {
       handlers: [...ACCOUNT_HANDLERS, LedgerHandler],
       middleware: [
         tracing({ tracer, meterProvider: meters }),
-        ...recommendedStack({ rules: [...rules, rule(Deposited, () => true)] }),
+        ...recommendedStack({ rules: [...rules, rule(Deposited, () => true)], inbox: true }),
       ],
     });
     await consume(mediator, container.get(MemoryBus), 'ledger', [Deposited]);

@@ -1,7 +1,7 @@
 // Regressions found in review: commit hooks after the outcome, nested failures audited, unstorable strings refused.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, fail, handles, ok, withRules, type Context, type Handler, type Next } from '../lib/index.js';
+import { Command, fail, handles, ok, withRules, type Context, type Handler, type Next } from '../lib/core/index.js';
 import {
   audit,
   everyone,

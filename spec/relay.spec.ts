@@ -12,7 +12,7 @@ import {
   type OutboxMessage,
   type PublishReport,
   type RelayOptions,
-} from '../lib/index.js';
+} from '../lib/messaging/index.js';
 
 use(chaiAsPromised);
 

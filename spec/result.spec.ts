@@ -13,7 +13,7 @@ import {
   UseCaseError,
   type Failure,
   type Result,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
 import { expect } from './helpers.js';
 
 type Moved = Result<{ qty: number }, 'insufficient_stock' | 'same_bin'>;

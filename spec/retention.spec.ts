@@ -20,17 +20,10 @@ import {
   memoryModule,
 } from '../adapters/memory/index.js';
 import { ManualClock } from '../lib/testing/clock.js';
-import {
-  TOKENS,
-  UseCaseError,
-  retention,
-  type IdempotencyStore,
-  type Inbox,
-  type JobStore,
-  type Outbox,
-  type OutboxMessage,
-  type UnitOfWork,
-} from '../lib/index.js';
+import { TOKENS, UseCaseError, type IdempotencyStore, type UnitOfWork } from '../lib/core/index.js';
+import { retention } from '../lib/ops/index.js';
+import type { Inbox, Outbox, OutboxMessage } from '../lib/messaging/index.js';
+import type { JobStore } from '../lib/jobs/index.js';
 import { dropSchema, freshSchema, postgres, sharedPglite } from './db.js';
 import { expect } from './helpers.js';
 

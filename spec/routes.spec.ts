@@ -14,7 +14,7 @@ import {
   type ExpressLikeResponse,
   type Route,
 } from '../adapters/http/index.js';
-import { Command, Query, type Mediator } from '../lib/index.js';
+import { Command, Query, type Mediator } from '../lib/core/index.js';
 import { actor, bankApp, CloseAccount, Deposit, FAILURES, GetAccount } from './fixtures/routes-app.js';
 import { expect } from './helpers.js';
 

@@ -14,7 +14,7 @@ import {
   type Handler,
   type Middleware,
   type Next,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
 import {
   audit,
   everyone,
@@ -33,6 +33,7 @@ import {
   DepositHandler,
   Deposited,
   Explode,
+  FakeClock,
   GetBalance,
   Withdraw,
   alice,
@@ -308,12 +309,13 @@ describe('createMediator()', () => {
     });
   });
 
-  it('should resolve ports bound under TOKENS (a custom clock stamps audit records)', async () => {
-    const { mediator, audit: store, container } = wire({ middleware: stack() });
-    void container;
+  it('should stamp audit records with the clock bound under TOKENS.Clock', async () => {
+    const clock = new FakeClock('2030-02-03T04:05:06Z');
+    const { mediator, audit: store } = wire({ middleware: stack(), memory: { clock } });
+    expect(mediator.ports.clock).to.equal(clock);
     await mediator.send(Deposit.from({ account: 'c', amount: 1 }), alice);
     const [row] = await store.list({ order: 'desc', limit: 1 });
-    expect(Date.parse(row!.at)).to.be.closeTo(Date.now(), 5_000);
+    expect(row!.at).to.equal('2030-02-03T04:05:06.000Z');
     expect(TOKENS.Clock).to.equal(Symbol.for('usecasecore.Clock'));
   });
 

@@ -3,17 +3,11 @@
 // callback records the alert (GET /inventory/:productId/alerts, GET /jobs/:jobId), and a move replayed with its
 // Idempotency-Key answers the same and writes, enqueues and records nothing more — on memory, on the sample's
 // default backend (PGlite + the in-process bus) and on Postgres + RabbitMQ, with the service's own workers.
+import { queueNames } from '../lib/core/queues.js';
 import { randomUUID } from 'node:crypto';
 import type { Container } from 'inversify';
-import {
-  TOKENS,
-  typeOf,
-  type Mediator,
-  type MessageSource,
-  type Outbox,
-  type OutboxMessage,
-  type RunningRelay,
-} from '../lib/index.js';
+import { TOKENS, typeOf, type Mediator } from '../lib/core/index.js';
+import type { MessageSource, Outbox, OutboxMessage, RunningRelay } from '../lib/messaging/index.js';
 import { createApp, createMemoryContainer, FEATURES } from '../samples/app.js';
 import { backendFromEnv } from '../samples/backend.js';
 import { startConsumers, type Consumers } from '../samples/consumers.js';
@@ -52,8 +46,9 @@ const services: Array<[name: string, open: () => Promise<Service | undefined>]> 
         AMQP_URL: amqpUrl,
         AMQP_PREFIX: topology.prefix,
       });
-      const source = backend.container.get<MessageSource>(TOKENS.MessageSource);
-      const jobQueues = [LowStockAlert, RecordLowStockAlert].map((job) => source.jobQueue(typeOf(job)));
+      const jobQueues = [LowStockAlert, RecordLowStockAlert].map((job) =>
+        queueNames(topology.exchanges).job(typeOf(job)),
+      );
       return {
         container: backend.container,
         queue: backend.queue,

@@ -19,15 +19,15 @@ import {
   fail,
   handles,
   ok,
-  retention,
   UseCaseError,
-  verifyAuditChain,
   type Context,
   type Handler,
   type Mediator,
   type Result,
-  type RunningRelay,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import { retention } from '../lib/ops/index.js';
+import { verifyAuditChain } from '../lib/audit/index.js';
+import type { RunningRelay } from '../lib/messaging/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { createApp } from '../samples/app.js';
 import { createSampleTables, sqlRepositories } from '../samples/sql.js';

@@ -1,7 +1,8 @@
 // auditSealer(): seals on a timer, never two runs at once, a call made during a run gets a run of its own, clean stop.
 import { Container } from 'inversify';
 import { memoryModule } from '../adapters/memory/index.js';
-import { UseCaseError, auditSealer } from '../lib/index.js';
+import { UseCaseError } from '../lib/core/index.js';
+import { auditSealer } from '../lib/audit/index.js';
 import { expect } from './helpers.js';
 
 /** A fake store: each seal() waits until the spec releases it, and counts how many run at once. */

@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
 import { memoryModule, type MemoryAuditStore } from '../adapters/memory/index.js';
-import { Query, TOKENS, UseCaseError, createMediator, handles, ok, type Context } from '../lib/index.js';
+import { Query, TOKENS, UseCaseError, createMediator, handles, ok, type Context } from '../lib/core/index.js';
 import { recommendedStack, rule } from '../middleware/index.js';
 import { alice, expect } from './helpers.js';
 

@@ -18,10 +18,9 @@ import {
   handles,
   ok,
   on,
-  subscribe,
   type Context,
-  type MessageSource,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
+import { subscribe, type MessageSource } from '../lib/messaging/index.js';
 import { everyone, recommendedStack } from '../middleware/index.js';
 import { deleteTopology, isolatedTopology, queueType, realServices } from './broker.js';
 import { createSchema, scopedKnex } from './postgres/sample-db.js';

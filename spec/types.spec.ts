@@ -13,7 +13,7 @@ import {
   type Mediator,
   type Result,
   type ResultOf,
-} from '../lib/index.js';
+} from '../lib/core/index.js';
 import { expect } from './helpers.js';
 
 class Move extends Command(v.object({ productId: v.string(), qty: v.number(), tags: v.optional(v.array(v.string())) }))<

@@ -1,17 +1,12 @@
 // The relay's bus on RabbitMQ: publisher confirms, mandatory routing, backpressure, and per-message outcomes.
 import { once } from 'node:events';
 import type { ConfirmChannel } from 'amqplib';
-import type { BusState, MessageBus, OutboxMessage, PublishReport } from '../../lib/core/ports.js';
+import type { OutboxMessage } from '../../lib/core/ports.js';
+import { queueNames } from '../../lib/core/queues.js';
+import type { BusState, MessageBus, PublishReport } from '../../lib/messaging/ports.js';
 import { encode } from './codec.js';
 import { confirmChannel, type AmqpConnection } from './connection.js';
-import {
-  assertExchanges,
-  assertQueue,
-  jobQueueOf,
-  routeOf,
-  type Exchanges,
-  type QueueDeclaration,
-} from './topology.js';
+import { assertExchanges, assertQueue, routeOf, type Exchanges, type QueueDeclaration } from './topology.js';
 
 /** Options of the publisher; `queueType` and `deliveryLimit` declare job queues, and must be the source's. */
 export interface AmqpBusOptions extends QueueDeclaration {
@@ -186,7 +181,7 @@ export class AmqpBus implements MessageBus {
   async #declareJobQueues(channel: ConfirmChannel, messages: readonly OutboxMessage[]): Promise<void> {
     for (const { kind, type } of messages) {
       if (kind !== 'job' || this.#jobQueues.has(type)) continue;
-      const queue = jobQueueOf(this.options.exchanges, type);
+      const queue = queueNames(this.options.exchanges).job(type);
       await assertQueue(channel, this.options.exchanges, queue, [{ kind: 'job', type }], this.options);
       this.#jobQueues.add(type);
     }

@@ -89,6 +89,7 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
       exchanges,
       ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
     });
+    bind(TOKENS.Exchanges).toConstantValue(exchanges); // job handles and records name the queues this module uses
     bind(AmqpConnection).toConstantValue(connection);
     bind(TOKENS.MessageBus).toConstantValue(bus);
     bind(AmqpBus).toConstantValue(bus);

@@ -1,10 +1,11 @@
 // Consumers on RabbitMQ: bounded prefetch, ack after the handler's commit, retry through a delay queue, dead letters.
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { UseCaseError } from '../../lib/core/errors.js';
-import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/core/ports.js';
+import { queueNames, type QueueNames } from '../../lib/core/queues.js';
+import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/messaging/ports.js';
 import { ATTEMPT, decode } from './codec.js';
 import { confirmChannel, type AmqpConnection } from './connection.js';
-import { assertQueue, jobQueueOf, type Exchanges, type QueueDeclaration } from './topology.js';
+import { assertQueue, type Exchanges, type QueueDeclaration } from './topology.js';
 
 interface Subscription {
   readonly options: QueueOptions;
@@ -50,12 +51,14 @@ export class AmqpSource implements MessageSource {
    * that published would be blocked, acks and all, under a resource alarm.
    */
   readonly #publishing: () => Promise<ConfirmChannel>;
+  readonly #names: QueueNames;
 
   constructor(
     private readonly connection: AmqpConnection,
     private readonly options: AmqpSourceOptions,
   ) {
     this.#publishing = confirmChannel(connection, 'publish');
+    this.#names = queueNames(options.exchanges);
   }
 
   async consume(
@@ -82,10 +85,6 @@ export class AmqpSource implements MessageSource {
     };
   }
 
-  jobQueue(type: string): string {
-    return jobQueueOf(this.options.exchanges, type);
-  }
-
   async idle(): Promise<void> {
     // Counting takes round trips, during which a message can move: from `.retry` into its queue (counted in order
     // `.retry` then queue, it is seen either way), or be delivered, handled and retried (then `#deliveries` moved).
@@ -101,7 +100,7 @@ export class AmqpSource implements MessageSource {
     const model = await this.connection.model('consume');
     let total = 0;
     for (const { options } of this.#subscriptions) {
-      for (const queue of [`${options.queue}.retry`, options.queue]) {
+      for (const queue of [this.#names.retry(options.queue), options.queue]) {
         // A channel per check: a missing queue closes its channel (404), and without an 'error' listener amqplib
         // would close the whole connection.
         const channel = await model.createChannel();
@@ -224,7 +223,7 @@ export class AmqpSource implements MessageSource {
     return confirmed(
       await this.#publishing(),
       '',
-      `${queue}.retry`,
+      this.#names.retry(queue),
       raw,
       { [ATTEMPT]: next, 'x-usecasecore-last-error': reason.slice(0, 500) },
       { expiration: String(delay) },

@@ -2,22 +2,9 @@
 import type { Channel, Options } from 'amqplib';
 import { UseCaseError } from '../../lib/core/errors.js';
 import type { OutboxMessage } from '../../lib/core/ports.js';
+import { queueNames, type Exchanges } from '../../lib/core/queues.js';
 
-/** Names of the exchanges (configurable in `amqpModule`). */
-export interface Exchanges {
-  /** Topic exchange for events; routing key = event type. Default `usecasecore.events`. */
-  readonly events: string;
-  /** Direct exchange for jobs; routing key = command type. Default `usecasecore.jobs`. */
-  readonly jobs: string;
-  /** Direct exchange for dead letters; routing key = the consumer queue. Default `usecasecore.dead`. */
-  readonly dead: string;
-}
-
-export const DEFAULT_EXCHANGES: Exchanges = {
-  events: 'usecasecore.events',
-  jobs: 'usecasecore.jobs',
-  dead: 'usecasecore.dead',
-};
+export { DEFAULT_EXCHANGES, type Exchanges } from '../../lib/core/queues.js';
 
 /** Where a message goes: its exchange and routing key. */
 export function routeOf(
@@ -25,11 +12,6 @@ export function routeOf(
   message: Pick<OutboxMessage, 'kind' | 'type'>,
 ): { exchange: string; routingKey: string } {
   return { exchange: message.kind === 'event' ? exchanges.events : exchanges.jobs, routingKey: message.type };
-}
-
-/** The queue a job type's jobs wait in: `<jobs exchange>.<type>`, e.g. `usecasecore.jobs.SendReceipt`. */
-export function jobQueueOf(exchanges: Exchanges, type: string): string {
-  return `${exchanges.jobs}.${type}`;
 }
 
 /** Declares the three exchanges (idempotent). */
@@ -125,10 +107,11 @@ export async function assertQueue(
       .catch((error: unknown) => {
         throw refusal(error, queue, declaration.queueType ?? 'quorum') ?? error;
       });
+  const names = queueNames(exchanges);
   await declare(queue, 'consumer', { deadLetterExchange: exchanges.dead, deadLetterRoutingKey: queue });
-  await declare(`${queue}.retry`, 'retry', { deadLetterExchange: '', deadLetterRoutingKey: queue });
-  await declare(`${queue}.dead`, 'dead');
-  await channel.bindQueue(`${queue}.dead`, exchanges.dead, queue);
+  await declare(names.retry(queue), 'retry', { deadLetterExchange: '', deadLetterRoutingKey: queue });
+  await declare(names.dead(queue), 'dead');
+  await channel.bindQueue(names.dead(queue), exchanges.dead, queue);
   for (const binding of bindings) {
     const { exchange, routingKey } = routeOf(exchanges, binding);
     await channel.bindQueue(queue, exchange, routingKey);

@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 document of declared routes: bodies and parameters from the requests' schemas, the success
 // status, and every problem+json answer that applies, domain codes included.
-import { typeOf, type FailureKind, type StandardSchemaV1 } from '../../lib/index.js';
+import { typeOf, type FailureKind, type StandardSchemaV1 } from '../../lib/core/index.js';
 import { PROBLEMS, type ProblemKind, type ProblemOptions } from './problem.js';
 import { needsActor, type Route, type Routes, type RoutesOptions } from './routes.js';
 

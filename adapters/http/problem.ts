@@ -1,5 +1,5 @@
 // RFC 9457 problem+json: the one table that maps every failure kind (and HTTP-level error) to a status and title.
-import type { Failure, FailureKind, Issue } from '../../lib/index.js';
+import type { Failure, FailureKind, Issue } from '../../lib/core/index.js';
 
 /** Errors raised by the HTTP layer itself, before or around the mediator. */
 export type HttpErrorKind =

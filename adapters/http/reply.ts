@@ -1,5 +1,5 @@
 // Send options from request headers, and the HTTP reply (or Fetch Response) of a send's result.
-import type { Actor, Issue, Result, SendOptions } from '../../lib/index.js';
+import type { Actor, Issue, Result, SendOptions } from '../../lib/core/index.js';
 import { idempotencyKeyIssue, invalidMessage } from '../../middleware/validation.js';
 import { problem, toProblem, type HttpReply, type Problem, type ProblemOptions } from './problem.js';
 

@@ -1,6 +1,13 @@
 // Routes declared from the requests: each maps a method and path to a request class; `routes()` serves them through
 // the mediator, as a Fetch handler and as Express middleware, with the same problem+json answers as `toReply`.
-import type { AnyRequest, FailureOf, Mediator, RequestClass, ResultOf, StandardSchemaV1 } from '../../lib/index.js';
+import type {
+  AnyRequest,
+  FailureOf,
+  Mediator,
+  RequestClass,
+  ResultOf,
+  StandardSchemaV1,
+} from '../../lib/core/index.js';
 import { readJsonBody, type BodyRead } from './body.js';
 import {
   header,

@@ -1,7 +1,8 @@
 // The knex adapters (Postgres, or PGlite through knex-pglite) and the Inversify module that binds them.
-import { ContainerModule } from 'inversify';
+import { ContainerModule, type ServiceIdentifier } from 'inversify';
 import knex, { type Knex } from 'knex';
 import type { Clock } from '../../lib/core/ports.js';
+import { UseCaseError } from '../../lib/core/errors.js';
 import { TOKENS } from '../../lib/core/tokens.js';
 import { KnexAuditStore } from './audit-store.js';
 import { KnexIdempotencyStore } from './idempotency-store.js';
@@ -36,21 +37,32 @@ export interface KnexModuleOptions extends TableOptions, KnexOutboxOptions {
   readonly knex?: Knex;
   /** Pool size for `connection`. Default 2–10. */
   readonly pool?: { readonly min?: number; readonly max?: number };
-  /** The clock leases, TTLs and claims are judged by. Default `Date`. */
+  /** The clock leases, TTLs, claims and record times are judged by, bound as `TOKENS.Clock`. Default `Date`. */
   readonly clock?: Clock;
   /** Transaction isolation. Default read committed (with row locks); `serializable` relies on the retries. */
   readonly isolationLevel?: Knex.IsolationLevels;
 }
 
 /**
- * Binds the unit of work, idempotency, audit, outbox, inbox and job stores to Postgres through knex. Run `migrate(knex)`
- * (or `npm run migrate`) once before use. Pair it with a bus module (`memoryBusModule()`, `amqpModule(...)`).
+ * Binds the unit of work, idempotency, audit, outbox, inbox and job stores to Postgres through knex, and `TOKENS.Clock`
+ * (`clock`, default `Date`) unless one is bound already: every store, the mediator, the sealer and retention read
+ * that one clock. Run `migrate(knex)` (or `npm run migrate`) once before use. Pair it with a bus module
+ * (`memoryBusModule()`, `amqpModule(...)`).
  * @example container.load(knexModule({ connection: process.env.DATABASE_URL }), memoryBusModule());
  */
 export function knexModule(options: KnexModuleOptions): ContainerModule {
-  return new ContainerModule(({ bind }) => {
+  return new ContainerModule(({ bind, isBound }) => {
     if (!options.knex && !options.connection) {
-      throw new Error('knexModule needs { connection } (a Postgres URL) or { knex } (e.g. await pgliteKnex())');
+      throw new UseCaseError(
+        'misuse',
+        'knexModule needs { connection } (a Postgres URL) or { knex } (e.g. await pgliteKnex())',
+      );
+    }
+    if (options.clock && isBound(TOKENS.Clock)) {
+      throw new UseCaseError(
+        'misuse',
+        'knexModule({ clock }): a Clock is bound already — give the clock once, to knexModule or to TOKENS.Clock',
+      );
     }
     const db =
       options.knex ??
@@ -61,20 +73,18 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
         acquireConnectionTimeout: 10_000,
       });
     const t = tables(options);
-    const clock = options.clock ?? Date;
     const uow = new KnexUnitOfWork(db, options.isolationLevel ? { isolationLevel: options.isolationLevel } : {});
-    const outbox = new KnexOutbox(uow, t.outbox, clock, options);
-    const constants: Array<[symbol | Function, unknown]> = [
-      [KNEX, db],
-      [TOKENS.UnitOfWork, uow],
-      [KnexUnitOfWork, uow],
-      [TOKENS.Outbox, outbox],
-      [KnexOutbox, outbox],
-      [TOKENS.IdempotencyStore, new KnexIdempotencyStore(uow, t.idempotency, clock)],
-      [TOKENS.AuditStore, new KnexAuditStore(uow, t.audit, t.auditHeads)],
-      [TOKENS.Inbox, new KnexInbox(uow, t.inbox, clock)],
-      [TOKENS.JobStore, new KnexJobStore(uow, t.jobs, clock)],
-    ];
-    for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
+    if (!isBound(TOKENS.Clock)) bind(TOKENS.Clock).toConstantValue(options.clock ?? Date);
+    bind(KNEX).toConstantValue(db);
+    bind(KnexUnitOfWork).toConstantValue(uow);
+    bind(TOKENS.UnitOfWork).toService(KnexUnitOfWork);
+    bind(TOKENS.AuditStore).toConstantValue(new KnexAuditStore(uow, t.audit, t.auditHeads));
+    const clocked = <T>(token: ServiceIdentifier<T>, make: (clock: Clock) => T) =>
+      bind(token).toResolvedValue(make, [TOKENS.Clock]).inSingletonScope();
+    clocked(KnexOutbox, (clock) => new KnexOutbox(uow, t.outbox, clock, options));
+    bind(TOKENS.Outbox).toService(KnexOutbox);
+    clocked(TOKENS.IdempotencyStore, (clock) => new KnexIdempotencyStore(uow, t.idempotency, clock));
+    clocked(TOKENS.Inbox, (clock) => new KnexInbox(uow, t.inbox, clock));
+    clocked(TOKENS.JobStore, (clock) => new KnexJobStore(uow, t.jobs, clock));
   });
 }

@@ -1,5 +1,5 @@
 // Job states in Postgres: queued and settled with the transactions that decide them, taken in a write of its own.
-import type { JobOutcome, JobRecord, JobStore } from '../../lib/jobs/jobs.js';
+import type { JobOutcome, JobRecord, JobStore } from '../../lib/core/ports.js';
 import type { Clock } from '../../lib/core/ports.js';
 import { deleteInBatches } from './purge.js';
 import { prepared, type KnexUnitOfWork } from './unit-of-work.js';

@@ -1,15 +1,16 @@
 // An in-process bus with a broker's semantics: topic-routed events, durable job queues, prefetch, retries and
 // dead letters.
+import type { OutboxMessage } from '../../lib/core/ports.js';
+import { queueNames, type QueueNames } from '../../lib/core/queues.js';
 import type {
   BusState,
   Delivery,
   Disposition,
   MessageBus,
   MessageSource,
-  OutboxMessage,
   PublishReport,
   QueueOptions,
-} from '../../lib/core/ports.js';
+} from '../../lib/messaging/ports.js';
 
 /** A raw listener: sees every published message of a type (no acks, no retries). */
 export type Subscriber = (message: OutboxMessage) => unknown;
@@ -32,6 +33,8 @@ export interface MemoryBusOptions {
   readonly retryDelayMs?: (attempt: number) => number;
   /** Where errors of raw subscribers go. */
   readonly onError?: (error: unknown, message: OutboxMessage) => void;
+  /** The queue names (a job type's queue). Default `queueNames()`. */
+  readonly queues?: QueueNames;
 }
 
 /**
@@ -48,7 +51,11 @@ export class MemoryBus implements MessageBus, MessageSource {
   /** Every message published, in order (bounded by `keep`). */
   readonly published: OutboxMessage[] = [];
 
-  constructor(private readonly options: MemoryBusOptions = {}) {}
+  readonly #names: QueueNames;
+
+  constructor(private readonly options: MemoryBusOptions = {}) {
+    this.#names = options.queues ?? queueNames();
+  }
 
   /** Listens to every published message of a type; returns an unsubscribe. */
   subscribe(type: string, subscriber: Subscriber): () => void {
@@ -70,7 +77,7 @@ export class MemoryBus implements MessageBus, MessageSource {
       this.published.push(message);
       if (this.published.length > (this.options.keep ?? 10_000)) this.published.shift();
       for (const subscriber of this.#subscribers.get(message.type) ?? []) this.#listen(subscriber, message);
-      if (message.kind === 'job') this.#queue(this.jobQueue(message.type)).bindings.add(`job:${message.type}`);
+      if (message.kind === 'job') this.#queue(this.#names.job(message.type)).bindings.add(`job:${message.type}`);
       for (const queue of this.#queues.values()) {
         if (queue.bindings.has(`${message.kind}:${message.type}`))
           this.#enqueue(queue, { message, attempt: 1, redelivered: false });
@@ -94,10 +101,6 @@ export class MemoryBus implements MessageBus, MessageSource {
         while (queue.inflight > 0) await new Promise((resolve) => setImmediate(resolve));
       },
     };
-  }
-
-  jobQueue(type: string): string {
-    return `jobs.${type}`;
   }
 
   /** Never blocked: an in-process bus has no broker to push back (the port's flow control, trivially). */

@@ -1,7 +1,8 @@
 // Every port in memory, and the Inversify module that binds them: for tests and the quick start.
-import { ContainerModule, type ContainerModuleLoadOptions } from 'inversify';
+import { ContainerModule, type ContainerModuleLoadOptions, type ServiceIdentifier } from 'inversify';
 import type { Clock } from '../../lib/core/ports.js';
 import { bindRelay, type RelayOptions } from '../../lib/messaging/relay.js';
+import { UseCaseError } from '../../lib/core/errors.js';
 import { TOKENS } from '../../lib/core/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
 import { MemoryBus } from './bus.js';
@@ -28,26 +29,30 @@ export interface MemoryModuleOptions {
 }
 
 /**
- * Binds every port to its memory adapter (singletons), plus the concrete classes for repositories and tests.
+ * Binds every port to its memory adapter (singletons), plus the concrete classes for repositories and tests, and
+ * `TOKENS.Clock` (`clock`, default `Date`) unless one is bound already: every store reads that one clock.
  * @example const container = new Container(); container.load(memoryModule());
  */
 export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule {
-  return new ContainerModule(({ bind }) => {
-    const clock = options.clock ?? Date;
+  return new ContainerModule(({ bind, isBound }) => {
+    if (options.clock && isBound(TOKENS.Clock)) {
+      throw new UseCaseError(
+        'misuse',
+        'memoryModule({ clock }): a Clock is bound already — give the clock once, to memoryModule or to TOKENS.Clock',
+      );
+    }
+    if (!isBound(TOKENS.Clock)) bind(TOKENS.Clock).toConstantValue(options.clock ?? Date);
     const uow = new MemoryUnitOfWork();
-    const outbox = new MemoryOutbox(uow, clock);
-    const constants: Array<[symbol | Function, unknown]> = [
-      [TOKENS.Clock, clock],
-      [TOKENS.UnitOfWork, uow],
-      [MemoryUnitOfWork, uow],
-      [TOKENS.IdempotencyStore, new MemoryIdempotencyStore(uow, clock)],
-      [TOKENS.AuditStore, new MemoryAuditStore(uow)],
-      [TOKENS.Outbox, outbox],
-      [MemoryOutbox, outbox],
-      [TOKENS.Inbox, new MemoryInbox(uow, clock)],
-      [TOKENS.JobStore, new MemoryJobStore(uow, clock)],
-    ];
-    for (const [token, value] of constants) bind(token as symbol).toConstantValue(value);
+    bind(MemoryUnitOfWork).toConstantValue(uow);
+    bind(TOKENS.UnitOfWork).toService(MemoryUnitOfWork);
+    bind(TOKENS.AuditStore).toConstantValue(new MemoryAuditStore(uow));
+    const clocked = <T>(token: ServiceIdentifier<T>, make: (clock: Clock) => T) =>
+      bind(token).toResolvedValue(make, [TOKENS.Clock]).inSingletonScope();
+    clocked(MemoryOutbox, (clock) => new MemoryOutbox(uow, clock));
+    bind(TOKENS.Outbox).toService(MemoryOutbox);
+    clocked(TOKENS.IdempotencyStore, (clock) => new MemoryIdempotencyStore(uow, clock));
+    clocked(TOKENS.Inbox, (clock) => new MemoryInbox(uow, clock));
+    clocked(TOKENS.JobStore, (clock) => new MemoryJobStore(uow, clock));
     if (options.bus !== false) bindBus(bind, options);
   });
 }

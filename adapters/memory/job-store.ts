@@ -1,5 +1,5 @@
 // Job states in memory: records added or settled in a transaction are undone with it.
-import type { JobOutcome, JobRecord, JobStore } from '../../lib/jobs/jobs.js';
+import type { JobOutcome, JobRecord, JobStore } from '../../lib/core/ports.js';
 import type { Clock } from '../../lib/core/ports.js';
 import type { MemoryUnitOfWork } from './unit-of-work.js';
 

@@ -4,6 +4,7 @@ import { UseCaseError } from '../core/errors.js';
 import { loggerOf } from '../core/logger.js';
 import type { AuditStore } from '../core/ports.js';
 import { TOKENS } from '../core/tokens.js';
+import { every } from '../ops/timer.js';
 
 /** How often the sealer runs, and where its failures go. */
 export interface AuditSealerOptions {
@@ -64,15 +65,12 @@ export function auditSealer(
       }));
   }
 
-  const timer = setInterval(() => {
-    if (!running) sealOnce().catch(onError); // a slow run is never overlapped
-  }, everyMs);
-  timer.unref();
+  const stopTimer = every(everyMs, sealOnce, () => running !== undefined, onError);
   return {
     sealOnce,
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      stopTimer();
       await Promise.all([running?.catch(() => 0), queued?.catch(() => 0)]);
     },
   };

@@ -1,11 +1,9 @@
-// What every middleware and handler sees for one send.
-import { randomUUID } from 'node:crypto';
+// What every middleware and handler sees for one send, and the handler contract that reads it.
 import { UseCaseError } from './errors.js';
-import type { Handler, HandlerClass } from './handler.js';
-import { jobHeaders, jobQueueOf, keyedJobId, type EnqueueOptions, type JobHandle } from '../jobs/jobs.js';
 import type { OutboxMessage, Ports } from './ports.js';
-import { payloadOf, typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
-import type { Result } from './result.js';
+import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
+import type { AnyResult, Result } from './result.js';
+import type { EnqueueOptions, JobHandle, StageOptions, Staging } from './staging.js';
 
 /** Who is acting. */
 export interface Actor {
@@ -25,30 +23,43 @@ export interface SendOptions {
   readonly signal?: AbortSignal | undefined;
   /** Runs this event subscriber (@on) rather than the type's handler (set by `subscribe()` per queue). */
   readonly subscriber?: HandlerClass | undefined;
-  /** The job message this send runs (set by `work()`; the jobs() middleware records its life). */
+  /** The job message this send runs (set by `work()`): a rule can tell a job run from a client's send by it. */
   readonly job?: OutboxMessage | undefined;
+  /**
+   * Runs inside the send's transaction, after the whole stack, just before a success commits (as `ctx.beforeCommit`
+   * does), so a write of the caller's commits with the send's or not at all: the job runner records a job's result
+   * so. Needs `unitOfWork()` in the stack.
+   */
+  readonly beforeCommit?: Hook | undefined;
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */
-export interface Meta extends SendOptions {
+export interface Meta extends Omit<SendOptions, 'beforeCommit'> {
   readonly requestId: string;
   readonly tenant: string;
 }
 
-let lastMs = Number.NaN;
-let lastIso = '';
 /**
- * `new Date(ms).toISOString()`, remembered for the last millisecond asked: formatting costs ~0.6 µs on Node 24, and
- * under load many sends share a millisecond.
- * @example isoTime(ctx.ports.clock.now()) // '2026-11-29T19:30:00.000Z'
+ * Handles one request type. `load` reads the state it depends on (inside the transaction, locked where the
+ * adapter can); `handle` applies the change and returns a Result.
+ * @example
+ * @handles(PayOrder) @injectable()
+ * class PayOrderHandler implements Handler<PayOrder, Order> {
+ *   constructor(@inject(Orders) private readonly orders: OrderRepository) {}
+ *   load(cmd: PayOrder) { return this.orders.lock(cmd.orderId); }
+ *   async handle(cmd: PayOrder, ctx: Context<PayOrder, Order>) { ... return ok({ orderId, status: 'paid' }); }
+ * }
  */
-export function isoTime(ms: number): string {
-  if (ms !== lastMs) {
-    lastIso = new Date(ms).toISOString();
-    lastMs = ms;
-  }
-  return lastIso;
+export interface Handler<C extends AnyRequest, S = unknown> {
+  load?(request: C, ctx: Context<C, S>): S | Promise<S>;
+  handle(
+    request: C,
+    ctx: Context<C, S>,
+  ): Result<ResultOf<C>, FailureOf<C>> | Promise<Result<ResultOf<C>, FailureOf<C>>>;
 }
+
+/** A handler class the container can construct. */
+export type HandlerClass<C extends AnyRequest = any> = new (...args: any[]) => Handler<C, any>;
 
 /** When a commit hook runs. */
 export type Phase = 'beforeCommit' | 'afterCommit' | 'afterRollback';
@@ -61,19 +72,11 @@ async function runAll(hooks: ReadonlyArray<{ readonly hook: Hook }>, result: Any
   for (const { hook } of hooks) await hook(result);
 }
 
-/** Any result, as middleware pass it along. */
-export type AnyResult = Result<unknown, string>;
 type Dispatch = <N extends AnyRequest>(
   request: N,
   options: SendOptions,
   parent: Context,
 ) => Promise<Result<ResultOf<N>, FailureOf<N>>>;
-
-/** Options for `publish` / `enqueue`. */
-export interface StageOptions {
-  /** Messages with the same aggregate id are delivered in order. */
-  readonly aggregateId?: string;
-}
 
 /**
  * The context of one send: the (parsed) request, its metadata, its loaded state and its staged messages.
@@ -82,8 +85,11 @@ export interface StageOptions {
 export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   /** The request; replaced by its parsed copy once validation has run. */
   request: C;
-  /** Messages staged by `publish`/`enqueue`; `undefined` while no publish() middleware enabled staging. */
-  outbox: OutboxMessage[] | undefined;
+  /**
+   * What `ctx.publish` / `ctx.enqueue` stage: installed by the publish() middleware, undefined without it.
+   * @internal
+   */
+  staging: Staging | undefined;
   /** Attempts the unit of work has begun for this send (retries after a deadlock count); 0 without one. */
   attempts = 0;
   #loading: Promise<S> | undefined;
@@ -91,6 +97,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   #hooks: Partial<Record<Phase, Array<{ readonly hook: Hook; readonly order: number }>>> | undefined;
   #hookCount = 0;
 
+  /** @internal */
   constructor(
     request: C,
     readonly requestClass: RequestClass<C>,
@@ -98,7 +105,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     readonly ports: Ports,
     readonly parent: Context | undefined,
     readonly handler: Handler<C, S>,
-    readonly dispatch: Dispatch,
+    private readonly dispatch: Dispatch,
   ) {
     this.request = request;
   }
@@ -131,7 +138,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
 
   /** Stages an event; it is written to the outbox in the transaction and leaves only after commit. */
   publish(event: AnyRequest, options: StageOptions = {}): void {
-    this.#stage('event', event, options);
+    this.#staging('publish', event).event(event, options);
   }
 
   /**
@@ -139,26 +146,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
    * @example const { jobId } = ctx.enqueue(new LowStockAlert({ productId }), { onSuccess: RecordAlert, delayMs: 500 });
    */
   enqueue(command: AnyRequest, options: EnqueueOptions = {}): JobHandle {
-    const type = typeOf(command.constructor as RequestClass);
-    if (options.delayMs !== undefined && options.runAt !== undefined)
-      throw new UseCaseError('misuse', `ctx.enqueue(${type}) in ${this.type}: give delayMs or runAt, not both`);
-    if (options.delayMs !== undefined && !(Number.isFinite(options.delayMs) && options.delayMs >= 0))
-      throw new UseCaseError(
-        'misuse',
-        `ctx.enqueue(${type}) in ${this.type}: delayMs ${options.delayMs} is not a number of ms ≥ 0 — ` +
-          'for no delay, omit it',
-      );
-    const runAt = options.runAt ?? (options.delayMs ? this.ports.clock.now() + options.delayMs : undefined);
-    const when = runAt === undefined ? undefined : new Date(runAt);
-    if (when && Number.isNaN(when.getTime()))
-      throw new UseCaseError(
-        'misuse',
-        `ctx.enqueue(${type}) in ${this.type}: runAt ${String(runAt)} is not a time — pass a Date or ISO 8601`,
-      );
-    const availableAt = when?.toISOString();
-    const id = options.key === undefined ? undefined : keyedJobId(this.meta.tenant, type, options.key);
-    const message = this.#stage('job', command, options, { id, availableAt, headers: jobHeaders(options) });
-    return { jobId: message.id, queue: jobQueueOf(this.ports, type) };
+    return this.#staging('enqueue', command).job(command, options);
   }
 
   /** Sends a nested request in this send's transaction (a savepoint); its messages leave at the outermost commit. */
@@ -179,22 +167,31 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     this.#on('afterRollback', fn);
   }
 
-  /** Runs the hooks of a phase in order (the unit of work does). */
+  /**
+   * Runs the hooks of a phase in order (the unit of work does).
+   * @internal
+   */
   runHooks(phase: Phase, result: AnyResult | undefined): Promise<void> {
     const hooks = this.#hooks?.[phase];
     return hooks ? runAll(hooks, result) : NOTHING_TO_RUN; // most sends register none: no promise to make
   }
 
-  /** How many hooks are registered now: `reset(mark)` keeps those (registered outside the retried attempt). */
+  /**
+   * How many hooks are registered now: `reset(mark)` keeps those (registered outside the retried attempt).
+   * @internal
+   */
   hookMark(): number {
     return this.#hookCount;
   }
 
-  /** Forgets loaded state, staged messages and the hooks registered since `mark`: a retried attempt starts clean. */
+  /**
+   * Forgets loaded state, staged messages and the hooks registered since `mark`: a retried attempt starts clean.
+   * @internal
+   */
   reset(mark = 0): void {
     this.#loading = undefined;
     this.#state = undefined;
-    if (this.outbox) this.outbox = [];
+    this.staging?.clear();
     for (const hooks of Object.values(this.#hooks ?? {})) hooks.splice(hooks.findIndex((h) => h.order >= mark) >>> 0);
     this.#hookCount = mark;
   }
@@ -203,43 +200,12 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
     ((this.#hooks ??= {})[phase] ??= []).push({ hook, order: this.#hookCount++ });
   }
 
-  #stage(
-    kind: 'event' | 'job',
-    request: AnyRequest,
-    options: StageOptions,
-    job: { id?: string | undefined; availableAt?: string | undefined; headers?: Record<string, string> } = {},
-  ): OutboxMessage {
-    const verb = kind === 'event' ? 'publish' : 'enqueue';
-    if (!this.outbox) {
-      throw new UseCaseError(
-        'misuse',
-        `ctx.${verb}(${typeOf(request.constructor as RequestClass)}) in ${this.type} needs publish() in its ` +
-          'middleware stack — add publish() after unitOfWork()',
-      );
-    }
-    const headers: Record<string, string> = {
-      ...job.headers,
-      requestId: this.meta.requestId,
-      tenant: this.meta.tenant,
-      causationType: this.type,
-    };
-    if (this.meta.actor) {
-      headers.actor = this.meta.actor.id;
-      if (this.meta.actor.roles?.length) headers.actorRoles = this.meta.actor.roles.join(',');
-    }
-    this.ports.telemetry?.inject(headers);
-    const message: OutboxMessage = {
-      id: job.id ?? randomUUID(),
-      kind,
-      type: typeOf(request.constructor as RequestClass),
-      payload: payloadOf(request),
-      occurredAt: isoTime(this.ports.clock.now()),
-      aggregateId: options.aggregateId,
-      headers,
-      ...(job.availableAt ? { availableAt: job.availableAt } : {}),
-    };
-    // The same keyed job twice in one send is one job.
-    if (job.id === undefined || !this.outbox.some((staged) => staged.id === message.id)) this.outbox.push(message);
-    return message;
+  #staging(verb: 'publish' | 'enqueue', request: AnyRequest): Staging {
+    if (this.staging) return this.staging;
+    throw new UseCaseError(
+      'misuse',
+      `ctx.${verb}(${typeOf(request.constructor as RequestClass)}) in ${this.type} needs publish() in its ` +
+        'middleware stack — add publish() after unitOfWork()',
+    );
   }
 }

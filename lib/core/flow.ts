@@ -1,8 +1,8 @@
 // Flows (u-case's `Micro::Cases.flow`): steps sent one after another in one transaction, each step's result the
 // next step's input, stopping at the first failure.
 import { injectable } from 'inversify';
-import type { Context } from './context.js';
-import { handles, type HandlerClass } from './handler.js';
+import type { Context, HandlerClass } from './context.js';
+import { handles } from './handler.js';
 import {
   Command,
   payloadOf,

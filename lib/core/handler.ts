@@ -1,31 +1,8 @@
-// Handlers: one per request type, marked with @handles(Type), resolved from the container on each send; and event
-// subscribers, any number per event, marked with @on(Event).
-import type { Context } from './context.js';
+// Which class handles what: one handler per request type, marked with @handles(Type), resolved from the container on
+// each send; and event subscribers, any number per event, marked with @on(Event).
+import type { Handler, HandlerClass } from './context.js';
 import { UseCaseError } from './errors.js';
-import { typeOf, type AnyRequest, type FailureOf, type RequestClass, type ResultOf } from './request.js';
-import type { Result } from './result.js';
-
-/**
- * Handles one request type. `load` reads the state it depends on (inside the transaction, locked where the
- * adapter can); `handle` applies the change and returns a Result.
- * @example
- * @handles(PayOrder) @injectable()
- * class PayOrderHandler implements Handler<PayOrder, Order> {
- *   constructor(@inject(Orders) private readonly orders: OrderRepository) {}
- *   load(cmd: PayOrder) { return this.orders.lock(cmd.orderId); }
- *   async handle(cmd: PayOrder, ctx: Context<PayOrder, Order>) { ... return ok({ orderId, status: 'paid' }); }
- * }
- */
-export interface Handler<C extends AnyRequest, S = unknown> {
-  load?(request: C, ctx: Context<C, S>): S | Promise<S>;
-  handle(
-    request: C,
-    ctx: Context<C, S>,
-  ): Result<ResultOf<C>, FailureOf<C>> | Promise<Result<ResultOf<C>, FailureOf<C>>>;
-}
-
-/** A handler class the container can construct. */
-export type HandlerClass<C extends AnyRequest = any> = new (...args: any[]) => Handler<C, any>;
+import { typeOf, type AnyRequest, type RequestClass } from './request.js';
 
 const HANDLED = new WeakMap<HandlerClass, RequestClass>();
 
@@ -68,9 +45,4 @@ export function on<E extends AnyRequest>(type: RequestClass<E>) {
 /** The events a class subscribes to with @on, if any. */
 export function subscribedTo(handler: HandlerClass): readonly RequestClass[] | undefined {
   return SUBSCRIBED.get(handler);
-}
-
-/** The queue-name part of a subscriber: its `static subscription`, else its class name. */
-export function subscriptionOf(handler: HandlerClass): string {
-  return (handler as { subscription?: string }).subscription ?? handler.name;
 }

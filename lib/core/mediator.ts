@@ -1,17 +1,19 @@
-// createMediator: checks and composes every request type's stack once, then routes each send to its handler.
+// createMediator: resolves the ports, checks and composes every request type's stack once (routes.ts), then sends
+// each request through its route to its handler.
 import { randomUUID } from 'node:crypto';
 import type { Container } from 'inversify';
-import { Context, type AnyResult, type Meta, type SendOptions } from './context.js';
+import { Context, type HandlerClass, type Meta, type SendOptions } from './context.js';
 import { UseCaseError } from './errors.js';
-import { handledBy, subscribedTo, type Handler, type HandlerClass } from './handler.js';
-import type { Middleware, MiddlewareClass } from './middleware.js';
-import { build, checkStack, resolveMiddleware } from './stack.js';
-import { stepsOf } from './flow.js';
-import { guarded, isAsyncIterable, streamStack } from './stream.js';
 import { loggerOf } from './logger.js';
+import type { Middleware, MiddlewareClass } from './middleware.js';
 import type { Ports } from './ports.js';
-import { typeOf, type AnyRequest, type FailureOf, type Request, type RequestClass, type ResultOf } from './request.js';
-import type { Result } from './result.js';
+import { DEFAULT_EXCHANGES, queueNames, type Exchanges } from './queues.js';
+import type { AnyRequest, FailureOf, Request, RequestClass, ResultOf } from './request.js';
+import { typeOf } from './request.js';
+import type { AnyResult, Result } from './result.js';
+import { RouteTable, type Description } from './routes.js';
+import { checkNames, resolveMiddleware } from './stack.js';
+import { guarded, isAsyncIterable } from './stream.js';
 import { TOKENS } from './tokens.js';
 
 /** What `createMediator` needs: the handler classes and the ordered middleware stack. */
@@ -27,9 +29,10 @@ export interface Mediator {
    */
   send<C extends AnyRequest>(request: C, options?: SendOptions): Promise<Result<ResultOf<C>, FailureOf<C>>>;
   /**
-   * Opens a streamed query — its handler returns `ok(asyncIterable)` — through the stream stack (validation, unit of
-   * work, audit of the opening, policy; no idempotency), and resolves to the items to pull with `for await`, or the
-   * failure. Stopping early (`break`, `options.signal`) closes the source.
+   * Opens a streamed query — its handler returns `ok(asyncIterable)` — through the middleware that take part in
+   * streams (validation, unit of work, audit of the opening, policy, and your own unless they say `stream: false`),
+   * and resolves to the items to pull with `for await`, or the failure. Stopping early (`break`, `options.signal`)
+   * closes the source.
    * @example
    * const opened = await mediator.stream(ExportAudit.from(query), { actor, signal });
    * if (opened.ok) for await (const record of opened.value) res.write(`${JSON.stringify(record)}\n`);
@@ -38,15 +41,8 @@ export interface Mediator {
     request: C,
     options?: SendOptions,
   ): Promise<Result<ResultOf<C>, FailureOf<C>>>;
-  /** The effective stack of a request type, outermost first, then its handler. */
-  describe(type: RequestClass): {
-    readonly middleware: readonly string[];
-    readonly handler: string;
-    /** A flow's steps, in order. */
-    readonly steps?: readonly string[];
-    /** An event's subscribers (@on), in registration order. */
-    readonly subscribers?: readonly string[];
-  };
+  /** The effective stack of a request type, outermost first, then its handler (and a flow's steps, an event's subscribers). */
+  describe(type: RequestClass): Description;
   /** Every event subscriber (@on) this mediator serves: what `subscribe()` starts a queue for. */
   subscriptions(): ReadonlyArray<{ readonly event: RequestClass; readonly handler: HandlerClass }>;
   /** The ports this mediator resolved. */
@@ -60,15 +56,6 @@ function nextRequestId(): string {
   return `${PROCESS_ID}-${(++requests).toString(36)}`;
 }
 
-interface Route {
-  readonly handler: HandlerClass;
-  readonly names: readonly string[];
-  readonly run: (ctx: Context) => Promise<AnyResult>;
-  /** The stream stack's composition, made on the first `stream()` of the type. */
-  streamed?: (ctx: Context) => Promise<AnyResult>;
-  readonly resolve: () => Handler<AnyRequest>;
-}
-
 const PORT_TOKENS = {
   unitOfWork: TOKENS.UnitOfWork,
   idempotency: TOKENS.IdempotencyStore,
@@ -77,178 +64,110 @@ const PORT_TOKENS = {
   inbox: TOKENS.Inbox,
   relay: TOKENS.Relay,
   jobs: TOKENS.JobStore,
-  source: TOKENS.MessageSource,
   telemetry: TOKENS.Telemetry,
 } as const;
 
+/** The ports bound in `container` (the optional ones undefined when unbound), its clock, logger and queue names. */
+function portsOf(container: Container): Ports {
+  const optional = <T>(token: symbol) => container.get<T>(token, { optional: true });
+  return {
+    clock: optional(TOKENS.Clock) ?? Date,
+    logger: loggerOf(container),
+    queues: queueNames(optional<Exchanges>(TOKENS.Exchanges) ?? DEFAULT_EXCHANGES),
+    ...Object.fromEntries(Object.entries(PORT_TOKENS).map(([name, token]) => [name, optional(token)])),
+  };
+}
+
+/** The metadata of a send: a nested one inherits its parent's (not its key, message or job). One shape, built field by field. */
+function metaOf(options: SendOptions, parent: Context | undefined): Meta {
+  if (!parent) {
+    return {
+      actor: options.actor,
+      idempotencyKey: options.idempotencyKey,
+      message: options.message,
+      job: options.job,
+      requestId: options.requestId ?? nextRequestId(),
+      tenant: options.tenant ?? 'default',
+    };
+  }
+  const { beforeCommit: _hook, ...given } = options;
+  return {
+    ...parent.meta,
+    idempotencyKey: undefined,
+    message: undefined,
+    job: undefined,
+    ...given,
+    requestId: options.requestId ?? parent.meta.requestId,
+    tenant: options.tenant ?? parent.meta.tenant,
+  };
+}
+
 /**
  * Builds a mediator. Throws `UseCaseError` when a handler is missing its `@handles`, two handle one type, a stack
- * breaks an ordering rule or a port a middleware needs is not bound.
+ * breaks an ordering rule, a rule names no middleware, or a port a middleware needs is not bound.
  * @example
  * const mediator = createMediator(container, { handlers: [MoveInventoryHandler], middleware: recommendedStack() });
  */
 export function createMediator(container: Container, options: MediatorOptions): Mediator {
-  const ports: Ports = {
-    clock: container.get(TOKENS.Clock, { optional: true }) ?? Date,
-    logger: loggerOf(container),
-    ...Object.fromEntries(
-      Object.entries(PORT_TOKENS).map(([name, token]) => [name, container.get(token, { optional: true })]),
-    ),
-  };
-  const telemetry = ports.telemetry;
-  // A telemetry port may time each middleware (decided here, once: nothing is added to a send otherwise).
-  const observed = (m: Middleware) => (m.rules?.observer ? m : (telemetry?.middleware?.(m) ?? m));
-  const stack = (options.middleware ?? []).map((m) => observed(resolveMiddleware(container, m)));
-  const routes = new Map<RequestClass, Route>();
-  /** Event subscribers (@on), by event type and class. */
-  const subscribers = new Map<RequestClass, Map<HandlerClass, Route>>();
-  const routeOf = (type: RequestClass, handler: HandlerClass): Route => {
-    const effective = stack.filter((m) => !type.skip?.includes(m.name));
-    checkStack(typeOf(type), effective, ports);
-    return {
-      handler,
-      names: effective.map((m) => m.name),
-      run: build(effective),
-      resolve: resolver(container, handler),
-    };
-  };
-  for (const handler of options.handlers) {
-    const type = handledBy(handler);
-    const events = subscribedTo(handler);
-    for (const event of events ?? []) {
-      const byClass = subscribers.get(event) ?? new Map<HandlerClass, Route>();
-      subscribers.set(event, byClass.set(handler, routeOf(event, handler)));
-    }
-    if (!type && events) continue;
-    if (!type)
-      throw new UseCaseError(
-        'bad_handler',
-        `${handler.name} is not marked with @handles(...) or @on(...) — decorate it, e.g. @handles(MoveInventory)`,
-      );
-    const taken = routes.get(type);
-    if (taken)
-      throw new UseCaseError(
-        'duplicate_handler',
-        `${typeOf(type)} has two handlers, ${taken.handler.name} and ${handler.name} — ` +
-          'keep exactly one in createMediator({ handlers })',
-      );
-    routes.set(type, routeOf(type, handler));
-  }
-  const subscriptions = [...subscribers].flatMap(([event, byClass]) =>
-    [...byClass.keys()].map((handler) => ({ event, handler })),
+  const ports = portsOf(container);
+  const stack = (options.middleware ?? []).map((m) => resolveMiddleware(container, m, ports));
+  const table = new RouteTable(container, stack, ports, options.handlers);
+  checkNames(
+    stack,
+    table.types().map((type) => [typeOf(type), type.skip ?? []] as const),
   );
-
-  /** The route of subscriber `handler` of `type` (a delivery from its queue). */
-  function subscriberRoute(type: RequestClass, handler: HandlerClass): Route {
-    const found = subscribers.get(type)?.get(handler);
-    if (!found)
-      throw new UseCaseError(
-        'no_handler',
-        `${handler.name} does not subscribe to ${typeOf(type)} — mark it @on(${typeOf(type)}) and add it to ` +
-          'createMediator(container, { handlers })',
-      );
-    return found;
-  }
-
-  function route(type: RequestClass): Route {
-    const found = routes.get(type);
-    if (!found)
-      throw new UseCaseError(
-        'no_handler',
-        `No handler for ${typeOf(type)} — write a class marked @handles(${typeOf(type)}) and add it to ` +
-          'createMediator(container, { handlers })',
-      );
-    return found;
-  }
 
   function dispatch(
     request: AnyRequest,
     options: SendOptions,
-    parent: Context | undefined,
+    parent?: Context,
     streaming = false,
   ): Promise<AnyResult> {
     if (typeof request !== 'object' || request === null) {
+      const got = String(request);
       return Promise.reject(
-        new UseCaseError(
-          'misuse',
-          `send() takes a request instance, e.g. MoveInventory.from(body); got ${String(request)}`,
-        ),
+        new UseCaseError('misuse', `send() takes a request instance, e.g. MoveInventory.from(body); got ${got}`),
       );
     }
     const type = request.constructor as RequestClass;
     try {
-      const found = options.subscriber ? subscriberRoute(type, options.subscriber) : route(type);
-      const run = streaming ? (found.streamed ??= streamRun(type)) : found.run;
-      const meta: Meta = parent
-        ? {
-            ...parent.meta,
-            idempotencyKey: undefined,
-            message: undefined,
-            job: undefined,
-            ...options,
-            requestId: options.requestId ?? parent.meta.requestId,
-            tenant: options.tenant ?? parent.meta.tenant,
-          }
-        : {
-            actor: options.actor,
-            idempotencyKey: options.idempotencyKey,
-            message: options.message,
-            job: options.job,
-            requestId: options.requestId ?? nextRequestId(),
-            tenant: options.tenant ?? 'default',
-          };
-      return run(new Context(request, type, meta, ports, parent, found.resolve(), dispatch as never));
+      const route = options.subscriber ? table.subscriber(type, options.subscriber) : table.route(type);
+      const run = streaming ? table.streamed(type, route) : route.run;
+      const ctx = new Context(
+        request,
+        type,
+        metaOf(options, parent),
+        ports,
+        parent,
+        route.resolve(),
+        dispatch as never,
+      );
+      if (options.beforeCommit) ctx.beforeCommit(options.beforeCommit);
+      return run(ctx);
     } catch (error) {
       return Promise.reject(error);
     }
-  }
-
-  function streamRun(type: RequestClass): (ctx: Context) => Promise<AnyResult> {
-    const opening = streamStack(stack);
-    checkStack(`${typeOf(type)} (streamed)`, opening, ports);
-    return build(opening);
   }
 
   async function stream(request: AnyRequest, options: SendOptions): Promise<AnyResult> {
     const opened = await dispatch(request, options, undefined, true);
     if (!opened.ok) return opened;
     if (!isAsyncIterable(opened.value)) {
-      const type = typeOf(request.constructor as RequestClass);
       throw new UseCaseError(
         'bad_handler',
-        `The handler of ${type} returned ${typeof opened.value} to stream() — return ok(items) where items is an ` +
-          'async iterable (e.g. an async generator)',
+        `The handler of ${typeOf(request.constructor as RequestClass)} returned ${typeof opened.value} to stream() ` +
+          '— return ok(items) where items is an async iterable (e.g. an async generator)',
       );
     }
     return { ...opened, value: guarded(opened.value, options.signal) };
   }
 
+  const subscriptions = table.subscriptions();
   return {
     ports,
-    send: (request, options = {}) => dispatch(request, options, undefined) as never,
+    send: (request, options = {}) => dispatch(request, options) as never,
     stream: (request, options = {}) => stream(request, options) as never,
-    describe(type) {
-      const subscribed = [...(subscribers.get(type)?.values() ?? [])];
-      const { names, handler } = routes.has(type) || subscribed.length === 0 ? route(type) : subscribed[0]!;
-      const steps = stepsOf(type);
-      return {
-        middleware: names,
-        handler: routes.has(type) ? handler.name : '',
-        ...(steps ? { steps } : {}),
-        ...(subscribed.length > 0 ? { subscribers: subscribed.map((r) => r.handler.name) } : {}),
-      };
-    },
+    describe: (type) => table.describe(type),
     subscriptions: () => subscriptions,
   };
-}
-
-/**
- * How a route gets its handler: from the container on each send (MediatR) when the user bound it, in whatever
- * scope; when the mediator binds it itself (a singleton), once, on first use.
- */
-function resolver(container: Container, handler: HandlerClass): () => Handler<AnyRequest> {
-  if (container.isBound(handler)) return () => container.get<Handler<AnyRequest>>(handler);
-  container.bind(handler).toSelf().inSingletonScope();
-  let instance: Handler<AnyRequest> | undefined;
-  return () => (instance ??= container.get<Handler<AnyRequest>>(handler));
 }

@@ -1,24 +1,10 @@
-// The interfaces adapters implement. Middleware see only these; only adapters/ import database or broker drivers.
-import type { Context } from './context.js';
-import type { Middleware } from './middleware.js';
-import type { JobStore } from '../jobs/jobs.js';
+// The stores a send writes through, as interfaces: middleware see only these, adapters implement them, and only
+// adapters/ import database or broker drivers. Transport ports (bus, source) are in lib/messaging/ports.ts.
 import type { Logger } from './logger.js';
-import type {
-  Delivery,
-  Disposition,
-  Inbox,
-  MessageBus,
-  MessageSource,
-  Outbox,
-  OutboxMessage,
-  PublishReport,
-  Relay,
-} from '../messaging/ports.js';
-import type { FailureKind, Issue, Result } from './result.js';
+import type { QueueNames } from './queues.js';
+import type { Failure, FailureKind, Issue, Result } from './result.js';
 
-export type * from '../messaging/ports.js';
-
-/** Time source, replaceable in tests. */
+/** Time source, replaceable in tests. Bind one under `TOKENS.Clock`: every store, the sealer and retention read it. */
 export interface Clock {
   now(): number;
 }
@@ -100,7 +86,7 @@ export interface AuditRecord extends AuditEntry {
   readonly hash: string;
 }
 
-/** Append-only audit log with a per-tenant hash chain (see `chainHash`). */
+/** Append-only audit log with a per-tenant hash chain (see `chainHash` in `usecasecore/audit`). */
 export interface AuditStore {
   /**
    * Records an entry with the ambient transaction's commit (one that records a failure also after its rollback), or
@@ -113,12 +99,131 @@ export interface AuditStore {
   list(query?: { tenant?: string; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditRecord[]>;
 }
 
-/** A decision: `true` allows; `false` or `{ allow: false, reason }` denies. */
-export type Decision = boolean | { readonly allow: boolean; readonly reason?: string };
+/** An event or job on its way out, with a stable id that consumers dedupe on. */
+export interface OutboxMessage {
+  readonly id: string;
+  readonly kind: 'event' | 'job';
+  readonly type: string;
+  readonly payload: unknown;
+  readonly occurredAt: string;
+  readonly aggregateId?: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Not to be published before this time (ISO 8601): a delayed or scheduled job. Absent: at once. */
+  readonly availableAt?: string | undefined;
+  /** Failed publish attempts so far (set by the outbox when it hands the message out). */
+  readonly attempts?: number | undefined;
+}
 
-/** An authorization engine. A throwing engine denies. */
-export interface Policy {
-  authorize(ctx: Context): Decision | Promise<Decision>;
+/** The transactional outbox. */
+export interface Outbox {
+  /** Writes messages in the ambient transaction; a message whose id the outbox holds already is left out. */
+  add(messages: readonly OutboxMessage[]): Promise<void>;
+  /**
+   * Claims up to `limit` committed, unsent messages in order, none before its `availableAt` (by the outbox's clock);
+   * claimed rows are invisible to other relays.
+   */
+  claim(limit: number): Promise<OutboxMessage[]>;
+  markSent(ids: readonly string[]): Promise<void>;
+  /** Returns a claimed message with one more failed attempt; `park` sets it aside with its error for good. */
+  markFailed(id: string, error: string, park: boolean): Promise<void>;
+  /** Returns claimed messages untouched (the bus was unreachable: that is no fault of theirs, no attempt counted). */
+  release(ids: readonly string[]): Promise<void>;
+  /** Committed messages due now and not yet sent (parked ones, and those not yet available, excluded). */
+  pending(): Promise<number>;
+  /**
+   * Maintenance (optional; `retention()` needs it for `outboxSentMs`): deletes sent messages sent more than
+   * `olderThanMs` ago and returns how many. Unsent, claimed and parked messages are never deleted.
+   */
+  purgeSent?(olderThanMs: number): Promise<number>;
+}
+
+/** Remembers which messages each consumer processed, so a redelivered message takes effect once. */
+export interface Inbox {
+  /** Records the message for the consumer in the ambient transaction; `false` when it was already recorded. */
+  record(consumer: string, messageId: string): Promise<boolean>;
+  /**
+   * Maintenance (optional; `retention()` needs it for `inboxMs`): forgets records made more than `olderThanMs` ago
+   * and returns how many. Keep them longer than a message can be redelivered, or a late duplicate takes effect again.
+   */
+  purge?(olderThanMs: number): Promise<number>;
+}
+
+/** Where a job is: waiting (`queued`, delayed ones too), `running` (retries included), or settled. */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
+
+/** Why a job did not succeed: its handler's failure (`failed`), or why it was dead-lettered (`dead`). */
+export interface JobFailure {
+  readonly kind: Failure['kind'] | 'dead';
+  readonly message: string;
+  readonly code?: string | undefined;
+}
+
+/** A job as the JobStore records it. Times are ISO 8601. */
+export interface JobRecord {
+  readonly jobId: string;
+  /** The command's type (`LowStockAlert`). */
+  readonly type: string;
+  readonly queue: string;
+  readonly tenant: string;
+  /** The `key` it was enqueued with: a keyed job's record is kept for good (see `EnqueueOptions.key`). */
+  readonly key?: string | undefined;
+  readonly state: JobState;
+  /** Runs begun so far (a retry is one more). */
+  readonly attempts: number;
+  /** The handler's value, once `succeeded`. */
+  readonly result?: unknown;
+  /** Once `failed` or `dead`. */
+  readonly failure?: JobFailure | undefined;
+  readonly enqueuedAt: string;
+  /** When it may start (its `delayMs` / `runAt`; the enqueue time otherwise). */
+  readonly runAt: string;
+  readonly startedAt?: string | undefined;
+  readonly settledAt?: string | undefined;
+}
+
+/** A settled job's outcome, as `JobStore.settle` records it. */
+export type JobOutcome =
+  | { readonly state: 'succeeded'; readonly result: unknown }
+  | { readonly state: 'failed' | 'dead'; readonly failure: JobFailure };
+
+/**
+ * Records each job's life: `queued` with the enqueuing commit, `running` when a worker takes it, then `succeeded`,
+ * `failed` or `dead` with the commit that settles it (or `cancelled` before it started). Run `runJobStoreContract`
+ * (`usecasecore/testing`) against an implementation.
+ */
+export interface JobStore {
+  /** Records queued jobs with the ambient transaction's commit; a job whose id is recorded already is left alone. */
+  add(jobs: readonly JobRecord[]): Promise<void>;
+  /**
+   * A worker takes the job (its own write, committed at once, outside any transaction): a `queued` or `running` job
+   * becomes `running` with one more attempt. Returns the job as it is now (`cancelled` or settled: do not run it),
+   * or `undefined` when no such job is recorded.
+   */
+  start(jobId: string, at: string): Promise<JobRecord | undefined>;
+  /**
+   * Records the outcome of a `queued` or `running` job in the ambient transaction (holding the job until it ends, so
+   * two settles of one job are decided one after the other); `false` when the job was not queued or running (settled
+   * already, cancelled, unknown), and then nothing changes. Only the settle that returned `true` sends a callback.
+   */
+  settle(jobId: string, outcome: JobOutcome, at: string): Promise<boolean>;
+  /** Cancels a `queued` job (it will not run when its message arrives); `false` when it was not queued. */
+  cancel(jobId: string, at: string): Promise<boolean>;
+  /** The job, or `undefined`. */
+  status(jobId: string): Promise<JobRecord | undefined>;
+  /**
+   * Maintenance (optional; `retention()` needs it for `jobsMs`): deletes the records of jobs settled (or cancelled)
+   * more than `olderThanMs` ago, by the store's clock, and returns how many. Queued and running jobs stay, and so
+   * do keyed jobs: their record is what makes the key's job the same one for good.
+   */
+  purge?(olderThanMs: number): Promise<number>;
+}
+
+/** Something that moves committed outbox rows to the bus; woken after every commit that wrote some. */
+export interface Relay {
+  /** Asks for a pass soon (cheap; passes never overlap). */
+  wake(): void;
+  /** Resolves once every message committed so far was handed to the bus (or parked); rejects after `timeoutMs`. */
+  drain(timeoutMs?: number): Promise<void>;
 }
 
 /** A lifecycle engine: which state an action leads to from `from`, or which actions were allowed. */
@@ -131,6 +236,24 @@ export interface StateMachine {
     | { readonly ok: false; readonly to: string; readonly allowed: readonly string[] };
 }
 
+/**
+ * Where a trace crosses the outbox and the stack (an OpenTelemetry binding: `otelModule()` from `usecasecore/otel`).
+ * Optional: without it, messages carry no trace context. `usecasecore/messaging` adds the relay's and consumers'
+ * hooks (`MessagingTelemetry`).
+ */
+export interface Telemetry {
+  /** Adds the active trace context (W3C `traceparent`, `tracestate`, `baggage`) to a staged message's headers. */
+  inject(headers: Record<string, string>): void;
+  /**
+   * Asked once per middleware of a stack when the mediator is built (observers such as `tracing()` excepted): how to
+   * run that middleware (e.g. inside a span of its own), or `undefined` to run it as it is.
+   */
+  middleware?(name: string): (<T>(run: () => Promise<T>) => Promise<T>) | undefined;
+}
+
+/** The ports a middleware may declare it needs (`rules.ports`): the keys of `Ports` that may be unbound. */
+export type PortName = 'unitOfWork' | 'idempotency' | 'audit' | 'outbox' | 'inbox' | 'relay' | 'jobs';
+
 /** The ports a mediator resolved from its container (those not bound stay undefined). */
 export interface Ports {
   readonly clock: Clock;
@@ -140,35 +263,11 @@ export interface Ports {
   readonly outbox?: Outbox | undefined;
   readonly inbox?: Inbox | undefined;
   readonly relay?: Relay | undefined;
-  /** Where job states live (`ctx.enqueue` handles, `GetJob`, the jobs() middleware). */
+  /** Where job states live (`ctx.enqueue` handles, `GetJob`, the job runner). */
   readonly jobs?: JobStore | undefined;
-  /** Where consumers read (the handle of `ctx.enqueue` names its job queue). */
-  readonly source?: MessageSource | undefined;
   readonly telemetry?: Telemetry | undefined;
   /** Where the library logs (`TOKENS.Logger`, else JSON lines of warnings and errors on stderr). */
-  readonly logger?: Logger | undefined;
-}
-
-/**
- * Where a trace crosses the outbox (an OpenTelemetry binding: `otelModule()` from `usecasecore/otel`). Optional:
- * without it, messages carry no trace context.
- */
-export interface Telemetry {
-  /** Adds the active trace context (W3C `traceparent`, `tracestate`, `baggage`) to a staged message's headers. */
-  inject(headers: Record<string, string>): void;
-  /**
-   * The relay is about to publish `batch` to `bus`: returns the batch to send (each message's headers may carry the
-   * publish's own trace context) and `end`, which the relay calls with the bus's report, or with the error it threw.
-   */
-  publishing?(
-    batch: readonly OutboxMessage[],
-    bus: MessageBus,
-  ): { readonly batch: readonly OutboxMessage[]; end(report: PublishReport | undefined, error?: unknown): void };
-  /**
-   * Wraps a middleware of the stack, once, when the mediator is built (e.g. to time it); returns it unchanged, or a
-   * function with its `name` and `rules`. Observers (`tracing()`) are not passed.
-   */
-  middleware?(m: Middleware): Middleware;
-  /** Runs the handling of one delivery (`handle`, whose sends are its children) and sees its disposition. */
-  consuming?(delivery: Delivery, queue: string, handle: () => Promise<Disposition>): Promise<Disposition>;
+  readonly logger: Logger;
+  /** How queues are named (`TOKENS.Exchanges` if bound, else the defaults): job handles and records name theirs. */
+  readonly queues: QueueNames;
 }

@@ -1,10 +1,25 @@
 // Requests carry their schema (static) and their result/failure types (phantom), so `send` infers both.
-import type { RetryPolicy } from '../jobs/jobs.js';
+import { MIDDLEWARE } from './names.js';
 import type { InferOutput, StandardSchemaV1 } from './schema.js';
 
 declare const RESULT: unique symbol;
 const RAW = Symbol('usecasecore.raw');
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * A job type's retry policy (a `static retry` on its command class): attempts before it is dead-lettered, and an
+ * exponential backoff with jitter between them (`backoff()` in `usecasecore/jobs`).
+ * @example
+ * class SendReceipt extends Command(schema) { static readonly retry: RetryPolicy = { attempts: 8, baseMs: 500 } }
+ */
+export interface RetryPolicy {
+  /** Deliveries before the job is dead-lettered. Default: the worker's `maxAttempts` (5). */
+  readonly attempts?: number;
+  /** The first wait; it doubles with each attempt. Default 100 ms. */
+  readonly baseMs?: number;
+  /** The longest wait. Default 30 s. */
+  readonly maxMs?: number;
+}
 
 /** What a request does: a command changes state, a query reads, an event is a fact published after commit. */
 export type RequestKind = 'command' | 'query' | 'event';
@@ -30,7 +45,10 @@ export interface RequestClass<T extends AnyRequest = AnyRequest> {
   readonly schema: StandardSchemaV1;
   /** Name used in routing keys, audit and idempotency; defaults to the class name. */
   readonly type?: string | undefined;
-  /** Middleware names this request opts out of (queries skip idempotency, audit and publish by default). */
+  /**
+   * Middleware names this request opts out of (queries skip idempotency, audit and publish by default); a name no
+   * middleware has throws at `createMediator`.
+   */
   readonly skip?: readonly string[] | undefined;
   /** Payload fields never stored in audit (added to the built-in secret-looking names). */
   readonly sensitive?: readonly string[] | undefined;
@@ -83,12 +101,15 @@ export function Command<S extends StandardSchemaV1>(schema: S) {
   return define('command', schema);
 }
 
+/** What a query opts out of unless it says otherwise. */
+const QUERY_SKIPS = [MIDDLEWARE.idempotency, MIDDLEWARE.audit, MIDDLEWARE.publish] as const;
+
 /**
  * Declares a query: a read that skips idempotency, audit and publish unless it opts back in.
  * @example class GetInventory extends Query(v.object({ productId: v.string() }))<{ bins: Record<string, number> }> {}
  */
 export function Query<S extends StandardSchemaV1>(schema: S) {
-  return define('query', schema, ['idempotency', 'audit', 'publish']);
+  return define('query', schema, QUERY_SKIPS);
 }
 
 /**

@@ -43,6 +43,9 @@ export interface Fail<F extends string = string> {
 /** What `mediator.send` resolves to. */
 export type Result<T, F extends string = never> = Ok<T> | Fail<F>;
 
+/** Any result, as middleware pass it along. */
+export type AnyResult = Result<unknown, string>;
+
 /**
  * A success.
  * @example return ok({ orderId })

@@ -1,20 +1,39 @@
-// A request type's middleware stack: checked against each middleware's rules, then composed once at start-up.
+// A request type's middleware stack: resolved and checked against each middleware's rules, then composed once at
+// start-up.
 import type { Container } from 'inversify';
 import { compose, type Step } from './compose.js';
-import type { AnyResult, Context } from './context.js';
+import type { Context } from './context.js';
 import { UseCaseError } from './errors.js';
 import type { Middleware, MiddlewareClass } from './middleware.js';
+import { MIDDLEWARE } from './names.js';
 import type { Ports } from './ports.js';
+import type { AnyResult } from './result.js';
 
-/** A middleware function, or a class resolved once from the container. */
-export function resolveMiddleware(container: Container, entry: Middleware | MiddlewareClass): Middleware {
-  if (!('prototype' in entry) || typeof entry.prototype?.handle !== 'function') return entry as Middleware;
-  const Class = entry as MiddlewareClass;
+/** A middleware function, or a class resolved once from the container; timed by the Telemetry port if it asks. */
+export function resolveMiddleware(container: Container, entry: Middleware | MiddlewareClass, ports: Ports): Middleware {
+  const m = isClass(entry) ? instanceOf(container, entry) : entry;
+  const around = m.rules?.observer ? undefined : ports.telemetry?.middleware?.(m.name);
+  if (!around) return m;
+  const observed = (ctx: Context, next: () => Promise<AnyResult>) => around(() => m(ctx, next));
+  Object.defineProperty(observed, 'name', { value: m.name });
+  return Object.assign(observed, m.rules ? { rules: m.rules } : {});
+}
+
+function isClass(entry: Middleware | MiddlewareClass): entry is MiddlewareClass {
+  return 'prototype' in entry && typeof entry.prototype?.handle === 'function';
+}
+
+function instanceOf(container: Container, Class: MiddlewareClass): Middleware {
   if (!container.isBound(Class)) container.bind(Class).toSelf().inSingletonScope();
   const instance = container.get(Class);
   const fn = (ctx: Context, next: () => Promise<AnyResult>) => instance.handle(ctx, next);
   Object.defineProperty(fn, 'name', { value: Class.name });
   return Object.assign(fn, Class.rules ? { rules: Class.rules } : {});
+}
+
+/** The middleware a streamed query's opening runs through: those that take part in streams (`rules.stream`). */
+export function streamStack(stack: readonly Middleware[]): Middleware[] {
+  return stack.filter((m) => m.rules?.stream !== false);
 }
 
 /** Composes one type's stack; a reentrant middleware gets a `next` that runs the inner stack afresh per call. */
@@ -41,6 +60,32 @@ export function build(stack: readonly Middleware[]): (ctx: Context) => Promise<A
 async function handle(ctx: Context): Promise<AnyResult> {
   if (ctx.handler.load) await ctx.load();
   return ctx.handler.handle(ctx.request, ctx);
+}
+
+/**
+ * Checks that every name a rule or a request's `skip` gives is a middleware's: a built-in one or one in the stack.
+ * A typo (`after: ['polcy']`) would otherwise make a rule that never applies.
+ */
+export function checkNames(stack: readonly Middleware[], skips: ReadonlyArray<readonly [string, readonly string[]]>) {
+  const known = new Set<string>([...Object.values(MIDDLEWARE), ...stack.map((m) => m.name)]);
+  const listed = () => [...known].join(', ');
+  for (const m of stack) {
+    const { after = [], before = [], requires = [], inside = [] } = m.rules ?? {};
+    const unknown = [...after, ...before, ...requires, ...inside].find((name) => !known.has(name));
+    if (unknown !== undefined)
+      throw new UseCaseError(
+        'bad_stack',
+        `${m.name}'s rules name "${unknown}", which is no middleware — use one of: ${listed()} (MIDDLEWARE.<name>)`,
+      );
+  }
+  for (const [type, skip] of skips) {
+    const unknown = skip.find((name) => !known.has(name));
+    if (unknown !== undefined)
+      throw new UseCaseError(
+        'bad_stack',
+        `${type} skips "${unknown}", which is no middleware — use one of: ${listed()} (MIDDLEWARE.<name>)`,
+      );
+  }
 }
 
 /** Checks one type's effective stack against every middleware's rules and bound ports. */

@@ -1,14 +1,5 @@
-// Streaming queries (MediatR's CreateStream): a query whose handler returns ok(asyncIterable), opened through a
-// stack of its own (validation, unit of work, audit of the opening, policy) and iterated by the caller, who pulls.
-import type { Middleware } from './middleware.js';
-
-/** The middleware a stream's opening runs through, when they are in the mediator's stack (observers too). */
-const STREAM_MIDDLEWARE = new Set(['validation', 'unitOfWork', 'audit', 'policy']);
-
-/** The opening stack of a streamed request: no idempotency (nothing to replay), no transition, no publish. */
-export function streamStack(stack: readonly Middleware[]): Middleware[] {
-  return stack.filter((m) => m.rules?.observer || STREAM_MIDDLEWARE.has(m.name));
-}
+// Streaming queries (MediatR's CreateStream): a query whose handler returns ok(asyncIterable), opened through the
+// middleware that take part in streams (`rules.stream`) and iterated by the caller, who pulls.
 
 /**
  * `source` pulled one item at a time (the caller's pace is the backpressure): stops between items once `signal`

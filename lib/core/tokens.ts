@@ -17,4 +17,6 @@ export const TOKENS = {
   JobStore: Symbol.for('usecasecore.JobStore'),
   Telemetry: Symbol.for('usecasecore.Telemetry'),
   Logger: Symbol.for('usecasecore.Logger'),
+  /** The exchange names queues are named after (`Exchanges`); amqpModule binds its own, the default otherwise. */
+  Exchanges: Symbol.for('usecasecore.Exchanges'),
 } as const;

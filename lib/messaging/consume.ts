@@ -1,13 +1,15 @@
-// Consumers: delivered events and jobs run through the mediator pipeline; the inbox makes each take effect once.
-import type { AnyResult } from '../core/context.js';
-import { subscriptionOf, type HandlerClass } from '../core/handler.js';
-import type { Mediator } from '../core/mediator.js';
+// Consumers: delivered events run through the mediator pipeline (the inbox makes each take effect once); the source
+// carries out the disposition the failure table gives each outcome.
+import type { HandlerClass, SendOptions } from '../core/context.js';
 import { UseCaseError } from '../core/errors.js';
-import { backoff, settleJobAlone } from '../jobs/jobs.js';
-import type { Delivery, Disposition, MessageSource, Ports, QueueOptions } from '../core/ports.js';
+import { FAILURES } from '../core/failures.js';
+import type { Mediator } from '../core/mediator.js';
+import { MIDDLEWARE } from '../core/names.js';
 import { typeOf, type RequestClass } from '../core/request.js';
+import type { AnyResult } from '../core/result.js';
+import type { Delivery, Disposition, MessageSource, MessagingTelemetry, QueueOptions } from './ports.js';
 
-/** Options of `consume()` and `work()`. */
+/** Options of `consume()`, `subscribe()` and `work()`. */
 export interface ConsumerOptions {
   /** Deliveries in flight at once. Default 16. */
   readonly prefetch?: number;
@@ -15,8 +17,11 @@ export interface ConsumerOptions {
   readonly maxAttempts?: number;
 }
 
+/** How one delivery is handled: what the source should do with it. */
+export type DeliveryHandler = (delivery: Delivery) => Promise<Disposition>;
+
 /**
- * Consumes events into the queue `queue` and sends each through the mediator (add `inbox()` to the stack).
+ * Consumes events into the queue `queue` and sends each through the mediator (the stack must have `inbox()`).
  * @example await consume(mediator, source, 'billing', [OrderPaid]);   // @handles(OrderPaid) class ... in the mediator
  */
 export function consume(
@@ -26,90 +31,8 @@ export function consume(
   events: readonly RequestClass[],
   options: ConsumerOptions = {},
 ) {
-  return serve(mediator, source, queueOptions(queue, bindingsOf('event', events), options), events);
-}
-
-/**
- * Runs jobs (commands staged with `ctx.enqueue`) of the given types from their shared job queues, each with its
- * type's retry policy (`static retry`, else `options.maxAttempts` and the source's backoff). With `jobs()` in the
- * stack their states are recorded; a job dead-lettered here is settled `dead` (and its `onFailure` sent).
- * @example
- * const workers = await work(mediator, source, [SendReceipt]); …; await Promise.all(workers.map((w) => w.close()));
- */
-export function work(
-  mediator: Mediator,
-  source: MessageSource,
-  jobs: readonly RequestClass[],
-  options: ConsumerOptions = {},
-) {
-  for (const job of jobs) checkTracked(mediator, job);
-  return Promise.all(
-    jobs.map((job) => {
-      const { retry } = job;
-      const queue: QueueOptions = {
-        ...queueOptions(source.jobQueue(typeOf(job)), bindingsOf('job', [job]), options),
-        ...(retry?.attempts === undefined ? {} : { maxAttempts: retry.attempts }),
-        ...(retry ? { retryDelayMs: backoff(retry) } : {}),
-      };
-      return serve(mediator, source, queue, [job], { jobs: true });
-    }),
-  );
-}
-
-/**
- * With a JobStore bound, `ctx.enqueue` records jobs `queued`: a worker whose stack lacks jobs() would leave them
- * so for good and never send their callbacks. Said at start-up rather than found out from a stuck job.
- */
-function checkTracked(mediator: Mediator, job: RequestClass): void {
-  if (!mediator.ports.jobs || mediator.describe(job).middleware.includes('jobs')) return;
-  throw new UseCaseError(
-    'bad_stack',
-    `work() runs ${typeOf(job)} through a stack without jobs(), but a JobStore is bound: its jobs would stay queued ` +
-      'and their callbacks never run — use recommendedStack({ rules, inbox: true }), or add jobs() after validation()',
-  );
-}
-
-/**
- * What a consumer does with an outcome: successes and business outcomes are final (ack); a request that can never
- * parse is dead-lettered; transient failures (and exceptions, by the source) are retried.
- */
-export function dispositionOf(result: AnyResult): Disposition {
-  if (result.ok) return { action: 'ack' };
-  switch (result.failure.kind) {
-    case 'validation':
-      return { action: 'dead', reason: result.failure.message };
-    case 'unavailable':
-    case 'conflict':
-    case 'in_progress':
-      return { action: 'retry', reason: result.failure.message };
-    default:
-      return { action: 'ack' };
-  }
-}
-
-function queueOptions(queue: string, bindings: QueueOptions['bindings'], options: ConsumerOptions): QueueOptions {
-  return { queue, bindings, prefetch: options.prefetch ?? 16, maxAttempts: options.maxAttempts ?? 5 };
-}
-
-function bindingsOf(kind: 'event' | 'job', types: readonly RequestClass[]): QueueOptions['bindings'] {
-  return types.map((type) => ({ kind, type: typeOf(type) }));
-}
-
-/** What a queue's deliveries run: an event subscriber (@on) rather than the type's handler; a job, with its state. */
-interface Serving {
-  readonly subscriber?: HandlerClass | undefined;
-  readonly jobs?: boolean;
-}
-
-/** Consumes `queue`, sending each delivery of `types` through the mediator. */
-function serve(
-  mediator: Mediator,
-  source: MessageSource,
-  queue: QueueOptions,
-  types: readonly RequestClass[],
-  serving: Serving = {},
-) {
-  return source.consume(queue, dispatcher(mediator, queue, types, serving));
+  const declared = queueOptions(queue, 'event', events, options);
+  return serve(mediator, source, declared, events, sendEach(mediator, declared, events));
 }
 
 /**
@@ -129,105 +52,143 @@ export async function subscribe(
   for (const { event, handler } of mediator.subscriptions())
     events.set(handler, [...(events.get(handler) ?? []), event]);
   const queues: string[] = [];
-  for (const [handler, types] of events) {
-    const queue = `${service}.${subscriptionOf(handler)}`;
-    await serve(mediator, source, queueOptions(queue, bindingsOf('event', types), options), types, {
-      subscriber: handler,
-    });
-    queues.push(queue);
+  for (const [subscriber, types] of events) {
+    const queue = queueOptions(mediator.ports.queues.subscriber(service, subscriber), 'event', types, options);
+    await serve(mediator, source, queue, types, sendEach(mediator, queue, types, { subscriber }));
+    queues.push(queue.queue);
   }
   return queues;
 }
 
-function dispatcher(mediator: Mediator, queue: QueueOptions, types: readonly RequestClass[], serving: Serving) {
-  const { queue: consumer, maxAttempts } = queue;
-  const jobs = serving.jobs === true;
-  const handle = handler(mediator, consumer, types, serving);
-  const fields = (delivery: Delivery, reason: unknown) => ({
-    queue: consumer,
-    messageId: delivery.message.id,
-    type: delivery.message.type,
-    attempt: delivery.attempt,
-    reason,
-  });
-  // The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt. A job is settled
-  // `dead` first (with its onFailure callback); when that cannot be recorded, the message goes back in line instead,
-  // uncounted, rather than leave its job `running` for good. Either way it is said once.
-  const giveUp = async (delivery: Delivery, reason: unknown): Promise<Disposition | undefined> => {
-    const { logger } = mediator.ports;
-    if (jobs) {
-      try {
-        await settleDead(mediator.ports, delivery, reason);
-      } catch (error) {
-        logger?.warn('consumer: could not record a dead job; its message goes back in line', {
-          ...fields(delivery, reason),
-          error,
-        });
-        return { action: 'requeue', reason: 'its dead state could not be recorded' };
-      }
-    }
-    logger?.error('consumer: dead-lettered a message; it waits in the dead queue', fields(delivery, reason));
-    return undefined;
-  };
-  return async (delivery: Delivery): Promise<Disposition> => {
+/**
+ * A queue's declaration: its bindings (events by type, jobs by command type), prefetch and attempts.
+ * @internal
+ */
+export function queueOptions(
+  queue: string,
+  kind: 'event' | 'job',
+  types: readonly RequestClass[],
+  options: ConsumerOptions,
+): QueueOptions {
+  const bindings = types.map((type) => ({ kind, type: typeOf(type) }));
+  return { queue, bindings, prefetch: options.prefetch ?? 16, maxAttempts: options.maxAttempts ?? 5 };
+}
+
+/**
+ * Consumes `queue` with `handle`, inside the Telemetry port's consumer span, once the stack of every type it takes
+ * has `inbox()` (a redelivery must not take effect twice); says once when a message is dead-lettered.
+ * @internal
+ */
+export function serve(
+  mediator: Mediator,
+  source: MessageSource,
+  queue: QueueOptions,
+  types: readonly RequestClass[],
+  handle: DeliveryHandler,
+) {
+  for (const type of types) requireInbox(mediator, type);
+  const telemetry = mediator.ports.telemetry as MessagingTelemetry | undefined;
+  const observed: DeliveryHandler = telemetry?.consuming
+    ? (delivery) => telemetry.consuming!(delivery, queue.queue, () => handle(delivery))
+    : handle;
+  return source.consume(queue, reportingDeadLetters(mediator, queue, observed));
+}
+
+function requireInbox(mediator: Mediator, type: RequestClass): void {
+  if (mediator.describe(type).middleware.includes(MIDDLEWARE.inbox)) return;
+  throw new UseCaseError(
+    'bad_stack',
+    `${typeOf(type)} is consumed through a stack without inbox(): a message delivered twice (a redelivery after a ` +
+      'crash, a duplicate publish) would take effect twice — use recommendedStack({ rules, inbox: true }), or add ' +
+      'inbox() after idempotency()',
+  );
+}
+
+/** The source dead-letters a message on `dead`, or on a retry or an exception at its last attempt: said once. */
+function reportingDeadLetters(mediator: Mediator, queue: QueueOptions, handle: DeliveryHandler): DeliveryHandler {
+  const report = (delivery: Delivery, reason: unknown) =>
+    mediator.ports.logger.error('consumer: dead-lettered a message; it waits in the dead queue', {
+      queue: queue.queue,
+      messageId: delivery.message.id,
+      type: delivery.message.type,
+      attempt: delivery.attempt,
+      reason,
+    });
+  return async (delivery) => {
+    const last = delivery.attempt >= queue.maxAttempts;
     let disposition: Disposition;
     try {
       disposition = await handle(delivery);
     } catch (error) {
-      const requeued = delivery.attempt >= maxAttempts ? await giveUp(delivery, error) : undefined;
-      if (requeued) return requeued;
+      if (last) report(delivery, error);
       throw error;
     }
-    const last = disposition.action === 'retry' && delivery.attempt >= maxAttempts;
-    if (disposition.action === 'dead' || last) return (await giveUp(delivery, disposition.reason)) ?? disposition;
+    if (disposition.action === 'dead' || (disposition.action === 'retry' && last)) report(delivery, disposition.reason);
     return disposition;
   };
 }
 
 /**
- * Settles a dead-lettered job `dead` in a transaction of its own, with its onFailure callback. The record says why
- * in words its tenant may read (GetJob): a failure's message, never an exception's, which may quote SQL and values.
+ * What a consumer does with an outcome: a success is done (ack); a failure as the failure table says (`FAILURES`):
+ * a request that can never parse is dead-lettered, transient failures are retried, business outcomes are final.
+ * @internal
  */
-async function settleDead(ports: Ports, delivery: Delivery, reason: unknown): Promise<void> {
-  if (!ports.jobs || !ports.unitOfWork || !ports.outbox) return;
-  const why =
-    typeof reason === 'string'
-      ? reason
-      : `the handler threw ${reason instanceof Error ? `an ${reason.name}` : 'a value'} ` +
-        '(its message is in the logs, not here)';
-  const attempts = `${delivery.attempt} attempt${delivery.attempt === 1 ? '' : 's'}`;
-  const message = `dead-lettered after ${attempts}: ${why}`.slice(0, 1_000);
-  await settleJobAlone(
-    ports,
-    delivery.message,
-    { state: 'dead', failure: { kind: 'dead', message } },
-    delivery.attempt,
-  );
+export function dispositionOf(result: AnyResult): Disposition {
+  if (result.ok) return { action: 'ack' };
+  const action = FAILURES[result.failure.kind].consumer;
+  return action === 'ack' ? { action } : { action, reason: result.failure.message };
 }
 
-function handler(mediator: Mediator, consumer: string, types: readonly RequestClass[], serving: Serving) {
+/**
+ * Sends a delivered message through the mediator as the request type it names, with its headers' actor, tenant
+ * and request id, and the consumer's inbox identity.
+ * @internal
+ */
+export function sendDelivery(
+  mediator: Mediator,
+  consumer: string,
+  type: RequestClass,
+  delivery: Delivery,
+  options: Pick<SendOptions, 'subscriber' | 'beforeCommit' | 'job'> = {},
+): Promise<AnyResult> {
+  const { message } = delivery;
+  const { actor, actorRoles, tenant, requestId } = message.headers;
+  return mediator.send(type.from(message.payload), {
+    ...options,
+    message: { id: message.id, consumer },
+    tenant,
+    requestId,
+    actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
+  });
+}
+
+/**
+ * The handler of a queue of `types`: each delivery sent as its type (`dead` for a type the queue does not take).
+ * @internal
+ */
+export function byType(
+  consumer: string,
+  types: readonly RequestClass[],
+  run: (type: RequestClass, delivery: Delivery) => Promise<Disposition>,
+): DeliveryHandler {
   const byName = new Map(types.map((t) => [typeOf(t), t]));
-  return async (delivery: Delivery): Promise<Disposition> => {
-    const { message } = delivery;
-    const type = byName.get(message.type);
-    if (!type)
-      return {
-        action: 'dead',
-        reason: `${consumer} takes no "${message.type}" — add its class to the consumer's types`,
-      };
-    const { actor, actorRoles, tenant, requestId } = message.headers;
-    const handle = async () =>
-      dispositionOf(
-        await mediator.send(type.from(message.payload), {
-          message: { id: message.id, consumer },
-          tenant,
-          requestId,
-          actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },
-          subscriber: serving.subscriber,
-          job: serving.jobs ? message : undefined,
-        }),
-      );
-    const telemetry = mediator.ports.telemetry;
-    return telemetry?.consuming ? telemetry.consuming(delivery, consumer, handle) : handle();
+  return async (delivery) => {
+    const type = byName.get(delivery.message.type);
+    if (type) return run(type, delivery);
+    return {
+      action: 'dead',
+      reason: `${consumer} takes no "${delivery.message.type}" — add its class to the consumer's types`,
+    };
   };
+}
+
+function sendEach(
+  mediator: Mediator,
+  queue: QueueOptions,
+  types: readonly RequestClass[],
+  options: Pick<SendOptions, 'subscriber'> = {},
+): DeliveryHandler {
+  return byType(queue.queue, types, async (type, delivery) =>
+    dispositionOf(await sendDelivery(mediator, queue.queue, type, delivery, options)),
+  );
 }

@@ -1,53 +1,6 @@
-// The messaging ports: the outbox and inbox stores, the bus the relay publishes to, and where consumers read from.
-
-/** An event or job on its way out, with a stable id that consumers dedupe on. */
-export interface OutboxMessage {
-  readonly id: string;
-  readonly kind: 'event' | 'job';
-  readonly type: string;
-  readonly payload: unknown;
-  readonly occurredAt: string;
-  readonly aggregateId?: string | undefined;
-  readonly headers: Readonly<Record<string, string>>;
-  /** Not to be published before this time (ISO 8601): a delayed or scheduled job. Absent: at once. */
-  readonly availableAt?: string | undefined;
-  /** Failed publish attempts so far (set by the outbox when it hands the message out). */
-  readonly attempts?: number | undefined;
-}
-
-/** The transactional outbox. */
-export interface Outbox {
-  /** Writes messages in the ambient transaction; a message whose id the outbox holds already is left out. */
-  add(messages: readonly OutboxMessage[]): Promise<void>;
-  /**
-   * Claims up to `limit` committed, unsent messages in order, none before its `availableAt` (by the outbox's clock);
-   * claimed rows are invisible to other relays.
-   */
-  claim(limit: number): Promise<OutboxMessage[]>;
-  markSent(ids: readonly string[]): Promise<void>;
-  /** Returns a claimed message with one more failed attempt; `park` sets it aside with its error for good. */
-  markFailed(id: string, error: string, park: boolean): Promise<void>;
-  /** Returns claimed messages untouched (the bus was unreachable: that is no fault of theirs, no attempt counted). */
-  release(ids: readonly string[]): Promise<void>;
-  /** Committed messages due now and not yet sent (parked ones, and those not yet available, excluded). */
-  pending(): Promise<number>;
-  /**
-   * Maintenance (optional; `retention()` needs it for `outboxSentMs`): deletes sent messages sent more than
-   * `olderThanMs` ago and returns how many. Unsent, claimed and parked messages are never deleted.
-   */
-  purgeSent?(olderThanMs: number): Promise<number>;
-}
-
-/** Remembers which messages each consumer processed, so a redelivered message takes effect once. */
-export interface Inbox {
-  /** Records the message for the consumer in the ambient transaction; `false` when it was already recorded. */
-  record(consumer: string, messageId: string): Promise<boolean>;
-  /**
-   * Maintenance (optional; `retention()` needs it for `inboxMs`): forgets records made more than `olderThanMs` ago
-   * and returns how many. Keep them longer than a message can be redelivered, or a late duplicate takes effect again.
-   */
-  purge?(olderThanMs: number): Promise<number>;
-}
+// The transport ports: the bus the relay publishes to, where consumers read from, and the telemetry hooks of both.
+// The stores a send writes through (Outbox, Inbox, JobStore) are in lib/core/ports.ts: middleware write to them.
+import type { OutboxMessage, Relay, Telemetry } from '../core/ports.js';
 
 /**
  * What a broker did with a batch: confirmed ids, failures of a message (nacked; unroutable ones are `permanent` and
@@ -133,8 +86,6 @@ export interface MessageSource {
   ): Promise<{ close(): Promise<void> }>;
   /** Resolves when no delivery is in flight or waiting (retries included) in the queues consumed here. */
   idle(): Promise<void>;
-  /** The queue every worker of a job type shares (the bus routes that type's jobs there, so they wait for a worker). */
-  jobQueue(type: string): string;
 }
 
 /** What a running relay is doing, for health checks and dashboards (`RunningRelay.status()`). */
@@ -147,10 +98,32 @@ export interface RelayStatus {
   readonly backoffMs: number;
 }
 
-/** Something that moves committed outbox rows to the bus; woken after every commit that wrote some. */
-export interface Relay {
-  /** Asks for a pass soon (cheap; passes never overlap). */
-  wake(): void;
-  /** Resolves once every message committed so far was handed to the bus (or parked); rejects after `timeoutMs`. */
-  drain(timeoutMs?: number): Promise<void>;
+/** A relay you can start polling (rows committed by other processes) and stop. */
+export interface RunningRelay extends Relay {
+  /** Also runs a pass every `pollMs` (unref'd), for rows no wake() announced. */
+  start(pollMs?: number): void;
+  /**
+   * Stops polling and waking, and waits for the batches in flight. While the bus is blocked, a batch in flight waits
+   * for the broker to let go (or for its connection to close): give `stop()` a deadline, then close the connection.
+   */
+  stop(): Promise<void>;
+  /**
+   * What the relay is doing now: polling or not, the bus's flow control, the current backoff.
+   * @example app.get('/health', (_, res) => res.json(relay.status())); // { running, bus: { blocked }, backoffMs }
+   */
+  status(): RelayStatus;
+}
+
+/** The Telemetry port's hooks for the relay and consumers (`otelModule()` binds one with both). */
+export interface MessagingTelemetry extends Telemetry {
+  /**
+   * The relay is about to publish `batch` to `bus`: returns the batch to send (each message's headers may carry the
+   * publish's own trace context) and `end`, which the relay calls with the bus's report, or with the error it threw.
+   */
+  publishing?(
+    batch: readonly OutboxMessage[],
+    bus: MessageBus,
+  ): { readonly batch: readonly OutboxMessage[]; end(report: PublishReport | undefined, error?: unknown): void };
+  /** Runs the handling of one delivery (`handle`, whose sends are its children) and sees its disposition. */
+  consuming?(delivery: Delivery, queue: string, handle: () => Promise<Disposition>): Promise<Disposition>;
 }

@@ -1,10 +1,10 @@
 // Retention: removes sent outbox messages, old inbox records, expired idempotency records and settled jobs, on a timer.
 import type { Container } from 'inversify';
 import { UseCaseError } from '../core/errors.js';
-import type { JobStore } from '../jobs/jobs.js';
-import type { IdempotencyStore, Inbox, Outbox } from '../core/ports.js';
+import type { IdempotencyStore, Inbox, JobStore, Outbox } from '../core/ports.js';
 import { loggerOf } from '../core/logger.js';
 import { TOKENS } from '../core/tokens.js';
+import { every } from './timer.js';
 
 /** What retention removes, and how often. Each part is off unless set. */
 export interface RetentionOptions {
@@ -121,15 +121,12 @@ export function retention(source: Container | RetentionPorts, options: Retention
     return counts;
   }
 
-  const timer = setInterval(() => {
-    if (!current) run().catch(onError); // a slow run (a large first purge) is never overlapped
-  }, everyMs);
-  timer.unref();
+  const stopTimer = every(everyMs, run, () => current !== undefined, onError); // a slow first purge is not overlapped
   return {
     runOnce: run,
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      stopTimer();
       await current?.catch(() => undefined);
     },
   };

@@ -1,8 +1,7 @@
 // The JobStore contract: jobs queued and settled with their transactions, taken at once, cancelled only while queued.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { JobRecord, JobStore } from '../jobs/jobs.js';
-import type { UnitOfWork } from '../core/ports.js';
+import type { JobRecord, JobStore, UnitOfWork } from '../core/ports.js';
 import { ManualClock } from './clock.js';
 import { assertIncludes, withFixture, type TestApi } from './harness.js';
 

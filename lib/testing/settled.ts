@@ -1,6 +1,7 @@
 // Test helpers: wait for everything committed so far to be published and consumed.
 import type { Container } from 'inversify';
-import type { MessageSource, Relay } from '../core/ports.js';
+import type { Relay } from '../core/ports.js';
+import type { MessageSource } from '../messaging/ports.js';
 import { TOKENS } from '../core/tokens.js';
 
 /**

@@ -2,7 +2,8 @@
 import { inject, injectable } from 'inversify';
 import type { Knex } from 'knex';
 import { cursor } from '../../adapters/knex/index.js';
-import { TOKENS, type AuditStore } from '../../lib/index.js';
+import { TOKENS } from '../../lib/core/index.js';
+import type { AuditStore } from '../../lib/audit/index.js';
 import { auditView, type AuditView } from './requests.js';
 
 /** The container token of the AuditExport. */

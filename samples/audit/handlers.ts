@@ -1,6 +1,7 @@
 // The audit handlers: seal what has committed, then list the newest records or stream them all.
 import { inject, injectable } from 'inversify';
-import { handles, ok, TOKENS, type AuditStore, type Handler } from '../../lib/index.js';
+import { handles, ok, TOKENS, type Handler } from '../../lib/core/index.js';
+import type { AuditStore } from '../../lib/audit/index.js';
 import { AUDIT_EXPORT, type AuditExport } from './export.js';
 import { auditView, DEFAULT_AUDIT_LIMIT, ExportAudit, GetAuditLog } from './requests.js';
 

@@ -1,6 +1,7 @@
 // The audit requests: the newest records (GET /audit) and every record as a stream (GET /audit/export).
 import * as v from 'valibot';
-import { Query, type AuditRecord } from '../../lib/index.js';
+import { Query } from '../../lib/core/index.js';
+import type { AuditRecord } from '../../lib/audit/index.js';
 import { listLimit } from '../shared/schemas.js';
 
 /** How many records `GET /audit` returns without `?limit`. */

@@ -1,6 +1,6 @@
 // Who is calling: the actor comes from the X-Actor and X-Roles headers (a stand-in for real authentication).
 import type { NextFunction, Request, Response } from 'express';
-import type { Actor } from '../../lib/index.js';
+import type { Actor } from '../../lib/core/index.js';
 import { problem, type SendOptionsReader } from '../../adapters/http/index.js';
 import { sendReply } from './reply.js';
 

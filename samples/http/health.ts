@@ -6,7 +6,8 @@ import type { Knex } from 'knex';
 import { AmqpConnection } from '../../adapters/amqp/index.js';
 import { problem } from '../../adapters/http/index.js';
 import { KNEX } from '../../adapters/knex/index.js';
-import { TOKENS, type MessageBus } from '../../lib/index.js';
+import { TOKENS } from '../../lib/core/index.js';
+import type { MessageBus } from '../../lib/messaging/index.js';
 import { sendReply } from './reply.js';
 
 /** How long each readiness check may take before it counts as down. */

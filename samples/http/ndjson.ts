@@ -2,7 +2,7 @@
 // JSON object per line) at the pace the client reads, and closed (cursor, connection) when the client goes away.
 import type { Request, RequestHandler, Response } from 'express';
 import { readSendOptions, toReply } from '../../adapters/http/index.js';
-import type { AnyRequest, Mediator, Request as UseCaseRequest } from '../../lib/index.js';
+import type { AnyRequest, Mediator, Request as UseCaseRequest } from '../../lib/core/index.js';
 import { SAMPLE_HEADERS } from './actor.js';
 import { SAMPLE_PROBLEMS, sendReply } from './reply.js';
 

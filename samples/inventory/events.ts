@@ -1,6 +1,6 @@
 // Facts the inventory publishes through the outbox after commit.
 import * as v from 'valibot';
-import { Event } from '../../lib/index.js';
+import { Event } from '../../lib/core/index.js';
 
 /** Stock was put into a bin. */
 export class StockReceived extends Event(

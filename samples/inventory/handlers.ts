@@ -2,7 +2,7 @@
 // the movement history.
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { handles, ok, type Context, type Handler } from '../../lib/index.js';
+import { handles, ok, type Context, type Handler } from '../../lib/core/index.js';
 import { actorId } from '../shared/roles.js';
 import { InventoryMoved, StockReceived } from './events.js';
 import { fellBelowLowStock, LOW_STOCK_THRESHOLD } from './low-stock.js';

@@ -2,7 +2,7 @@
 // its onSuccess callback, RecordLowStockAlert, records it once; GET /inventory/:productId/alerts reads them.
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { handles, ok, type Context, type Handler } from '../../lib/index.js';
+import { handles, ok, type Context, type Handler } from '../../lib/core/index.js';
 import { StockRanLow } from './events.js';
 import { LOW_STOCK_ALERT_REPOSITORY, type LowStockAlertRepository } from './repository.js';
 import { DEFAULT_HISTORY_LIMIT, GetLowStockAlerts, LowStockAlert, RecordLowStockAlert } from './requests.js';

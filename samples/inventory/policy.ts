@@ -1,5 +1,5 @@
 // Who may do what to the inventory.
-import type { Context } from '../../lib/index.js';
+import type { Context } from '../../lib/core/index.js';
 import { everyone, rule, type PolicyRule } from '../../middleware/index.js';
 import { hasAnyRole } from '../shared/roles.js';
 import {

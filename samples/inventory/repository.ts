@@ -1,5 +1,5 @@
 // The inventory's stores, as the handlers see them: stock per bin, the movement history, the low-stock alerts sent.
-import { fail, type Fail } from '../../lib/index.js';
+import { fail, type Fail } from '../../lib/core/index.js';
 
 /** The container token of the InventoryRepository. */
 export const INVENTORY_REPOSITORY = Symbol.for('usecasecore.samples.InventoryRepository');

@@ -1,7 +1,7 @@
 // The inventory requests: receive stock into a bin, move it between bins, read a product's bins and its movement
 // history; the low-stock alert job, its callback, and the alerts it recorded.
 import * as v from 'valibot';
-import { Command, Query } from '../../lib/index.js';
+import { Command, Query } from '../../lib/core/index.js';
 import { entityId, listLimit, quantity } from '../shared/schemas.js';
 import type { LowStockAlertRecord, Movement } from './repository.js';
 

@@ -1,6 +1,6 @@
 // The jobs feature: a job's state (GET /jobs/:jobId: queued, running, succeeded…) through the library's GetJob, which
 // finds only jobs of the caller's tenant.
-import { GetJob, jobHandlers } from '../../lib/index.js';
+import { GetJob, jobHandlers } from '../../lib/jobs/index.js';
 import { everyone } from '../../middleware/index.js';
 import type { Feature } from '../shared/feature.js';
 

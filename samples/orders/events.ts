@@ -1,6 +1,6 @@
 // Facts the orders publish through the outbox after commit.
 import * as v from 'valibot';
-import { Event } from '../../lib/index.js';
+import { Event } from '../../lib/core/index.js';
 
 const orderRef = v.object({ orderId: v.string() });
 const orderLine = v.object({ orderId: v.string(), productId: v.string(), binId: v.string(), qty: v.number() });

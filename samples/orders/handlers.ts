@@ -1,7 +1,7 @@
 // The order handlers: load the order (and, to ship, its bin), then apply the lifecycle action and stage its event.
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'inversify';
-import { handles, notFound, ok, type AnyRequest, type Context, type Handler, type Ok } from '../../lib/index.js';
+import { handles, notFound, ok, type AnyRequest, type Context, type Handler, type Ok } from '../../lib/core/index.js';
 import { insufficientStock, INVENTORY_REPOSITORY, type InventoryRepository } from '../inventory/repository.js';
 import { actorId } from '../shared/roles.js';
 import { OrderCancelled, OrderPaid, OrderPlaced, OrderShipped } from './events.js';

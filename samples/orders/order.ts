@@ -1,5 +1,5 @@
 // The order and its lifecycle: placed → paid → shipped, and cancelled from placed or paid.
-import { lifecycle } from '../../lib/index.js';
+import { lifecycle } from '../../lib/core/index.js';
 
 /** Where an order is in its lifecycle. */
 export type OrderStatus = 'placed' | 'paid' | 'shipped' | 'cancelled';

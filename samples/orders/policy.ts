@@ -1,5 +1,5 @@
 // Who may do what to an order (owner checks read the loaded order), and which lifecycle action each command is.
-import type { Context } from '../../lib/index.js';
+import type { Context } from '../../lib/core/index.js';
 import { everyone, guard, rule, type PolicyRule, type TransitionGuard } from '../../middleware/index.js';
 import { actorId, hasAnyRole } from '../shared/roles.js';
 import type { ShipState } from './handlers.js';

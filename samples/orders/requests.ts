@@ -1,6 +1,6 @@
 // The order requests: place one, move it through its lifecycle, read it.
 import * as v from 'valibot';
-import { Command, flow, Query } from '../../lib/index.js';
+import { Command, flow, Query } from '../../lib/core/index.js';
 import { entityId, orderId, quantity } from '../shared/schemas.js';
 import type { Order, OrderStatus } from './order.js';
 

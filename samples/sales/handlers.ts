@@ -1,6 +1,6 @@
 // The sales handlers: count each paid order once (the inbox dedupes redeliveries), read the counts.
 import { inject, injectable } from 'inversify';
-import { handles, notFound, ok, type Handler } from '../../lib/index.js';
+import { handles, notFound, ok, type Handler } from '../../lib/core/index.js';
 import { OrderPaid } from '../orders/events.js';
 import { ORDER_REPOSITORY, type OrderRepository } from '../orders/repository.js';
 import { SALES_REPOSITORY, type SalesRepository } from './repository.js';

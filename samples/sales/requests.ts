@@ -1,6 +1,6 @@
 // The sales requests: read what a product sold.
 import * as v from 'valibot';
-import { Query } from '../../lib/index.js';
+import { Query } from '../../lib/core/index.js';
 import { entityId } from '../shared/schemas.js';
 import type { Sales } from './repository.js';
 

@@ -1,6 +1,6 @@
 // A feature bundles what the app wires for one area: handlers, policy rules, lifecycle guards, the events it
 // consumes and the jobs it runs. Its HTTP routes are declared with the others in samples/routes.ts.
-import type { HandlerClass, RequestClass } from '../../lib/index.js';
+import type { HandlerClass, RequestClass } from '../../lib/core/index.js';
 import type { PolicyRule, TransitionGuard } from '../../middleware/index.js';
 
 /** One area of the sample service (inventory, orders, sales, audit). */

@@ -1,5 +1,5 @@
 // Role checks for policy rules.
-import type { Context } from '../../lib/index.js';
+import type { Context } from '../../lib/core/index.js';
 
 /** The sample's roles (sent in the `X-Roles` header). */
 export type Role = 'clerk' | 'manager';

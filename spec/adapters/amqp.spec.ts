@@ -1,8 +1,9 @@
 // The RabbitMQ bus and source (AMQP_URL) against the messaging contract; skips without a broker, fails under CI=true.
+import { queueNames } from '../../lib/core/queues.js';
 import { connect } from 'amqplib';
 import { AmqpBus, AmqpConnection, AmqpSource } from '../../adapters/amqp/index.js';
 import { runMessagingContract, type DeadLetter } from '../../lib/testing/index.js';
-import type { MessageSource } from '../../lib/index.js';
+import type { MessageSource } from '../../lib/messaging/index.js';
 import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 
 describe('amqp adapters on RabbitMQ', function () {
@@ -27,16 +28,16 @@ describe('amqp adapters on RabbitMQ', function () {
         return amqp.consume(options, handle);
       },
       idle: () => amqp.idle(),
-      jobQueue: (type) => amqp.jobQueue(type),
     };
     return {
       source,
       bus: {
         publish(messages) {
-          for (const m of messages) if (m.kind === 'job') queues.add(amqp.jobQueue(m.type)); // the bus declares it
+          for (const m of messages) if (m.kind === 'job') queues.add(queueNames(exchanges).job(m.type)); // the bus declares it
           return bus.publish(messages);
         },
       },
+      queues: queueNames(exchanges),
       deadLetters: (queue) => deadLetters(url, queue),
       async close() {
         await connection.close();

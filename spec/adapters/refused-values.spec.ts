@@ -6,7 +6,16 @@ import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { KnexAuditStore, KnexUnitOfWork, knexModule, tables } from '../../adapters/knex/index.js';
 import { memoryBusModule } from '../../adapters/memory/index.js';
-import { Command, Event, TOKENS, createMediator, handles, ok, type Context, type Mediator } from '../../lib/index.js';
+import {
+  Command,
+  Event,
+  TOKENS,
+  createMediator,
+  handles,
+  ok,
+  type Context,
+  type Mediator,
+} from '../../lib/core/index.js';
 import { recommendedStack, rule } from '../../middleware/index.js';
 import { dropSchema, freshSchema, postgres, sharedPglite } from '../db.js';
 import { expect } from '../helpers.js';

@@ -1,6 +1,6 @@
 // The testing kit's own helpers: the settable clock and the per-case fixture.
 import { ManualClock, manualClock, withFixture } from '../../lib/testing/index.js';
-import type { Clock } from '../../lib/index.js';
+import type { Clock } from '../../lib/core/index.js';
 import { expect } from '../helpers.js';
 
 describe('manualClock()', () => {

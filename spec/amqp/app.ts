@@ -15,9 +15,8 @@ import {
   type Context,
   type Handler,
   type Middleware,
-  type Relay,
-  type RelayOptions,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
+import type { Relay, RelayOptions } from '../../lib/messaging/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
 import { queueType } from '../broker.js';
 

@@ -9,16 +9,15 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { AmqpSource } from '../../adapters/amqp/index.js';
+import { TOKENS, withRules } from '../../lib/core/index.js';
 import {
-  TOKENS,
   consume,
   createRelay,
-  withRules,
   type Delivery,
   type MessageBus,
   type MessageSource,
   type Outbox,
-} from '../../lib/index.js';
+} from '../../lib/messaging/index.js';
 import { scopedKnex } from '../postgres/sample-db.js';
 import { Emit, Emitted, faultApp } from './app.js';
 
@@ -93,7 +92,6 @@ if (MODE === 'commit') {
   });
   const amqp = container.get(AmqpSource);
   const source: MessageSource = {
-    jobQueue: (type) => amqp.jobQueue(type),
     idle: () => amqp.idle(),
     consume: (options, handle) =>
       amqp.consume(options, async (delivery: Delivery) => {

@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { AmqpBus, AmqpConnection, amqpModule } from '../../adapters/amqp/index.js';
 import { memoryModule } from '../../adapters/memory/index.js';
-import { TOKENS, createMediator } from '../../lib/index.js';
+import { TOKENS, createMediator } from '../../lib/core/index.js';
 import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
 import { closeConnectionsNamed, currentWatermark, rabbitmqctl } from './rabbitmqctl.js';

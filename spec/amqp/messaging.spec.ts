@@ -1,4 +1,5 @@
 // The RabbitMQ adapters on the machine's broker: delivery after commit, jobs, retries, dead letters, duplicates.
+import { queueNames } from '../../lib/core/queues.js';
 import { randomUUID } from 'node:crypto';
 import { Container, injectable } from 'inversify';
 import { connect } from 'amqplib';
@@ -9,17 +10,15 @@ import {
   Command,
   Event,
   TOKENS,
-  consume,
   createMediator,
   fail,
   handles,
   ok,
-  work,
   type Context,
   type Handler,
-  type MessageSource,
-  type RunningRelay,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
+import { consume, type MessageSource, type RunningRelay } from '../../lib/messaging/index.js';
+import { work } from '../../lib/jobs/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
 import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
@@ -112,7 +111,7 @@ describe('RabbitMQ adapters', function () {
     cleanups.push(async () => {
       await relay.stop();
       await container.get(AmqpConnection).close();
-      await deleteTopology(url, topology.exchanges, [...queues, source.jobQueue(ShipLater.name)]);
+      await deleteTopology(url, topology.exchanges, [...queues, queueNames(topology.exchanges).job(ShipLater.name)]);
     });
     return {
       container,

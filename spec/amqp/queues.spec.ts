@@ -1,5 +1,6 @@
 // The queues the RabbitMQ adapters declare: quorum by default (delivery limit, at-least-once dead-lettering), classic
 // on request, a clear error for a queue that exists with the other type, and a queue's own retry delay.
+import { queueNames } from '../../lib/core/queues.js';
 import { EventEmitter, once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
@@ -11,7 +12,8 @@ import {
   type AmqpRole,
   type AmqpSourceOptions,
 } from '../../adapters/amqp/index.js';
-import { UseCaseError, type Delivery, type OutboxMessage, type QueueOptions } from '../../lib/index.js';
+import { UseCaseError } from '../../lib/core/index.js';
+import type { Delivery, OutboxMessage, QueueOptions } from '../../lib/messaging/index.js';
 import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { expect } from '../helpers.js';
 import { queuesNamed } from './rabbitmqctl.js';
@@ -119,7 +121,7 @@ describe('RabbitMQ queue types: quorum by default, classic on request', function
     const w = world();
     const consumer = await w.consume('typed', async () => undefined);
     await consumer.close();
-    const jobQueue = w.source.jobQueue('spec.queues.Ship');
+    const jobQueue = queueNames(w.topology.exchanges).job('spec.queues.Ship');
     w.queues.push(jobQueue);
     expect((await w.bus.publish([job('spec.queues.Ship')])).sent).to.have.length(1); // the bus declares it
     const name = w.topology.queue('typed');
@@ -159,7 +161,7 @@ describe('RabbitMQ queue types: quorum by default, classic on request', function
     const w = world({ queueType: 'classic' });
     const consumer = await w.consume('typed', async () => undefined);
     await consumer.close();
-    const jobQueue = w.source.jobQueue('spec.queues.Ship');
+    const jobQueue = queueNames(w.topology.exchanges).job('spec.queues.Ship');
     w.queues.push(jobQueue);
     expect((await w.bus.publish([job('spec.queues.Ship')])).sent).to.have.length(1);
     const name = w.topology.queue('typed');
@@ -268,7 +270,7 @@ describe('RabbitMQ queue types: quorum by default, classic on request', function
 
   it('should fail a publish whose job queue is of the other type, naming the fix, and publish once fixed', async () => {
     const quorum = world({ queueType: 'quorum' });
-    const jobQueue = quorum.source.jobQueue('spec.queues.Ship');
+    const jobQueue = queueNames(quorum.topology.exchanges).job('spec.queues.Ship');
     quorum.queues.push(jobQueue);
     expect((await quorum.bus.publish([job('spec.queues.Ship')])).sent).to.have.length(1);
     // Another app on the same exchanges, declaring classic queues.

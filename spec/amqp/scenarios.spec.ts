@@ -1,17 +1,17 @@
 // RELIABILITY.md scenarios 15, 20, 22, 24, 25 and 37 on the machine's RabbitMQ and Postgres, with real processes
 // (spec/amqp/child.ts, SIGKILLed) where a scenario kills one. Side effects are rows of spec_effects written in the
 // consumer's transaction, so they are counted across processes.
+import { queueNames } from '../../lib/core/queues.js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { connect, type Channel, type ChannelModel } from 'amqplib';
 import type { Knex } from 'knex';
 import { AmqpBus, AmqpSource, type AmqpRole } from '../../adapters/amqp/index.js';
+import { TOKENS, withRules } from '../../lib/core/index.js';
 import {
-  TOKENS,
   consume,
   createRelay,
-  withRules,
   type BusState,
   type MessageBus,
   type MessageSource,
@@ -20,7 +20,7 @@ import {
   type PublishReport,
   type RelayOptions,
   type RunningRelay,
-} from '../../lib/index.js';
+} from '../../lib/messaging/index.js';
 import { deleteTopology, isolatedTopology, rabbit } from '../broker.js';
 import { postgres } from '../db.js';
 import { expect } from '../helpers.js';
@@ -254,7 +254,6 @@ describe('RabbitMQ scenarios (RELIABILITY.md)', function () {
   /** The source, telling each delivery (its Emit id, redelivered flag) and what the consumer made of it. */
   function recording(log: Array<{ id: string; redelivered: boolean; action: string }>) {
     return (source: MessageSource): MessageSource => ({
-      jobQueue: (type) => source.jobQueue(type),
       idle: () => source.idle(),
       consume: (options, handle) =>
         source.consume(options, async (delivery) => {
@@ -409,7 +408,7 @@ describe('RabbitMQ scenarios (RELIABILITY.md)', function () {
       const w = await world({ relay: false });
       const { relay, publishOnce } = recordingRelay(w);
       const tap = await w.tap('copies');
-      const jobQueue = w.source.jobQueue(Ship.name);
+      const jobQueue = queueNames(w.topology.exchanges).job(Ship.name);
       w.queues.push(jobQueue);
       const warm = await w.send('20-warm', 1, { job: true }); // the bus declares Ship's job queue, and remembers it
       await relay.drain(10_000);
@@ -521,7 +520,7 @@ describe('RabbitMQ scenarios (RELIABILITY.md)', function () {
 
     it('22: should declare a job queue again after a drop, so the next job is not returned as unroutable', async () => {
       const w = await world();
-      const jobQueue = w.source.jobQueue(Ship.name);
+      const jobQueue = queueNames(w.topology.exchanges).job(Ship.name);
       w.queues.push(jobQueue);
       await w.send('22-job', 1, { job: true });
       await w.relay.drain(10_000);

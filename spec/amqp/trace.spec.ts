@@ -7,7 +7,8 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type Readabl
 import { AmqpBus } from '../../adapters/amqp/index.js';
 import { KnexOutbox } from '../../adapters/knex/index.js';
 import { otelModule, OtelTelemetry, tracing } from '../../adapters/otel/index.js';
-import { TOKENS, consume, createRelay, type MessageSource } from '../../lib/index.js';
+import { TOKENS } from '../../lib/core/index.js';
+import { consume, createRelay, type MessageSource } from '../../lib/messaging/index.js';
 import { deleteTopology, isolatedTopology, queueType, rabbit } from '../broker.js';
 import { postgres } from '../db.js';
 import { expect } from '../helpers.js';

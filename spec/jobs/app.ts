@@ -4,7 +4,15 @@ import type { Knex } from 'knex';
 import * as v from 'valibot';
 import { amqpModule, type Exchanges } from '../../adapters/amqp/index.js';
 import { KnexUnitOfWork, knexModule } from '../../adapters/knex/index.js';
-import { Command, createMediator, handles, ok, type Context, type Handler, type JobHandle } from '../../lib/index.js';
+import {
+  Command,
+  createMediator,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+  type JobHandle,
+} from '../../lib/core/index.js';
 import { everyone, recommendedStack } from '../../middleware/index.js';
 import { queueType } from '../broker.js';
 

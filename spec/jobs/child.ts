@@ -1,7 +1,9 @@
 // The worker that dies: runs Touch jobs and exits the moment a job's transaction committed — before it acks the
 // message and before its relay could publish the onSuccess callback the commit staged.
 import { AmqpConnection } from '../../adapters/amqp/index.js';
-import { TOKENS, work, type MessageSource } from '../../lib/index.js';
+import { TOKENS } from '../../lib/core/index.js';
+import { work } from '../../lib/jobs/index.js';
+import type { MessageSource } from '../../lib/messaging/index.js';
 import { scopedKnex } from '../postgres/sample-db.js';
 import { Touch, hooks, jobsApp } from './app.js';
 

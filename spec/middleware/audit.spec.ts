@@ -5,20 +5,17 @@ import * as v from 'valibot';
 import { TransactionalMap } from '../../adapters/memory/index.js';
 import {
   Command,
-  GENESIS_HASH,
-  chainHash,
   fail,
   handles,
   lifecycle,
   notFound,
   ok,
-  verifyAuditChain,
-  type AuditRecord,
   type Context,
   type Handler,
   type RequestClass,
   type Result,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
+import { GENESIS_HASH, chainHash, verifyAuditChain, type AuditRecord } from '../../lib/audit/index.js';
 import {
   audit,
   everyone,

@@ -2,7 +2,15 @@
 // and fence crashed owners, expire and reap records (DESIGN "Guarantees" 3; RELIABILITY 1–10, 12).
 import { inject, injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, handles, ok, type Context, type Handler, type RequestClass, type Result } from '../../lib/index.js';
+import {
+  Command,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+  type RequestClass,
+  type Result,
+} from '../../lib/core/index.js';
 import {
   audit,
   everyone,

@@ -1,6 +1,6 @@
 // policy(): deny by default, a throwing rule denies, rules judge state loaded in the transaction, every denial is
 // audited once (DESIGN "Guarantees" 2 and 4; RELIABILITY 26, 27).
-import type { Context, Decision, Policy } from '../../lib/index.js';
+import type { Context, Decision, Policy } from '../../lib/core/index.js';
 import {
   audit,
   everyone,

@@ -10,18 +10,20 @@ import {
   TOKENS,
   UseCaseError,
   createMediator,
-  createRelay,
   fail,
   handles,
   ok,
   type Context,
   type Handler,
+  type RequestClass,
+} from '../../lib/core/index.js';
+import {
+  createRelay,
   type MessageBus,
   type OutboxMessage,
   type PublishReport,
   type RelayOptions,
-  type RequestClass,
-} from '../../lib/index.js';
+} from '../../lib/messaging/index.js';
 import {
   audit,
   everyone,

@@ -15,7 +15,7 @@ import {
   type Handler,
   type RequestClass,
   type StateMachine,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
 import {
   audit,
   everyone,

@@ -18,9 +18,9 @@ import {
   type RequestClass,
   type Handler,
   type Middleware,
-  type Relay,
   type UnitOfWork,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
+import type { Relay } from '../../lib/messaging/index.js';
 import {
   audit,
   everyone,

@@ -2,7 +2,7 @@
 // and write nothing anywhere when it fails (DESIGN "Guarantees" 1; RELIABILITY 5, 13, 31–34).
 import { injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, handles, ok, type Handler, type StandardSchemaV1 } from '../../lib/index.js';
+import { Command, handles, ok, type Handler, type StandardSchemaV1 } from '../../lib/core/index.js';
 import {
   audit,
   everyone,

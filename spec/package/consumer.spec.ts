@@ -89,6 +89,15 @@ describe('the packed package in an empty project', function () {
           'validation',
           'idempotency',
         ]);
+        expect(exported['usecasecore/messaging']).to.include.members([
+          'createRelay',
+          'consume',
+          'subscribe',
+          'queueNames',
+        ]);
+        expect(exported['usecasecore/jobs']).to.include.members(['work', 'GetJob', 'CancelJob', 'jobHandlers']);
+        expect(exported['usecasecore/audit']).to.include.members(['auditSealer', 'verifyAuditChain', 'chainHash']);
+        expect(exported['usecasecore/ops']).to.include('retention');
         expect(exported['usecasecore/adapters/memory']).to.include('memoryModule');
         expect(exported['usecasecore/adapters/knex']).to.include.members(['knexModule', 'migrate', 'pgliteKnex']);
         expect(exported['usecasecore/adapters/amqp']).to.include('amqpModule');

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, tables, type Tables } from '../../adapters/knex/index.js';
-import { auditSealer, chainAfter, verifyAuditChain, type AuditEntry, type AuditRecord } from '../../lib/index.js';
+import { auditSealer, chainAfter, verifyAuditChain, type AuditEntry, type AuditRecord } from '../../lib/audit/index.js';
 import { dropSchema, freshSchema, postgres } from '../db.js';
 import { expect } from '../helpers.js';
 

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import knex from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, tables } from '../../adapters/knex/index.js';
-import { auditSealer } from '../../lib/index.js';
+import { auditSealer } from '../../lib/audit/index.js';
 
 const [url, schema, tenant, count] = process.argv.slice(2);
 const db = knex({ client: 'pg', connection: url!, pool: { min: 0, max: 8 } });

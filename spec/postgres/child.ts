@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import knex from 'knex';
 import { AmqpBus, AmqpConnection } from '../../adapters/amqp/index.js';
 import { KnexOutbox, KnexUnitOfWork, tables } from '../../adapters/knex/index.js';
-import { createRelay, withRules, type MessageBus } from '../../lib/index.js';
+import { createRelay, type MessageBus } from '../../lib/messaging/index.js';
+import { withRules } from '../../lib/core/index.js';
 import { MoveInventory, ReceiveStock } from '../../samples/inventory/index.js';
 import { sampleOnPostgres } from './sample-db.js';
 

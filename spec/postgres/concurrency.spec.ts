@@ -12,13 +12,13 @@ import {
   createMediator,
   handles,
   ok,
-  verifyAuditChain,
   withRules,
   type Context,
   type Handler,
   type Mediator,
-  type RunningRelay,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
+import { verifyAuditChain } from '../../lib/audit/index.js';
+import type { RunningRelay } from '../../lib/messaging/index.js';
 import { everyone, policy, unitOfWork, validation } from '../../middleware/index.js';
 import { MoveInventory, ReceiveStock } from '../../samples/inventory/index.js';
 import { postgres } from '../db.js';

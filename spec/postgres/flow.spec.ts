@@ -18,7 +18,7 @@ import {
   type FailureOf,
   type Mediator,
   type ResultOf,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
 import { recommendedStack, rule } from '../../middleware/index.js';
 import { dropSchema, freshSchema, postgres } from '../db.js';
 import { expect } from '../helpers.js';

@@ -4,7 +4,7 @@ import { Container } from 'inversify';
 import knex, { type Knex } from 'knex';
 import { knexModule, migrate } from '../../adapters/knex/index.js';
 import { memoryBusModule } from '../../adapters/memory/index.js';
-import { createMediator, type Mediator, type Middleware } from '../../lib/index.js';
+import { createMediator, type Mediator, type Middleware } from '../../lib/core/index.js';
 import { audit, idempotency, policy, publish, transition, unitOfWork, validation } from '../../middleware/index.js';
 import { FEATURES } from '../../samples/app.js';
 import { createSampleTables, sqlRepositories } from '../../samples/sql.js';

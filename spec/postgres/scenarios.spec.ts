@@ -22,18 +22,17 @@ import {
   Command,
   TOKENS,
   createMediator,
-  createRelay,
   handles,
   ok,
-  retention,
   withRules,
   type Claim,
   type Context,
   type Handler,
   type Mediator,
   type Result,
-  type RunningRelay,
-} from '../../lib/index.js';
+} from '../../lib/core/index.js';
+import { createRelay, type RunningRelay } from '../../lib/messaging/index.js';
+import { retention } from '../../lib/ops/index.js';
 import {
   audit,
   everyone,
