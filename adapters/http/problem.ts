@@ -1,5 +1,5 @@
-// RFC 9457 problem+json: the one table that maps every failure kind (and HTTP-level error) to a status and title.
-import type { Failure, FailureKind, Issue } from '../../lib/core/index.js';
+// RFC 9457 problem+json: every failure kind (from the failure table) and HTTP-level error as a status and title.
+import { FAILURES, type Failure, type FailureKind, type Issue } from '../../lib/core/index.js';
 
 /** Errors raised by the HTTP layer itself, before or around the mediator. */
 export type HttpErrorKind =
@@ -15,17 +15,8 @@ export type HttpErrorKind =
 /** Every `kind` a problem body can carry. */
 export type ProblemKind = FailureKind | HttpErrorKind;
 
-/** The status and title of every problem kind (the OpenAPI document reads it too). */
-export const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly title: string }>> = {
-  validation: { status: 422, title: 'Invalid request' },
-  forbidden: { status: 403, title: 'Forbidden' },
-  not_found: { status: 404, title: 'Not found' },
-  invalid_transition: { status: 409, title: 'Invalid transition' },
-  conflict: { status: 409, title: 'Conflict' },
-  idempotency_mismatch: { status: 422, title: 'Idempotency key reused with another request' },
-  in_progress: { status: 409, title: 'Request in progress' },
-  domain: { status: 422, title: 'Business rule violated' },
-  unavailable: { status: 503, title: 'Service unavailable' },
+/** The status and title of the HTTP layer's own errors. */
+const HTTP_ERRORS: Readonly<Record<HttpErrorKind, { readonly status: number; readonly title: string }>> = {
   unauthenticated: { status: 401, title: 'Unauthenticated' },
   malformed_json: { status: 400, title: 'Malformed JSON' },
   payload_too_large: { status: 413, title: 'Payload too large' },
@@ -34,6 +25,15 @@ export const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; r
   route_not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   internal: { status: 500, title: 'Internal server error' },
+};
+
+/**
+ * The status and title of every problem kind: a failure's from the failure table (`FAILURES`), the HTTP layer's own
+ * errors from this module. The OpenAPI document reads it too.
+ */
+export const PROBLEMS: Readonly<Record<ProblemKind, { readonly status: number; readonly title: string }>> = {
+  ...FAILURES,
+  ...HTTP_ERRORS,
 };
 
 /** A problem+json body. `code`, `issues`, `from`/`to`/`allowed` and `details` appear where they apply. */
