@@ -89,6 +89,7 @@ export class KnexUnitOfWork implements UnitOfWork {
    * deferred writes go in one statement just before the commit, or — those marked `durable` (outcome records of a
    * failure) — in one statement after the rollback. Outside a transaction it is written at once.
    * @example await uow.defer('INSERT INTO audit (id, outcome) VALUES (?, ?)', [id, 'ok'], false);
+   * @internal The library's stores write their outcome records through it.
    */
   async defer(sql: string, bindings: readonly unknown[], durable: boolean): Promise<void> {
     const scope = this.#scope();

@@ -26,7 +26,7 @@ export class MemoryTransaction {
   onEnd(fn: () => void): void {
     this.#end.push(fn);
   }
-  /** Queues a write for the end of the outermost transaction (see `MemoryUnitOfWork.defer`). */
+  /** Queues a write for the end of the outermost transaction (see `MemoryUnitOfWork.defer`). @internal */
   defer(write: () => void, durable: boolean): void {
     this.#deferred.push({ write, durable });
   }
@@ -72,6 +72,7 @@ export class MemoryUnitOfWork implements UnitOfWork {
    * Runs `write` at the end of the ambient transaction, just before it commits — or, when `durable` (an outcome
    * record of a failure), after it rolls back too. Outside a transaction it runs at once.
    * @example uow.defer(() => records.push(record), record.outcome !== 'ok');
+   * @internal The library's stores write their outcome records through it.
    */
   defer(write: () => void, durable: boolean): void {
     const tx = this.current();

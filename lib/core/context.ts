@@ -97,7 +97,7 @@ export class Context<C extends AnyRequest = AnyRequest, S = unknown> {
   #hooks: Partial<Record<Phase, Array<{ readonly hook: Hook; readonly order: number }>>> | undefined;
   #hookCount = 0;
 
-  /** @internal */
+  /** Made by the mediator for each send. */
   constructor(
     request: C,
     readonly requestClass: RequestClass<C>,

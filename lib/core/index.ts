@@ -8,14 +8,14 @@ export type { AnyResult, Fail, Failure, FailureKind, Issue, Ok, Result } from '.
 export { FAILURES, type FailureRule } from './failures.js';
 export { handles, on } from './handler.js';
 export type { Actor, Context, Handler, HandlerClass, Meta, SendOptions } from './context.js';
-export type { EnqueueOptions, JobHandle, StageOptions } from './staging.js';
+export type { EnqueueOptions, JobHandle } from './staging.js';
 export { withRules, type Middleware, type MiddlewareClass, type MiddlewareRules, type Next } from './middleware.js';
 export { MIDDLEWARE } from './names.js';
 export { UseCaseError } from './errors.js';
 export { TOKENS } from './tokens.js';
 export { lifecycle, type LifecycleAction } from './lifecycle.js';
 export { flow, type FlowClass } from './flow.js';
-export { fromPino, jsonLogger, type LogFields, type Logger, type PinoLike } from './logger.js';
+export { fromPino, jsonLogger, type LogFields, type Logger } from './logger.js';
 export type { Decision, Policy } from './policy.js';
 export type { Claim, Clock, IdempotencyKey, IdempotencyStore, Ports, StateMachine, UnitOfWork } from './ports.js';
 export type { InferOutput, StandardSchemaV1 } from './schema.js';
