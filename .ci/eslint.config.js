@@ -21,6 +21,20 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
       ],
       'no-console': 'off',
+      // Prettier wraps code at 120; comments too must fit (strings and patterns may not be breakable).
+      'max-len': [
+        'error',
+        { code: 120, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true },
+      ],
+    },
+  },
+  {
+    // Small units: a reader holds a function in view. Contract suites (one describe of many cases) and migration
+    // data are the exceptions the brief allows.
+    files: ['lib/**/*.ts', 'middleware/**/*.ts', 'adapters/**/*.ts', 'samples/**/*.ts'],
+    ignores: ['lib/testing/*.contract.ts', 'adapters/knex/migrations.ts'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
     },
   },
 );

@@ -209,7 +209,7 @@ async function outboxCounts(db: Knex): Promise<{ unsent: number; sent: number; p
   return { unsent: Number(r.unsent), sent: Number(r.sent), parked: Number(r.parked), total: Number(r.total) };
 }
 
-/** N committed rows (the library's own `add`, autocommit chunks of 1,000) → one relay → all confirmed and marked sent. */
+/** N committed rows (the library's own `add`, autocommit chunks of 1,000) → one relay → all confirmed, marked sent. */
 async function relayTrial(e: Env, n: number, batchSize: number): Promise<Trial> {
   await e.db.raw('TRUNCATE ??', [T.outbox]);
   const messages = makeMessages(n, THROUGHPUT_TYPE, PAYLOAD_BYTES);

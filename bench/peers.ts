@@ -143,7 +143,7 @@ for (let i = 0; i < MIDDLEWARE_COUNT; i++) {
   pipelineBehavior()(Behavior);
 }
 
-/** Singleton resolver (as a DI container would scope them); mediatr-ts's default resolver news up every class per send. */
+/** Singleton resolver (as a DI container would scope them); mediatr-ts's default one news up every class per send. */
 class SingletonResolver implements Resolver {
   readonly #instances = new Map<Class<unknown>, unknown>();
   resolve<T>(type: Class<T>): T {

@@ -4,8 +4,9 @@
 //   BENCH_ONLY=ucc-full npm run bench  # only some rows (comma-separated ids), e.g. for profiling
 //   BENCH_ONLY=ucc-full,ucc-full-otel-api,ucc-full-otel-sdk npm run bench   # the tracing overhead (issue 10)
 //
-// Knobs: BENCH_ROUNDS (default 60), BENCH_BATCH_MS (15), BENCH_WARM_MS (500), BENCH_FRESH (0; 1 rebuilds container + memory adapters before every batch of the full-stack rows —
-// on Node 20 that shows each MemoryUnitOfWork's AsyncLocalStorage staying enabled forever, see README).
+// Knobs: BENCH_ROUNDS (default 60), BENCH_BATCH_MS (15), BENCH_WARM_MS (500), BENCH_FRESH (0; 1 rebuilds container
+// + memory adapters before every batch of the full-stack rows — on Node 20 that shows each MemoryUnitOfWork's
+// AsyncLocalStorage staying enabled forever, see README).
 //
 // Two phases, because the memory unit of work uses AsyncLocalStorage: on Node 20 its first run() installs async
 // hooks for the whole process, and every promise created afterwards (in any library) gets slower. Phase A times the

@@ -146,7 +146,9 @@ function socketOf(model: ChannelModel | undefined): { destroy(): void; destroyed
 /**
  * A confirm channel on `role`'s connection, opened on first use (then `setup` runs on it) and kept until it closes
  * or fails to open, when the next call opens another; `onClose` hears each close.
- * @example const channel = confirmChannel(connection, 'publish', (c) => assertExchanges(c, exchanges)); await channel();
+ * @example
+ * const channel = confirmChannel(connection, 'publish', (c) => assertExchanges(c, exchanges));
+ * await channel();
  */
 export function confirmChannel(
   connection: AmqpConnection,

@@ -1,5 +1,5 @@
 // `usecasecore migrate [--dry-run]`: creates or upgrades the library's tables, or prints the SQL it would run.
-import { migrate, pendingMigrations } from '../knex/tables.js';
+import { migrate, pendingMigrations } from '../knex/migrations.js';
 import { EXIT, type Command } from './common.js';
 
 /**

@@ -25,7 +25,8 @@ export {
 } from './outbox.js';
 export { cursor, type CursorOptions } from './cursor.js';
 export { pgliteKnex } from './pglite.js';
-export { migrate, pendingMigrations, tables, type PendingMigration, type TableOptions, type Tables } from './tables.js';
+export { migrate, pendingMigrations, type PendingMigration } from './migrations.js';
+export { tables, type TableOptions, type Tables } from './tables.js';
 export { KnexUnitOfWork } from './unit-of-work.js';
 
 /** The Inversify token of the module's knex instance (destroy it on shutdown). */

@@ -61,7 +61,7 @@ export class OtelTelemetry implements MessagingTelemetry {
     injectTraceContext(context.active(), headers);
   }
 
-  /** With `middlewareSpans`, runs each middleware inside a span of its own (`middleware <name>`); otherwise as it is. */
+  /** With `middlewareSpans`, each middleware runs inside a span of its own (`middleware <name>`); else as it is. */
   middleware(name: string): (<T>(run: () => Promise<T>) => Promise<T>) | undefined {
     if (!this.#options.middlewareSpans) return undefined;
     const tracer = this.#tracer;

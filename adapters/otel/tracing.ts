@@ -99,7 +99,7 @@ async function traced(
     // Without an SDK the span records nothing: skip making its context active (the cost of a send stays flat).
     const result = span.isRecording() ? await context.with(trace.setSpan(parent, span), next) : await next();
     outcome = outcomeOf(result);
-    // Only a send with a key replays its stored result: an inbox duplicate is replayed too, but is no idempotency replay.
+    // Only a send with a key replays a stored result: an inbox duplicate is replayed too, but is no idempotency replay.
     if (result.replayed && ctx.meta.idempotencyKey !== undefined)
       instruments.replays.add(1, { 'usecasecore.request.type': ctx.type });
     if (span.isRecording()) describe(span, result);

@@ -41,7 +41,7 @@ export interface Mediator {
     request: C,
     options?: SendOptions,
   ): Promise<Result<ResultOf<C>, FailureOf<C>>>;
-  /** The effective stack of a request type, outermost first, then its handler (and a flow's steps, an event's subscribers). */
+  /** A request type's effective stack, outermost first, its handler, a flow's steps and an event's subscribers. */
   describe(type: RequestClass): Description;
   /** Every event subscriber (@on) this mediator serves: what `subscribe()` starts a queue for. */
   subscriptions(): ReadonlyArray<{ readonly event: RequestClass; readonly handler: HandlerClass }>;
@@ -78,7 +78,7 @@ function portsOf(container: Container): Ports {
   };
 }
 
-/** The metadata of a send: a nested one inherits its parent's (not its key, message or job). One shape, built field by field. */
+/** A send's metadata: a nested one inherits its parent's (not its key, message or job). One shape, field by field. */
 function metaOf(options: SendOptions, parent: Context | undefined): Meta {
   if (!parent) {
     return {

@@ -93,7 +93,7 @@ export interface AuditStore {
    * at once outside a transaction. It joins its tenant's hash chain at once or when `seal()` runs.
    */
   append(entry: AuditEntry): Promise<void>;
-  /** Chains the committed entries not chained yet, in commit order; returns how many (0 for a store that chains at once). */
+  /** Chains the committed entries not chained yet, in commit order; returns how many (0 if it chains at once). */
   seal?(): Promise<number>;
   /** Records of one tenant (all tenants when omitted), `desc` = newest first. */
   list(query?: { tenant?: string; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditRecord[]>;

@@ -1,5 +1,6 @@
 // audit(): exactly one record per send that passed validation, whatever the outcome; success written in the business
-// transaction; redacted payload; a per-tenant hash chain a verifier can check (DESIGN "Guarantees" 7; RELIABILITY 29, 30).
+// transaction; redacted payload; a per-tenant hash chain a verifier can check (DESIGN "Guarantees" 7;
+// RELIABILITY 29, 30).
 import { injectable } from 'inversify';
 import * as v from 'valibot';
 import { TransactionalMap } from '../../adapters/memory/index.js';

@@ -85,7 +85,7 @@ class OpenAccountHandler implements Handler<OpenAccount> {
   }
 }
 
-/** Publishes, then runs a probe in a beforeCommit hook that runs after publish's (the rows are written, uncommitted). */
+/** Publishes, then runs a probe in a beforeCommit hook after publish's (the rows are written, uncommitted). */
 let beforeCommitProbe: (() => Promise<void>) | undefined;
 class EmitThenFailCommit extends Command(v.object({ n: v.number() }))<void> {}
 @handles(EmitThenFailCommit)
