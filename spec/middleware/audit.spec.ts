@@ -38,7 +38,7 @@ import {
   alice,
   expect,
   wire,
-} from '../helpers.js';
+} from '../support/helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import {
   validation,
   type PolicyRule,
 } from '../../middleware/index.js';
-import { Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../helpers.js';
+import { Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../support/helpers.js';
 
 function setup(rules: readonly PolicyRule[] | Policy) {
   return wire({

@@ -28,7 +28,7 @@ import {
   validation,
   type TransitionGuard,
 } from '../../middleware/index.js';
-import { alice, expect, wire } from '../helpers.js';
+import { alice, expect, wire } from '../support/helpers.js';
 
 // ---- fixtures: orders over a TransactionalMap --------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ import {
   expect,
   recorder,
   wire,
-} from '../helpers.js';
+} from '../support/helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import {
   unitOfWork,
   validation,
 } from '../../middleware/index.js';
-import { ACCOUNT_HANDLERS, Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../helpers.js';
+import { ACCOUNT_HANDLERS, Deposit, Explode, GetBalance, Withdraw, alice, expect, wire } from '../support/helpers.js';
 
 // ---- fixtures --------------------------------------------------------------------------------------------------
 

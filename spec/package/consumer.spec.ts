@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { expect } from '../helpers.js';
+import { expect } from '../support/helpers.js';
 import { nodeBinary, NODE_MAJORS } from './nodes.js';
 
 const run = promisify(execFile);

@@ -17,8 +17,8 @@ import {
 import { GetJob, jobHandlers, work } from '../../../lib/jobs/index.js';
 import { ManualClock, settled } from '../../../lib/testing/index.js';
 import { everyone, recommendedStack } from '../../../middleware/index.js';
-import { dropSchema, freshSchema, sharedPglite } from '../../db.js';
-import { expect } from '../../helpers.js';
+import { dropSchema, freshSchema, sharedPglite } from '../../support/db.js';
+import { expect } from '../../support/helpers.js';
 
 class Tick extends Command(v.object({ n: v.number() }))<JobHandle> {}
 class Later extends Command(v.object({ n: v.number() }))<{ n: number }> {}
