@@ -17,6 +17,7 @@ export { publish } from './publish.js';
 export { guard, transition, type TransitionGuard } from './transition.js';
 export { unitOfWork, type UnitOfWorkOptions } from './unit-of-work.js';
 export { validation, type ValidationOptions } from './validation.js';
+export { DEFAULT_LIMITS, type InputLimits } from '../lib/core/json.js';
 
 /**
  * The seven middleware in the recommended order (docs/middleware.md says why this order), plus `inbox()` when the
