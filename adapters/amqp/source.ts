@@ -2,6 +2,7 @@
 import type { Channel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { UseCaseError } from '../../lib/core/errors.js';
 import { queueNames, type QueueNames } from '../../lib/core/queues.js';
+import { settlement, thrown } from '../../lib/messaging/dispositions.js';
 import type { Delivery, Disposition, MessageSource, QueueOptions } from '../../lib/messaging/ports.js';
 import { ATTEMPT, decode } from './codec.js';
 import { confirmChannel, type AmqpConnection } from './connection.js';
@@ -186,12 +187,10 @@ export class AmqpSource implements MessageSource {
       } catch (error) {
         disposition =
           raw.content.length > 0 && isJson(raw.content)
-            ? { action: 'retry', reason: String(error) }
+            ? thrown(error)
             : { action: 'dead', reason: `body is not JSON: ${String(error)}` };
       }
-      if (disposition.action === 'retry' && attempt >= subscription.options.maxAttempts) {
-        disposition = { action: 'dead', reason: `gave up after ${attempt} attempts: ${disposition.reason ?? 'retry'}` };
-      }
+      disposition = settlement(disposition, attempt, subscription.options.maxAttempts);
       try {
         if (disposition.action === 'retry' || disposition.action === 'requeue') {
           const next = disposition.action === 'retry' ? attempt + 1 : attempt; // a requeue counts no attempt

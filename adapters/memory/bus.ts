@@ -11,6 +11,7 @@ import type {
   PublishReport,
   QueueOptions,
 } from '../../lib/messaging/ports.js';
+import { settlement, thrown } from '../../lib/messaging/dispositions.js';
 
 /** A raw listener: sees every published message of a type (no acks, no retries). */
 export type Subscriber = (message: OutboxMessage) => unknown;
@@ -153,10 +154,10 @@ export class MemoryBus implements MessageBus, MessageSource {
       queue.inflight++;
       void Promise.resolve()
         .then(() => handle(delivery))
-        .catch((error: unknown): Disposition => ({ action: 'retry', reason: String(error) }))
+        .catch(thrown)
         .then((disposition) => {
           queue.inflight--;
-          this.#settle(queue, options, delivery, disposition);
+          this.#settle(queue, options, delivery, settlement(disposition, delivery.attempt, options.maxAttempts));
           this.#pump(queue);
           this.#notify();
         });
@@ -168,7 +169,7 @@ export class MemoryBus implements MessageBus, MessageSource {
     const reason = disposition.reason ?? disposition.action;
     if (disposition.action === 'ack') return;
     const requeue = disposition.action === 'requeue';
-    if (disposition.action === 'dead' || (!requeue && delivery.attempt >= options.maxAttempts)) {
+    if (disposition.action === 'dead') {
       queue.dead.push({ message: delivery.message, reason, attempts: delivery.attempt });
       return;
     }

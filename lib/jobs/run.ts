@@ -8,6 +8,7 @@ import type { Failure } from '../core/result.js';
 import { JOB_HEADERS, keyedJobId, queuedJob } from '../core/staging.js';
 import { isoTime } from '../core/time.js';
 import { dispositionOf, sendDelivery } from '../messaging/consume.js';
+import { settlement, thrown } from '../messaging/dispositions.js';
 import type { Delivery, Disposition, QueueOptions } from '../messaging/ports.js';
 
 /**
@@ -38,18 +39,18 @@ const ACK: Disposition = { action: 'ack' };
  */
 export function jobRunner(mediator: Mediator, type: RequestClass, queue: QueueOptions) {
   const { ports } = mediator;
+  const givenUp = (delivery: Delivery, disposition: Disposition) =>
+    settlement(disposition, delivery.attempt, queue.maxAttempts).action === 'dead';
   return async (delivery: Delivery): Promise<Disposition> => {
-    const last = delivery.attempt >= queue.maxAttempts;
     let disposition: Disposition;
     try {
       disposition = await run(mediator, type, queue.queue, delivery);
     } catch (error) {
-      const requeue = last ? await giveUp(ports, delivery, error) : undefined;
+      const requeue = givenUp(delivery, thrown(error)) ? await giveUp(ports, delivery, error) : undefined;
       if (requeue) return requeue;
       throw error; // the source retries it, or dead-letters it at its last attempt
     }
-    const final = disposition.action === 'dead' || (disposition.action === 'retry' && last);
-    return (final && (await giveUp(ports, delivery, disposition.reason))) || disposition;
+    return (givenUp(delivery, disposition) && (await giveUp(ports, delivery, disposition.reason))) || disposition;
   };
 }
 

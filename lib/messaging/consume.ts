@@ -7,6 +7,7 @@ import type { Mediator } from '../core/mediator.js';
 import { MIDDLEWARE } from '../core/names.js';
 import { typeOf, type RequestClass } from '../core/request.js';
 import type { AnyResult } from '../core/result.js';
+import { settlement, thrown } from './dispositions.js';
 import type { Delivery, Disposition, MessageSource, MessagingTelemetry, QueueOptions } from './ports.js';
 
 /** Options of `consume()`, `subscribe()` and `work()`. */
@@ -114,16 +115,17 @@ function reportingDeadLetters(mediator: Mediator, queue: QueueOptions, handle: D
       attempt: delivery.attempt,
       reason,
     });
+  const given = (delivery: Delivery, disposition: Disposition) =>
+    settlement(disposition, delivery.attempt, queue.maxAttempts).action === 'dead';
   return async (delivery) => {
-    const last = delivery.attempt >= queue.maxAttempts;
     let disposition: Disposition;
     try {
       disposition = await handle(delivery);
     } catch (error) {
-      if (last) report(delivery, error);
+      if (given(delivery, thrown(error))) report(delivery, error);
       throw error;
     }
-    if (disposition.action === 'dead' || (disposition.action === 'retry' && last)) report(delivery, disposition.reason);
+    if (given(delivery, disposition)) report(delivery, disposition.reason);
     return disposition;
   };
 }
