@@ -5,7 +5,7 @@ import { retention, type Retention, type RetentionOptions } from '../../lib/ops/
 import { auditSealer, type AuditSealer } from '../../lib/audit/sealer.js';
 import { AmqpBus } from '../amqp/bus.js';
 import { AmqpConnection } from '../amqp/connection.js';
-import { DEFAULT_EXCHANGES, isQueueType } from '../amqp/topology.js';
+import { DEFAULT_EXCHANGES, isQueueType, type Exchanges, type QueueType } from '../amqp/topology.js';
 import { KnexAuditStore } from '../knex/audit-store.js';
 import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexInbox } from '../knex/inbox.js';
@@ -64,49 +64,20 @@ second signal cut the shutdown short, 2 bad usage.`,
     'retention-every': { type: 'string' },
   },
   async run(cli) {
-    const amqpUrl = cli.string('amqp-url') ?? cli.env.AMQP_URL;
-    if (!amqpUrl) throw new UsageError('Set AMQP_URL or pass --amqp-url (e.g. amqp://guest:guest@127.0.0.1:5672)');
-    const pollMs = cli.duration('poll') ?? pollFromEnv(cli.env.RELAY_POLL_MS);
-    const name = cli.string('exchanges') ?? (cli.env.UCC_EXCHANGES || undefined);
-    const exchanges = name
-      ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` }
-      : DEFAULT_EXCHANGES;
-    const mandatoryEvents = cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1';
-    const queueType = cli.string('queue-type') ?? (cli.env.UCC_QUEUE_TYPE || 'quorum');
-    if (!isQueueType(queueType))
-      throw new UsageError(`--queue-type must be quorum or classic (as amqpModule's queueType), got ${queueType}`);
-    const retentionOptions = retentionOf(cli); // bad usage first (exit 2), before anything is opened
-    const sealEveryMs = sealEveryOf(cli);
-    const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 3 }));
-    const outbox = new KnexOutbox(uow, cli.tables.outbox);
-    await outbox.pending(); // fail now, with the fix, when the database or the tables are missing
-    const connection = new AmqpConnection(amqpUrl);
-    try {
-      await connection.model(); // fail now too, rather than print "started" and then retry in silence
-    } catch (error) {
-      await connection.close();
-      cli.err(
-        `usecasecore relay: cannot connect to RabbitMQ at ${redact(amqpUrl)} (${(error as Error).message}) — check ` +
-          '--amqp-url or AMQP_URL (host, port, user, password, vhost), and that the broker is up',
-      );
-      return EXIT.problem;
-    }
+    const config = relayConfig(cli); // bad usage first (exit 2), before anything is opened
+    const opened = await open(cli, config);
+    if (!opened) return EXIT.problem;
+    const { uow, outbox, connection } = opened;
     const stopped = firstSignal(cli);
-    const relay = createRelay(outbox, new AmqpBus(connection, { exchanges, mandatoryEvents, queueType }), {
+    const { exchanges, mandatoryEvents, queueType } = config;
+    const bus = new AmqpBus(connection, { exchanges, mandatoryEvents, queueType });
+    const relay = createRelay(outbox, bus, {
       onError: rateLimited((line) => cli.err(`usecasecore relay: publishing failed: ${line}`)),
     });
-    relay.start(pollMs);
-    const cleanup = retentionOptions && startRetention(cli, uow, retentionOptions);
-    const sealer = sealEveryMs === undefined ? undefined : startSealer(cli, uow, sealEveryMs);
-    const started = { outbox: cli.tables.outbox, exchange: exchanges.events, broker: redact(amqpUrl), pollMs };
-    const sealing =
-      sealEveryMs === undefined ? null : `sealing ${cli.tables.audit} every ${formatDuration(sealEveryMs)}`;
-    cli.print(
-      `usecasecore relay: ${started.outbox} → ${started.exchange} at ${started.broker}, polling every ` +
-        `${formatDuration(pollMs)}${sealing ? `, ${sealing}` : ''}` +
-        `${retentionOptions ? `, ${retentionOptions.description}` : ''}`,
-      { started, sealing, retention: retentionOptions?.description ?? null },
-    );
+    relay.start(config.pollMs);
+    const cleanup = config.retention && startRetention(cli, uow, config.retention);
+    const sealer = config.sealEveryMs === undefined ? undefined : startSealer(cli, uow, config.sealEveryMs);
+    printStarted(cli, config);
     const alive = setInterval(() => undefined, 1 << 30); // the relay's and retention's timers are unref'd
     const signal = await stopped;
     clearInterval(alive);
@@ -124,6 +95,75 @@ second signal cut the shutdown short, 2 bad usage.`,
     return EXIT.ok;
   },
 };
+
+/** What the flags and the environment ask the relay for, checked before anything is opened. */
+interface RelayConfig {
+  readonly amqpUrl: string;
+  readonly pollMs: number;
+  readonly exchanges: Exchanges;
+  readonly mandatoryEvents: boolean;
+  readonly queueType: QueueType;
+  readonly retention: (RetentionOptions & { description: string }) | undefined;
+  readonly sealEveryMs: number | undefined;
+}
+
+function relayConfig(cli: Invocation): RelayConfig {
+  const amqpUrl = cli.string('amqp-url') ?? cli.env.AMQP_URL;
+  if (!amqpUrl) throw new UsageError('Set AMQP_URL or pass --amqp-url (e.g. amqp://guest:guest@127.0.0.1:5672)');
+  const name = cli.string('exchanges') ?? (cli.env.UCC_EXCHANGES || undefined);
+  const queueType = cli.string('queue-type') ?? (cli.env.UCC_QUEUE_TYPE || 'quorum');
+  if (!isQueueType(queueType))
+    throw new UsageError(`--queue-type must be quorum or classic (as amqpModule's queueType), got ${queueType}`);
+  return {
+    amqpUrl,
+    pollMs: cli.duration('poll') ?? pollFromEnv(cli.env.RELAY_POLL_MS),
+    exchanges: name ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` } : DEFAULT_EXCHANGES,
+    mandatoryEvents: cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1',
+    queueType,
+    retention: retentionOf(cli),
+    sealEveryMs: sealEveryOf(cli),
+  };
+}
+
+/**
+ * The outbox and the broker connection, each tried once so a missing table or an unreachable broker fails now, with
+ * the fix, rather than after "started"; undefined (said on stderr) when the broker does not answer.
+ */
+async function open(cli: Invocation, config: RelayConfig) {
+  const uow = new KnexUnitOfWork(cli.db({ min: 1, max: 3 }));
+  const outbox = new KnexOutbox(uow, cli.tables.outbox);
+  await outbox.pending(); // throws, with the fix, when the database or the tables are missing
+  const connection = new AmqpConnection(config.amqpUrl);
+  try {
+    await connection.model();
+  } catch (error) {
+    await connection.close();
+    cli.err(
+      `usecasecore relay: cannot connect to RabbitMQ at ${redact(config.amqpUrl)} (${(error as Error).message}) — ` +
+        'check --amqp-url or AMQP_URL (host, port, user, password, vhost), and that the broker is up',
+    );
+    return undefined;
+  }
+  return { uow, outbox, connection };
+}
+
+/** The one line a started relay prints (and its fields, with --json). */
+function printStarted(cli: Invocation, config: RelayConfig): void {
+  const started = {
+    outbox: cli.tables.outbox,
+    exchange: config.exchanges.events,
+    broker: redact(config.amqpUrl),
+    pollMs: config.pollMs,
+  };
+  const sealing =
+    config.sealEveryMs === undefined ? null : `sealing ${cli.tables.audit} every ${formatDuration(config.sealEveryMs)}`;
+  cli.print(
+    `usecasecore relay: ${started.outbox} → ${started.exchange} at ${started.broker}, polling every ` +
+      `${formatDuration(config.pollMs)}${sealing ? `, ${sealing}` : ''}` +
+      `${config.retention ? `, ${config.retention.description}` : ''}`,
+    { started, sealing, retention: config.retention?.description ?? null },
+  );
+}
 
 /** How long a shutdown waits for the batch (and retention purge) under way. */
 const STOP_DEADLINE_MS = 10_000;
