@@ -96,6 +96,6 @@ export function amqpModule(options: AmqpModuleOptions): ContainerModule {
     bind(TOKENS.MessageSource).toConstantValue(source);
     bind(AmqpSource).toConstantValue(source);
     // The connection logs its losses through the relay's Logger (the container's).
-    bindRelay(bind, bus, options.relay, (logger) => connection.logTo(logger));
+    bindRelay(bind, AmqpBus, options.relay, (logger) => connection.logTo(logger));
   });
 }

@@ -3,6 +3,7 @@ import { ContainerModule, type ContainerModuleLoadOptions, type ServiceIdentifie
 import type { Clock } from '../../lib/core/ports.js';
 import { bindRelay, type RelayOptions } from '../../lib/messaging/relay.js';
 import { UseCaseError } from '../../lib/core/errors.js';
+import { DEFAULT_EXCHANGES, queueNames, type Exchanges } from '../../lib/core/queues.js';
 import { TOKENS } from '../../lib/core/tokens.js';
 import { MemoryAuditStore } from './audit-store.js';
 import { MemoryBus } from './bus.js';
@@ -65,10 +66,15 @@ export function memoryBusModule(options: MemoryModuleOptions = {}): ContainerMod
   return new ContainerModule(({ bind }) => bindBus(bind, options));
 }
 
+/** The bus names its job queues as the mediator does: from `TOKENS.Exchanges` when one is bound. */
 function bindBus(bind: ContainerModuleLoadOptions['bind'], options: MemoryModuleOptions): void {
-  const bus = new MemoryBus();
-  bind(TOKENS.MessageBus).toConstantValue(bus);
-  bind(TOKENS.MessageSource).toConstantValue(bus);
-  bind(MemoryBus).toConstantValue(bus);
-  bindRelay(bind, bus, options.relay);
+  bind(MemoryBus)
+    .toResolvedValue(
+      (exchanges: Exchanges | undefined) => new MemoryBus({ queues: queueNames(exchanges ?? DEFAULT_EXCHANGES) }),
+      [{ serviceIdentifier: TOKENS.Exchanges, optional: true }],
+    )
+    .inSingletonScope();
+  bind(TOKENS.MessageBus).toService(MemoryBus);
+  bind(TOKENS.MessageSource).toService(MemoryBus);
+  bindRelay(bind, MemoryBus, options.relay);
 }

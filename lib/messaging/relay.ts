@@ -1,6 +1,6 @@
 // Moves committed outbox rows to a bus: woken after commit, polling as a fallback, one pass at a time, each pass
 // keeping up to `pipeline` batches in flight.
-import type { ContainerModuleLoadOptions } from 'inversify';
+import type { ContainerModuleLoadOptions, ServiceIdentifier } from 'inversify';
 import { defaultLogger, type Logger } from '../core/logger.js';
 import type { Outbox, OutboxMessage } from '../core/ports.js';
 import { TOKENS } from '../core/tokens.js';
@@ -337,26 +337,27 @@ class OutboxRelay implements RunningRelay {
 }
 
 /**
- * Binds `TOKENS.Relay` (a singleton) to a relay over the container's Outbox and `bus`, with the container's
- * Telemetry and Logger: the bus modules' part (memoryModule(), amqpModule()). `withLogger` hears that Logger once,
- * when the relay is made (every mediator resolves it, as a port).
+ * Binds `TOKENS.Relay` (a singleton) to a relay over the container's Outbox and the bus bound under `bus`, with the
+ * container's Telemetry and Logger: the bus modules' part (memoryModule(), amqpModule()). `withLogger` hears that
+ * Logger once, when the relay is made (every mediator resolves it, as a port).
  * @internal
  */
 export function bindRelay(
   bind: ContainerModuleLoadOptions['bind'],
-  bus: MessageBus,
+  bus: ServiceIdentifier<MessageBus>,
   options: RelayOptions = {},
   withLogger?: (logger: Logger) => void,
 ): void {
   bind(TOKENS.Relay)
     .toResolvedValue(
-      (outbox: Outbox, telemetry: MessagingTelemetry | undefined, bound: Logger | undefined) => {
+      (outbox: Outbox, publisher: MessageBus, telemetry: MessagingTelemetry | undefined, bound: Logger | undefined) => {
         const logger = bound ?? defaultLogger;
         withLogger?.(logger);
-        return createRelay(outbox, bus, { telemetry, logger, ...options });
+        return createRelay(outbox, publisher, { telemetry, logger, ...options });
       },
       [
         TOKENS.Outbox,
+        bus,
         { serviceIdentifier: TOKENS.Telemetry, optional: true },
         { serviceIdentifier: TOKENS.Logger, optional: true },
       ],

@@ -1,11 +1,32 @@
 // Consumers on the memory bus: jobs and events through the pipeline, once per message, retries and dead letters.
-import { injectable } from 'inversify';
+import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
-import { Command, Event, fail, handles, ok, type Context, type Handler } from '../../../lib/core/index.js';
+import { MemoryBus, memoryModule } from '../../../adapters/memory/index.js';
+import {
+  Command,
+  Event,
+  TOKENS,
+  createMediator,
+  fail,
+  handles,
+  ok,
+  type Context,
+  type Handler,
+} from '../../../lib/core/index.js';
+import { settled } from '../../../lib/testing/index.js';
 import { consume, type OutboxMessage } from '../../../lib/messaging/index.js';
 import { work } from '../../../lib/jobs/index.js';
 import { everyone, recommendedStack } from '../../../middleware/index.js';
-import { ACCOUNT_HANDLERS, Deposit, Deposited, alice, expect, wire } from '../../support/helpers.js';
+import {
+  ACCOUNTS,
+  ACCOUNT_HANDLERS,
+  Accounts,
+  Deposit,
+  Deposited,
+  alice,
+  expect,
+  wire,
+} from '../../support/helpers.js';
 
 class OpenAccount extends Command(v.object({ account: v.string() }))<{ queued: boolean }, 'refused'> {}
 @handles(OpenAccount)
@@ -134,5 +155,25 @@ describe('work() and consume() on the memory bus', () => {
 
   it('should name the job queue after the jobs exchange and the command type', () => {
     expect(setup().mediator.ports.queues.job('Deposit')).to.equal('usecasecore.jobs.Deposit');
+  });
+
+  it('should route jobs to the queue its workers read when TOKENS.Exchanges renames the exchanges', async () => {
+    const container = new Container();
+    container.bind(TOKENS.Exchanges).toConstantValue({ events: 'shop.events', jobs: 'shop.jobs', dead: 'shop.dead' });
+    container.load(memoryModule());
+    container.bind(ACCOUNTS).to(Accounts).inSingletonScope();
+    const mediator = createMediator(container, {
+      handlers: [...ACCOUNT_HANDLERS, OpenAccountHandler],
+      middleware: recommendedStack({ rules: [everyone(OpenAccount), everyone(Deposit)], inbox: true }),
+    });
+    const bus = container.get(MemoryBus);
+    await work(mediator, bus, [Deposit]);
+    const sent = await mediator.send(OpenAccount.from({ account: 'x1' }), alice);
+    expect(sent.ok).to.equal(true);
+    await settled(container);
+    expect(container.get<Accounts>(ACCOUNTS).balances.get('x1'), 'the worker of shop.jobs.Deposit ran it').to.equal(
+      100,
+    );
+    expect(mediator.ports.queues.job('Deposit')).to.equal('shop.jobs.Deposit');
   });
 });
