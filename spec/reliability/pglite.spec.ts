@@ -1,6 +1,7 @@
 // RELIABILITY.md scenarios that need no server of their own, on the run's shared PGlite: redaction in what is
 // stored and logged (30), and hostile identifiers in the library's table options and the sample's routes (35).
-// The ones on Postgres, RabbitMQ and real processes are in spec/postgres/scenarios.spec.ts.
+// The ones on Postgres and real processes are in spec/reliability/postgres-*.spec.ts, RabbitMQ in
+// spec/adapters/amqp/scenarios-*.spec.ts.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
