@@ -5,7 +5,13 @@ import { retention, type Retention, type RetentionOptions } from '../../lib/ops/
 import { auditSealer, type AuditSealer } from '../../lib/audit/sealer.js';
 import { AmqpBus } from '../amqp/bus.js';
 import { AmqpConnection } from '../amqp/connection.js';
-import { DEFAULT_EXCHANGES, isQueueType, type Exchanges, type QueueType } from '../amqp/topology.js';
+import {
+  DEFAULT_DELIVERY_LIMIT,
+  DEFAULT_EXCHANGES,
+  isQueueType,
+  type Exchanges,
+  type QueueType,
+} from '../amqp/topology.js';
 import { KnexAuditStore } from '../knex/audit-store.js';
 import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexInbox } from '../knex/inbox.js';
@@ -36,6 +42,8 @@ Options:
   --mandatory-events               park events no queue takes (default: $UCC_MANDATORY_EVENTS=1; jobs always are)
   --queue-type <quorum|classic>    the type of the job queues it declares, as your amqpModule({ queueType })
                                    (default: $UCC_QUEUE_TYPE, else quorum)
+  --delivery-limit <n>             quorum job queues' delivery limit, as your amqpModule({ deliveryLimit })
+                                   (default: $UCC_DELIVERY_LIMIT, else 20)
 Audit sealing (on by default: appends commit unchained, the sealer chains them into each tenant's hash chain):
   --audit-seal-every <duration>    time between seals (default 200ms: a record is sealed well within 1s)
   --no-audit-seal                  do not seal here: another process must (a relay, or auditSealer()); several
@@ -55,6 +63,7 @@ second signal cut the shutdown short, 2 bad usage.`,
     poll: { type: 'string' },
     'mandatory-events': { type: 'boolean' },
     'queue-type': { type: 'string' },
+    'delivery-limit': { type: 'string' },
     'audit-seal-every': { type: 'string' },
     'no-audit-seal': { type: 'boolean' },
     'purge-sent-after': { type: 'string' },
@@ -69,8 +78,8 @@ second signal cut the shutdown short, 2 bad usage.`,
     if (!opened) return EXIT.problem;
     const { uow, outbox, connection } = opened;
     const stopped = firstSignal(cli);
-    const { exchanges, mandatoryEvents, queueType } = config;
-    const bus = new AmqpBus(connection, { exchanges, mandatoryEvents, queueType });
+    const { exchanges, mandatoryEvents, queueType, deliveryLimit } = config;
+    const bus = new AmqpBus(connection, { exchanges, mandatoryEvents, queueType, deliveryLimit });
     const relay = createRelay(outbox, bus, {
       onError: rateLimited((line) => cli.err(`usecasecore relay: publishing failed: ${line}`)),
     });
@@ -103,6 +112,7 @@ interface RelayConfig {
   readonly exchanges: Exchanges;
   readonly mandatoryEvents: boolean;
   readonly queueType: QueueType;
+  readonly deliveryLimit: number;
   readonly retention: (RetentionOptions & { description: string }) | undefined;
   readonly sealEveryMs: number | undefined;
 }
@@ -120,6 +130,7 @@ function relayConfig(cli: Invocation): RelayConfig {
     exchanges: name ? { events: `${name}.events`, jobs: `${name}.jobs`, dead: `${name}.dead` } : DEFAULT_EXCHANGES,
     mandatoryEvents: cli.flag('mandatory-events') || cli.env.UCC_MANDATORY_EVENTS === '1',
     queueType,
+    deliveryLimit: deliveryLimitOf(cli),
     retention: retentionOf(cli),
     sealEveryMs: sealEveryOf(cli),
   };
@@ -221,6 +232,16 @@ function rateLimited(print: (line: string) => void): (error: unknown) => void {
     lastAt = Date.now();
     unreported = 0;
   };
+}
+
+/** The delivery limit job queues are declared with: it must be the one amqpModule declares them with, or they clash. */
+function deliveryLimitOf(cli: Invocation): number {
+  const given = cli.string('delivery-limit') ?? (cli.env.UCC_DELIVERY_LIMIT || undefined);
+  if (given === undefined) return DEFAULT_DELIVERY_LIMIT;
+  const limit = Number(given);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new UsageError(`--delivery-limit must be a whole number ≥ 1 (as amqpModule's deliveryLimit), got ${given}`);
+  return limit;
 }
 
 function pollFromEnv(value: string | undefined): number {

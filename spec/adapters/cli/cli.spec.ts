@@ -55,6 +55,11 @@ describe('usecasecore CLI', function () {
         ['relay', '--amqp-url', 'amqp://127.0.0.1:1', '--queue-type', 'mirrored'],
         /--queue-type must be quorum or classic \(as amqpModule's queueType\), got mirrored/,
       ],
+      [
+        'a delivery limit below 1',
+        ['relay', '--amqp-url', 'amqp://127.0.0.1:1', '--delivery-limit', '0'],
+        /--delivery-limit must be a whole number ≥ 1 \(as amqpModule's deliveryLimit\), got 0/,
+      ],
     ];
     it('should exit 2 with the fix and a usage line on stderr for bad usage', async () => {
       const runs = await Promise.all(misuses.map(([, args]) => cli(args, { DATABASE_URL: '' })));
