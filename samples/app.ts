@@ -97,8 +97,8 @@ export function createMemoryContainer(): Container {
 /**
  * Builds the service on `container`, which must bind the usecasecore ports and the sample's repository tokens
  * (default: everything in memory); it loads `otelModule()` into it unless Telemetry is bound already. Every request
- * runs tracing → validation → jobs (records the state of a job a worker runs) → unitOfWork → audit → idempotency →
- * inbox (for consumed messages and jobs) → policy → transition → publish → handler. HTTP: the probes, then the
+ * runs tracing → validation → unitOfWork → audit → idempotency → inbox (for consumed messages and jobs, whose
+ * states the job runner of work() records) → policy → transition → publish → handler. HTTP: the probes, then the
  * declared routes (samples/routes.ts) in the request's trace context, `GET /audit/export` (NDJSON),
  * `GET /openapi.json` and `GET /docs`; anything else is a 404 problem. It starts no consumer or worker: see
  * `startConsumers` (samples/consumers.ts).

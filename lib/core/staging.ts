@@ -19,7 +19,7 @@ export interface EnqueueOptions extends StageOptions {
   readonly onSuccess?: RequestClass;
   /** A command class sent (as a job of its own) once this job failed or was dead-lettered: see `JobSettled`. */
   readonly onFailure?: RequestClass;
-  /** Start no sooner than this many ms after the commit. */
+  /** Start no sooner than this many ms after `ctx.enqueue` was called (by the mediator's clock). */
   readonly delayMs?: number;
   /** Start no sooner than this time (a Date, or ISO 8601). */
   readonly runAt?: Date | string;

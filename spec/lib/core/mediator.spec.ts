@@ -10,6 +10,7 @@ import {
   handles,
   ok,
   withRules,
+  MIDDLEWARE,
   type Context,
   type Handler,
   type Middleware,
@@ -191,6 +192,41 @@ describe('createMediator()', () => {
     }
     const { mediator } = wire({ middleware: stack(), handlers: [QuietHandler] });
     expect(mediator.describe(Quiet).middleware).to.not.include('audit');
+  });
+
+  it('should refuse a rule that names no middleware, listing the names there are', () => {
+    const misspelt = withRules(
+      async function rateLimit(_ctx, next) {
+        return next();
+      },
+      { after: ['polcy'] },
+    );
+    expect(() => wire({ middleware: [...stack(), misspelt] }))
+      .to.throw(UseCaseError, /rateLimit's rules name "polcy", which is no middleware — use one of: .*\bpolicy\b.*/)
+      .with.property('kind', 'bad_stack');
+    const named = withRules(
+      async function rateLimit(_ctx, next) {
+        return next();
+      },
+      { after: [MIDDLEWARE.policy] },
+    );
+    expect(() => wire({ middleware: [...stack(), named] })).not.to.throw();
+  });
+
+  it("should refuse a request's opt-out that names no middleware", () => {
+    class Typo extends Command(v.object({}))<void> {
+      static readonly skip = ['audti'];
+    }
+    @handles(Typo)
+    @injectable()
+    class TypoHandler implements Handler<Typo> {
+      handle() {
+        return ok(undefined);
+      }
+    }
+    expect(() => wire({ middleware: stack(), handlers: [TypoHandler] }))
+      .to.throw(UseCaseError, /Typo skips "audti", which is no middleware — use one of: .*\baudit\b/)
+      .with.property('kind', 'bad_stack');
   });
 
   it('should run custom middleware as an onion around the handler, outer first (MediatR order)', async () => {

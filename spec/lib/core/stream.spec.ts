@@ -4,7 +4,18 @@ import 'reflect-metadata';
 import { Container, injectable } from 'inversify';
 import * as v from 'valibot';
 import { memoryModule, type MemoryAuditStore } from '../../../adapters/memory/index.js';
-import { Query, TOKENS, UseCaseError, createMediator, handles, ok, type Context } from '../../../lib/core/index.js';
+import {
+  Query,
+  TOKENS,
+  UseCaseError,
+  createMediator,
+  handles,
+  ok,
+  withRules,
+  type Context,
+  type MiddlewareRules,
+  type Next,
+} from '../../../lib/core/index.js';
 import { recommendedStack, rule } from '../../../middleware/index.js';
 import { alice, expect } from '../../support/helpers.js';
 
@@ -124,5 +135,35 @@ describe('mediator.stream()', () => {
   it('should say how to fix a handler that returns something that is not an async iterable', async () => {
     const opening = mediator.stream(Broken.from({}), alice);
     await expect(opening).to.be.rejectedWith(UseCaseError, /return ok\(items\) where items is an async iterable/);
+  });
+
+  it('should run a custom middleware when a stream opens unless its rules say stream: false', async () => {
+    const ran: string[] = [];
+    const named = (name: string, rules: MiddlewareRules) =>
+      withRules(
+        Object.defineProperty(
+          async (_ctx: Context, next: Next) => {
+            ran.push(name);
+            return next();
+          },
+          'name',
+          { value: name },
+        ),
+        rules,
+      );
+    const streaming = createMediator(container, {
+      handlers: [NumbersHandler],
+      middleware: [
+        ...recommendedStack({ rules: [rule(Numbers, () => true)] }),
+        named('timing', {}),
+        named('cacheWarmer', { stream: false }),
+      ],
+    });
+    const opened = await streaming.stream(Numbers.from({ to: 1 }), alice);
+    if (!opened.ok) return expect.fail(JSON.stringify(opened));
+    await all(opened.value);
+    expect(ran, 'a custom middleware takes part; one that says stream: false does not').to.deep.equal(['timing']);
+    await streaming.send(Numbers.from({ to: 1 }), alice);
+    expect(ran.slice(1), 'both run on a plain send').to.deep.equal(['timing', 'cacheWarmer']);
   });
 });
