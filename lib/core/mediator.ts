@@ -1,4 +1,4 @@
-// createMediator: resolves the ports, checks and composes every request type's stack once (routes.ts), then sends
+// createMediator: resolves the ports, checks and composes every request type's stack once (route-table.ts), then sends
 // each request through its route to its handler.
 import { randomUUID } from 'node:crypto';
 import type { Container } from 'inversify';
@@ -11,7 +11,7 @@ import { DEFAULT_EXCHANGES, queueNames, type Exchanges } from './queues.js';
 import type { AnyRequest, FailureOf, Request, RequestClass, ResultOf } from './request.js';
 import { typeOf } from './request.js';
 import type { AnyResult, Result } from './result.js';
-import { RouteTable, type Description } from './routes.js';
+import { RouteTable, type Description } from './route-table.js';
 import { checkNames, resolveMiddleware } from './stack.js';
 import { guarded, isAsyncIterable } from './stream.js';
 import { TOKENS } from './tokens.js';

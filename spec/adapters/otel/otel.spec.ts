@@ -252,16 +252,22 @@ describe('OpenTelemetry (usecasecore/otel)', () => {
     }
   });
 
-  it('measures every send in usecasecore.send.duration by type and outcome, and counts replays', async () => {
+  it('measures every send in usecasecore.send.duration by type and outcome, and counts idempotency replays only', async () => {
     // A meter of this case's own, so the counts are exactly this workload's.
     const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
     const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
     const meterProvider = new MeterProvider({ readers: [reader] });
-    const { mediator } = wired([tracing({ tracer, meterProvider }), ...recommendedStack({ rules })]);
+    const { mediator } = wired([tracing({ tracer, meterProvider }), ...recommendedStack({ rules, inbox: true })]);
     for (let i = 0; i < 3; i++) await mediator.send(Deposit.from({ account: 'm', amount: 1 }), alice);
     await mediator.send(Withdraw.from({ account: 'none', amount: 1 }), alice);
     for (let i = 0; i < 2; i++)
       await mediator.send(Deposit.from({ account: 'm', amount: 1 }), { ...alice, idempotencyKey: 'm1' });
+    // A delivery and its duplicate: the inbox replays the second, which is no idempotency replay.
+    const delivered = { ...alice, message: { id: 'message-1', consumer: 'spec.ledger' } };
+    for (let i = 0; i < 2; i++) {
+      const sent = await mediator.send(Deposit.from({ account: 'm', amount: 1 }), delivered);
+      expect(sent.replayed === true, `delivery ${i + 1} replayed`).to.equal(i === 1);
+    }
     await reader.forceFlush();
     const points = metricExporter
       .getMetrics()
@@ -273,11 +279,14 @@ describe('OpenTelemetry (usecasecore/otel)', () => {
         .filter((p) => p.name === name && Object.entries(attributes).every(([k, val]) => p.attributes[k] === val))
         .reduce((n, p) => n + (typeof p.value === 'number' ? p.value : (p.value as { count: number }).count), 0);
     const ok = { 'usecasecore.request.type': 'Deposit', 'usecasecore.outcome': 'ok' };
-    expect(count('usecasecore.send.duration', ok)).to.equal(5);
+    expect(count('usecasecore.send.duration', ok)).to.equal(7);
     expect(
       count('usecasecore.send.duration', { 'usecasecore.request.type': 'Withdraw', 'usecasecore.outcome': 'domain' }),
     ).to.equal(1);
-    expect(count('usecasecore.idempotency.replays', { 'usecasecore.request.type': 'Deposit' })).to.equal(1);
+    expect(
+      count('usecasecore.idempotency.replays', { 'usecasecore.request.type': 'Deposit' }),
+      'the key replayed once; the inbox duplicate is not counted',
+    ).to.equal(1);
     expect(points.find((p) => p.name === 'usecasecore.send.duration')?.unit).to.equal('s');
     await meterProvider.shutdown();
   });

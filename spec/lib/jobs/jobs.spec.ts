@@ -326,6 +326,20 @@ describe('jobs with handles (memory)', () => {
     );
   });
 
+  it('records the queue its workers read even in a process that consumes nothing (no MessageSource bound)', async () => {
+    const container = new Container();
+    container.load(memoryModule({ bus: false })); // a web process: it enqueues, a relay and workers run elsewhere
+    expect(container.isBound(TOKENS.MessageSource)).to.equal(false);
+    const mediator = createMediator(container, { handlers: HANDLERS, middleware: recommendedStack({ rules }) });
+    const enqueued = await mediator.send(Enqueue.from({ job: 'Crunch', n: 1 }));
+    if (!enqueued.ok) return expect.fail(enqueued.failure.message);
+    expect(enqueued.value.queue, 'the queue a RabbitMQ or memory worker of Crunch reads').to.equal(
+      'usecasecore.jobs.Crunch',
+    );
+    const record = await mediator.send(new GetJob({ jobId: enqueued.value.jobId }));
+    expect(record).to.nested.include({ 'value.queue': 'usecasecore.jobs.Crunch', 'value.state': 'queued' });
+  });
+
   it('runs a job once when its duplicate is delivered while the first run still goes (recommendedStack jobs: true)', async () => {
     const container = new Container();
     container.load(memoryModule());
