@@ -1,6 +1,7 @@
-// Which way imports may point (docs/architecture.md draws it): samples → adapters → lib/{jobs → messaging, audit → ops}
-// → middleware → lib/core. `npm test` runs it (npm run check:deps); a cycle or a wrong-way import fails the build.
-const LIB_ABOVE_MIDDLEWARE = '^lib/(messaging|jobs|audit|ops|testing)/';
+// Which way imports may point (docs/architecture.md draws it): samples → adapters →
+// lib/{processes → jobs → messaging, audit → ops} → middleware → lib/core. `npm test` runs it (npm run check:deps);
+// a cycle or a wrong-way import fails the build.
+const LIB_ABOVE_MIDDLEWARE = '^lib/(messaging|jobs|processes|audit|ops|testing)/';
 const DRIVERS = '^(knex|pg|amqplib|knex-pglite|@electric-sql/pglite|@opentelemetry/)';
 
 /** A rule forbidding imports from `from` to `to`, with the fix in its comment. */
@@ -19,7 +20,7 @@ module.exports = {
       'core-imports-nothing-above',
       'lib/core is the bottom layer: it imports no other folder of the project.',
       { path: '^lib/core/' },
-      { path: '^(lib/(messaging|jobs|audit|ops|testing)|middleware|adapters|samples|spec|bench)/' },
+      { path: '^(lib/(messaging|jobs|processes|audit|ops|testing)|middleware|adapters|samples|spec|bench)/' },
     ),
     never(
       'middleware-see-core-only',
@@ -37,20 +38,36 @@ module.exports = {
       'messaging-below-jobs',
       'Jobs are built on messaging (work() serves a queue), never the other way.',
       { path: '^lib/messaging/' },
-      { path: '^lib/(jobs|audit|ops|testing)/' },
+      { path: '^lib/(jobs|processes|audit|ops|testing)/' },
     ),
     never(
       'jobs-on-messaging-only',
-      'Jobs use core, middleware names and messaging; audit, ops and the testing kit sit beside or above them.',
+      'Jobs use core, middleware names and messaging; processes, audit, ops and the testing kit sit beside or above.',
       { path: '^lib/jobs/' },
+      { path: '^lib/(processes|audit|ops|testing)/' },
+    ),
+    never(
+      'processes-on-jobs',
+      'Processes run their steps as jobs (on messaging); audit, ops and the testing kit sit beside or above them.',
+      { path: '^lib/processes/' },
       { path: '^lib/(audit|ops|testing)/' },
     ),
-    never('audit-on-ops-only', 'The audit sealer uses the ops timer, nothing else beside it.', { path: '^lib/audit/' }, {
-      path: '^lib/(messaging|jobs|testing)/',
-    }),
-    never('ops-stands-alone', 'Retention and the timer see the ports in lib/core only.', { path: '^lib/ops/' }, {
-      path: '^lib/(messaging|jobs|audit|testing)/',
-    }),
+    never(
+      'audit-on-ops-only',
+      'The audit sealer uses the ops timer, nothing else beside it.',
+      { path: '^lib/audit/' },
+      {
+        path: '^lib/(messaging|jobs|processes|testing)/',
+      },
+    ),
+    never(
+      'ops-stands-alone',
+      'Retention and the timer see the ports in lib/core only.',
+      { path: '^lib/ops/' },
+      {
+        path: '^lib/(messaging|jobs|processes|audit|testing)/',
+      },
+    ),
     never(
       'only-adapters-touch-drivers',
       'Only adapters/ import database, broker or telemetry drivers; lib/ and middleware/ see ports.',
@@ -63,9 +80,14 @@ module.exports = {
       { path: '^adapters/(memory|knex|amqp|otel)/' },
       { path: '^adapters/(http|cli)/' },
     ),
-    never('adapters-below-samples', 'Adapters never import the sample service, specs or benches.', { path: '^adapters/' }, {
-      path: '^(samples|spec|bench)/',
-    }),
+    never(
+      'adapters-below-samples',
+      'Adapters never import the sample service, specs or benches.',
+      { path: '^adapters/' },
+      {
+        path: '^(samples|spec|bench)/',
+      },
+    ),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

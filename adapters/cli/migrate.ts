@@ -10,8 +10,9 @@ export const migrateCommand: Command = {
   name: 'migrate',
   summary: "create or upgrade the library's tables (--dry-run prints the SQL)",
   usage: '[--dry-run] [options]',
-  help: `Creates the library's tables (idempotency, audit, audit heads, outbox, inbox, jobs), or applies the migrations
-an existing database lacks. Safe to run from several processes at once; a second run is a no-op.
+  help: `Creates the library's tables (idempotency, audit, audit heads, outbox, inbox, jobs, processes with their steps
+and waits), or applies the migrations an existing database lacks. Safe to run from several processes at once; a
+second run is a no-op.
 
 Options:
   --dry-run   print the SQL of the migrations not yet applied, and change nothing (not even the migrations table)

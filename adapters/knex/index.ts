@@ -8,6 +8,7 @@ import { KnexAuditStore } from './audit-store.js';
 import { KnexIdempotencyStore } from './idempotency-store.js';
 import { KnexInbox } from './inbox.js';
 import { KnexJobStore } from './job-store.js';
+import { KnexProcessStore } from './process-store.js';
 import { KnexOutbox, type KnexOutboxOptions } from './outbox.js';
 import { tables, type TableOptions } from './tables.js';
 import { KnexUnitOfWork } from './unit-of-work.js';
@@ -16,6 +17,7 @@ export { KnexAuditStore, type AuditProblem, type AuditVerification } from './aud
 export { KnexIdempotencyStore } from './idempotency-store.js';
 export { KnexInbox } from './inbox.js';
 export { KnexJobStore } from './job-store.js';
+export { KnexProcessStore, type ProcessTables } from './process-store.js';
 export {
   KnexOutbox,
   type KnexOutboxOptions,
@@ -87,5 +89,7 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
     clocked(TOKENS.IdempotencyStore, (clock) => new KnexIdempotencyStore(uow, t.idempotency, clock));
     clocked(TOKENS.Inbox, (clock) => new KnexInbox(uow, t.inbox, clock));
     clocked(TOKENS.JobStore, (clock) => new KnexJobStore(uow, t.jobs, clock));
+    const processTables = { processes: t.processes, steps: t.processSteps, waits: t.processWaits };
+    clocked(TOKENS.ProcessStore, (clock) => new KnexProcessStore(uow, processTables, clock));
   });
 }

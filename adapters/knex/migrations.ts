@@ -136,6 +136,54 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
         t.jobs,
       ]),
     ],
+    '009_processes': (knex) => [
+      knex.raw(
+        `CREATE TABLE ?? (
+           id text PRIMARY KEY,
+           type text NOT NULL,
+           tenant text NOT NULL,
+           actor jsonb,
+           state text NOT NULL,
+           input jsonb,
+           failure jsonb,
+           deadline_at timestamptz(3),
+           started_at timestamptz(3) NOT NULL,
+           updated_at timestamptz(3) NOT NULL,
+           ended_at timestamptz(3))`,
+        [t.processes],
+      ),
+      knex.raw('CREATE INDEX ?? ON ?? (tenant, started_at DESC)', [`${bare(t.processes)}_by_tenant`, t.processes]),
+      knex.raw('CREATE INDEX ?? ON ?? (ended_at) WHERE ended_at IS NOT NULL', [
+        `${bare(t.processes)}_ended_at`,
+        t.processes,
+      ]),
+      knex.raw(
+        `CREATE TABLE ?? (
+           process_id text NOT NULL REFERENCES ?? (id) ON DELETE CASCADE,
+           index integer NOT NULL,
+           name text NOT NULL,
+           state text NOT NULL,
+           attempts integer NOT NULL DEFAULT 0,
+           compensations integer NOT NULL DEFAULT 0,
+           result jsonb,
+           failure jsonb,
+           started_at timestamptz(3),
+           settled_at timestamptz(3),
+           PRIMARY KEY (process_id, index))`,
+        [t.processSteps, t.processes],
+      ),
+      knex.raw(
+        `CREATE TABLE ?? (
+           event text NOT NULL,
+           key text NOT NULL,
+           process_id text,
+           step integer,
+           arrived boolean NOT NULL,
+           payload jsonb,
+           PRIMARY KEY (event, key))`,
+        [t.processWaits],
+      ),
+    ],
   };
 }
 

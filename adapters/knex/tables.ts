@@ -52,6 +52,9 @@ export interface Tables {
   readonly outbox: string;
   readonly inbox: string;
   readonly jobs: string;
+  readonly processes: string;
+  readonly processSteps: string;
+  readonly processWaits: string;
   readonly migrations: string;
 }
 
@@ -70,6 +73,9 @@ export function tables(options: TableOptions = {}): Tables {
     outbox: name('outbox'),
     inbox: name('inbox'),
     jobs: name('jobs'),
+    processes: name('processes'),
+    processSteps: name('process_steps'),
+    processWaits: name('process_waits'),
     migrations: `${prefix}migrations`,
   };
 }

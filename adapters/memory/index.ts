@@ -10,6 +10,7 @@ import { MemoryBus } from './bus.js';
 import { MemoryIdempotencyStore } from './idempotency-store.js';
 import { MemoryInbox } from './inbox.js';
 import { MemoryJobStore } from './job-store.js';
+import { MemoryProcessStore } from './process-store.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryUnitOfWork } from './unit-of-work.js';
 
@@ -18,6 +19,7 @@ export { MemoryBus, type MemoryBusOptions, type Subscriber } from './bus.js';
 export { MemoryIdempotencyStore } from './idempotency-store.js';
 export { MemoryInbox } from './inbox.js';
 export { MemoryJobStore } from './job-store.js';
+export { MemoryProcessStore } from './process-store.js';
 export { MemoryOutbox } from './outbox.js';
 export { MemoryTransaction, MemoryUnitOfWork, TransactionalMap } from './unit-of-work.js';
 
@@ -54,6 +56,7 @@ export function memoryModule(options: MemoryModuleOptions = {}): ContainerModule
     clocked(TOKENS.IdempotencyStore, (clock) => new MemoryIdempotencyStore(uow, clock));
     clocked(TOKENS.Inbox, (clock) => new MemoryInbox(uow, clock));
     clocked(TOKENS.JobStore, (clock) => new MemoryJobStore(uow, clock));
+    clocked(TOKENS.ProcessStore, (clock) => new MemoryProcessStore(uow, clock));
     if (options.bus !== false) bindBus(bind, options);
   });
 }

@@ -15,6 +15,8 @@ export const TOKENS = {
   MessageSource: Symbol.for('usecasecore.MessageSource'),
   Relay: Symbol.for('usecasecore.Relay'),
   JobStore: Symbol.for('usecasecore.JobStore'),
+  /** Where processes live (`usecasecore/processes`). */
+  ProcessStore: Symbol.for('usecasecore.ProcessStore'),
   Telemetry: Symbol.for('usecasecore.Telemetry'),
   Logger: Symbol.for('usecasecore.Logger'),
   /** The exchange names queues are named after (`Exchanges`); amqpModule binds its own, the default otherwise. */

@@ -104,7 +104,7 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 8 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs/,
+          /Applied 9 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs, 009_processes/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',
@@ -115,6 +115,9 @@ describe('usecasecore CLI', function () {
           'cli_migrations',
           'cli_migrations_lock',
           'cli_outbox',
+          'cli_process_steps',
+          'cli_process_waits',
+          'cli_processes',
         ]);
         expect(
           (await db('pg_indexes').where({ schemaname: schema }).pluck('indexname')).filter((n) =>
@@ -126,6 +129,7 @@ describe('usecasecore CLI', function () {
           'cli_inbox_processed_at',
           'cli_idempotency_expires_at',
           'cli_jobs_settled_at',
+          'cli_processes_ended_at',
         ]);
         const second = await cli([...args, '--json'], { DATABASE_URL: '' });
         expect(second.code).to.equal(0);

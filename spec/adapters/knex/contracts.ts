@@ -5,6 +5,7 @@ import {
   KnexIdempotencyStore,
   KnexInbox,
   KnexJobStore,
+  KnexProcessStore,
   KnexOutbox,
   KnexUnitOfWork,
   tables,
@@ -14,6 +15,7 @@ import {
   runIdempotencyStoreContract,
   runInboxContract,
   runJobStoreContract,
+  runProcessStoreContract,
   runOutboxContract,
   runUnitOfWorkContract,
   type Probe,
@@ -87,6 +89,16 @@ export function knexContracts(name: string, open: () => Promise<Knex | undefined
     async (clock) => {
       const { uow, t, close } = await withSchema();
       return { uow, close, store: new KnexJobStore(uow, t.jobs, clock) };
+    },
+    { purge: true },
+  );
+  runProcessStoreContract(
+    mocha,
+    name,
+    async (clock) => {
+      const { uow, t, close } = await withSchema();
+      const tables = { processes: t.processes, steps: t.processSteps, waits: t.processWaits };
+      return { uow, close, store: new KnexProcessStore(uow, tables, clock) };
     },
     { purge: true },
   );

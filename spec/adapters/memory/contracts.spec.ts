@@ -5,6 +5,7 @@ import {
   MemoryIdempotencyStore,
   MemoryInbox,
   MemoryJobStore,
+  MemoryProcessStore,
   MemoryOutbox,
   MemoryUnitOfWork,
   TransactionalMap,
@@ -14,6 +15,7 @@ import {
   runIdempotencyStoreContract,
   runInboxContract,
   runJobStoreContract,
+  runProcessStoreContract,
   runMessagingContract,
   runOutboxContract,
   runUnitOfWorkContract,
@@ -59,6 +61,15 @@ runJobStoreContract(
   async (clock) => {
     const uow = new MemoryUnitOfWork();
     return { uow, store: new MemoryJobStore(uow, clock), close: closed };
+  },
+  { purge: true },
+);
+runProcessStoreContract(
+  mocha,
+  'memory',
+  async (clock) => {
+    const uow = new MemoryUnitOfWork();
+    return { uow, store: new MemoryProcessStore(uow, clock), close: closed };
   },
   { purge: true },
 );

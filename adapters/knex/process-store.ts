@@ -1,0 +1,230 @@
+// Processes in Postgres: a row per process, a row per step, and a row per correlation a step waits on (or an event
+// that came before its waiter), each written in the transaction that decides it (migration 009).
+import type { Knex } from 'knex';
+import type { Clock } from '../../lib/core/ports.js';
+import type {
+  Correlation,
+  ProcessRecord,
+  ProcessState,
+  ProcessStore,
+  StepRecord,
+  Waiter,
+} from '../../lib/processes/ports.js';
+import { deleteInBatches } from './purge.js';
+import type { KnexUnitOfWork } from './unit-of-work.js';
+
+/** The tables of the knex ProcessStore. */
+export interface ProcessTables {
+  readonly processes: string;
+  readonly steps: string;
+  readonly waits: string;
+}
+
+interface ProcessRow {
+  id: string;
+  type: string;
+  tenant: string;
+  actor: ProcessRecord['actor'] | null;
+  state: ProcessState;
+  input: unknown;
+  failure: ProcessRecord['failure'] | null;
+  deadline_at: Date | string | null;
+  started_at: Date | string;
+  updated_at: Date | string;
+  ended_at: Date | string | null;
+}
+
+interface StepRow {
+  process_id: string;
+  index: number;
+  name: string;
+  state: StepRecord['state'];
+  attempts: number;
+  compensations: number;
+  result: unknown;
+  failure: StepRecord['failure'] | null;
+  started_at: Date | string | null;
+  settled_at: Date | string | null;
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+const iso = (time: Date | string) => new Date(time).toISOString();
+
+/** The knex ProcessStore (tables `<prefix>processes`, `<prefix>process_steps`, `<prefix>process_waits`). */
+export class KnexProcessStore implements ProcessStore {
+  constructor(
+    private readonly uow: KnexUnitOfWork,
+    private readonly tables: ProcessTables,
+    private readonly clock: Clock = Date,
+  ) {}
+
+  async add(process: ProcessRecord): Promise<void> {
+    const db = await this.uow.db();
+    const inserted = await db(this.tables.processes)
+      .insert(processRow(process))
+      .onConflict('id')
+      .ignore()
+      .returning('id');
+    if (inserted.length > 0) await this.#writeSteps(db, process);
+  }
+
+  async lock(processId: string): Promise<ProcessRecord | undefined> {
+    const db = await this.uow.db();
+    const row = await db<ProcessRow>(this.tables.processes).where({ id: processId }).forUpdate().first();
+    return row && this.#withSteps(db, [row]).then(([process]) => process);
+  }
+
+  async save(process: ProcessRecord): Promise<void> {
+    const db = await this.uow.db();
+    const { id: _id, ...row } = processRow(process);
+    await db(this.tables.processes).where({ id: process.processId }).update(row);
+    await this.#writeSteps(db, process);
+  }
+
+  async get(processId: string): Promise<ProcessRecord | undefined> {
+    const db = await this.uow.db();
+    const row = await db<ProcessRow>(this.tables.processes).where({ id: processId }).first();
+    return row && this.#withSteps(db, [row]).then(([process]) => process);
+  }
+
+  async list(query: Parameters<ProcessStore['list']>[0] = {}): Promise<ProcessRecord[]> {
+    const db = await this.uow.db();
+    const select = db<ProcessRow>(this.tables.processes)
+      .orderBy([
+        { column: 'started_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(Math.max(1, Math.min(query.limit ?? 100, 1_000)));
+    if (query.tenant !== undefined) void select.where({ tenant: query.tenant });
+    if (query.states) void select.whereIn('state', [...query.states]);
+    return this.#withSteps(db, await select);
+  }
+
+  async wait(correlation: Correlation, waiter: Waiter): Promise<{ readonly payload: unknown } | undefined> {
+    const db = await this.uow.db();
+    // Inserted, or the row already there returned locked (a no-op update): an arrival's writer commits first.
+    const [row] = await db(this.tables.waits)
+      .insert({ ...correlation, process_id: waiter.processId, step: waiter.step, arrived: false })
+      .onConflict(['event', 'key'])
+      .merge({ event: db.raw('EXCLUDED.event') })
+      .returning(['arrived', 'payload']);
+    if (row?.arrived) {
+      await db(this.tables.waits).where(correlation).delete();
+      return { payload: row.payload };
+    }
+    await db(this.tables.waits).where(correlation).update({ process_id: waiter.processId, step: waiter.step });
+    return undefined;
+  }
+
+  async signal(correlation: Correlation, payload: unknown): Promise<Waiter | undefined> {
+    const db = await this.uow.db();
+    const [row] = await db(this.tables.waits)
+      .insert({ ...correlation, payload: json(payload), arrived: true })
+      .onConflict(['event', 'key'])
+      .merge({ event: db.raw('EXCLUDED.event') }) // a no-op update: it locks the row and returns it
+      .returning(['arrived', 'process_id', 'step']);
+    if (!row || row.process_id === null) return undefined; // kept for the waiter to come (or a second arrival)
+    await db(this.tables.waits).where(correlation).delete();
+    return { processId: row.process_id as string, step: Number(row.step) };
+  }
+
+  async unwait(correlation: Correlation): Promise<void> {
+    const db = await this.uow.db();
+    await db(this.tables.waits)
+      .where({ ...correlation, arrived: false })
+      .delete();
+  }
+
+  /** Deletes processes ended completed or compensated more than `olderThanMs` ago (their steps go with them). */
+  async purge(olderThanMs: number): Promise<number> {
+    const cutoff = new Date(this.clock.now() - olderThanMs);
+    return deleteInBatches(
+      this.uow.knex,
+      this.tables.processes,
+      "ended_at < ? AND state IN ('completed', 'compensated')",
+      [cutoff],
+    );
+  }
+
+  async #writeSteps(db: Knex | Knex.Transaction, process: ProcessRecord): Promise<void> {
+    if (process.steps.length === 0) return;
+    await db(this.tables.steps)
+      .insert(process.steps.map((step, index) => stepRow(process.processId, index, step)))
+      .onConflict(['process_id', 'index'])
+      .merge();
+  }
+
+  async #withSteps(db: Knex | Knex.Transaction, rows: readonly ProcessRow[]): Promise<ProcessRecord[]> {
+    if (rows.length === 0) return [];
+    const steps = await db<StepRow>(this.tables.steps)
+      .whereIn(
+        'process_id',
+        rows.map((r) => r.id),
+      )
+      .orderBy(['process_id', 'index']);
+    const byProcess = new Map<string, StepRecord[]>();
+    for (const step of steps) byProcess.set(step.process_id, [...(byProcess.get(step.process_id) ?? []), toStep(step)]);
+    return rows.map((row) => toProcess(row, byProcess.get(row.id) ?? []));
+  }
+}
+
+function processRow(p: ProcessRecord) {
+  return {
+    id: p.processId,
+    type: p.type,
+    tenant: p.tenant,
+    actor: json(p.actor),
+    state: p.state,
+    input: json(p.input),
+    failure: json(p.failure),
+    deadline_at: p.deadlineAt ?? null,
+    started_at: p.startedAt,
+    updated_at: p.updatedAt,
+    ended_at: p.endedAt ?? null,
+  };
+}
+
+function stepRow(processId: string, index: number, s: StepRecord) {
+  return {
+    process_id: processId,
+    index,
+    name: s.name,
+    state: s.state,
+    attempts: s.attempts,
+    compensations: s.compensations,
+    result: json(s.result),
+    failure: json(s.failure),
+    started_at: s.startedAt ?? null,
+    settled_at: s.settledAt ?? null,
+  };
+}
+
+function toProcess(row: ProcessRow, steps: StepRecord[]): ProcessRecord {
+  return {
+    processId: row.id,
+    type: row.type,
+    tenant: row.tenant,
+    ...(row.actor ? { actor: row.actor } : {}),
+    state: row.state,
+    input: row.input,
+    steps,
+    ...(row.failure ? { failure: row.failure } : {}),
+    ...(row.deadline_at ? { deadlineAt: iso(row.deadline_at) } : {}),
+    startedAt: iso(row.started_at),
+    updatedAt: iso(row.updated_at),
+    ...(row.ended_at ? { endedAt: iso(row.ended_at) } : {}),
+  };
+}
+
+function toStep(row: StepRow): StepRecord {
+  return {
+    name: row.name,
+    state: row.state,
+    attempts: Number(row.attempts),
+    compensations: Number(row.compensations),
+    ...(row.result === null || row.result === undefined ? {} : { result: row.result }),
+    ...(row.failure ? { failure: row.failure } : {}),
+    ...(row.started_at ? { startedAt: iso(row.started_at) } : {}),
+    ...(row.settled_at ? { settledAt: iso(row.settled_at) } : {}),
+  };
+}
