@@ -1,15 +1,15 @@
 // Processes in Postgres: a row per process, a row per step, and a row per correlation a step waits on (or an event
 // that came before its waiter), each written in the transaction that decides it (migration 009).
 import type { Knex } from 'knex';
-import type { Clock } from '../../lib/core/ports.js';
 import type {
+  Clock,
   Correlation,
   ProcessRecord,
   ProcessState,
   ProcessStore,
   StepRecord,
   Waiter,
-} from '../../lib/processes/ports.js';
+} from '../../lib/core/ports.js';
 import { deleteInBatches } from './purge.js';
 import type { KnexUnitOfWork } from './unit-of-work.js';
 

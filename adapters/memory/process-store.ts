@@ -1,6 +1,5 @@
 // Processes in memory: their records and the waits of their steps, undone with the transaction that changed them.
-import type { Clock } from '../../lib/core/ports.js';
-import type { Correlation, ProcessRecord, ProcessStore, Waiter } from '../../lib/processes/ports.js';
+import type { Clock, Correlation, ProcessRecord, ProcessStore, Waiter } from '../../lib/core/ports.js';
 import { TransactionalMap, type MemoryUnitOfWork } from './unit-of-work.js';
 
 /** What one correlation holds: who waits for it, or the payload of an event that came first. */

@@ -17,8 +17,11 @@ export interface SendOptions {
   readonly tenant?: string | undefined;
   readonly requestId?: string | undefined;
   readonly idempotencyKey?: string | undefined;
-  /** The delivered message this send handles (set by consumers; the inbox dedupes on it). */
-  readonly message?: { readonly id: string; readonly consumer: string } | undefined;
+  /**
+   * The delivered message this send handles (set by consumers; the inbox dedupes on it), and which delivery of it
+   * this is (1 the first time).
+   */
+  readonly message?: { readonly id: string; readonly consumer: string; readonly attempt?: number } | undefined;
   /** Aborts a stream (`mediator.stream`): the iteration stops between items and the source is closed. */
   readonly signal?: AbortSignal | undefined;
   /** Runs this event subscriber (@on) rather than the type's handler (set by `subscribe()` per queue). */
@@ -26,11 +29,29 @@ export interface SendOptions {
   /** The job message this send runs (set by `work()`): a rule can tell a job run from a client's send by it. */
   readonly job?: OutboxMessage | undefined;
   /**
+   * The process step this send is (set by the process runner): `key` is stable across its retries — pass it to an
+   * outside service that honours idempotency keys, so a retried step never acts twice there.
+   */
+  readonly process?: ProcessStepRef | undefined;
+  /**
    * Runs inside the send's transaction, after the whole stack, just before a success commits (as `ctx.beforeCommit`
    * does), so a write of the caller's commits with the send's or not at all: the job runner records a job's result
    * so. Needs `unitOfWork()` in the stack.
    */
   readonly beforeCommit?: Hook | undefined;
+}
+
+/** A process step, as a send of it sees itself (`ctx.meta.process`). */
+export interface ProcessStepRef {
+  readonly processId: string;
+  /** The process's name (`Checkout`). */
+  readonly type: string;
+  /** The step's index in its process. */
+  readonly step: number;
+  /** `run`, or `compensate` when it undoes a completed step. */
+  readonly phase: 'run' | 'compensate' | 'end';
+  /** The step's idempotency key, the same on every retry of the step. */
+  readonly key: string;
 }
 
 /** Metadata as middleware see it (request id and tenant always set). */

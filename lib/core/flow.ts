@@ -93,8 +93,8 @@ export function flow<const S extends readonly [StepClass, ...StepClass[]]>(
   return Flow as unknown as FlowClass<S>;
 }
 
-/** The step names of a flow class, or undefined for any other request class. */
+/** The step names of a flow or a process class (its `static steps`), or undefined for any other request class. */
 export function stepsOf(type: RequestClass): string[] | undefined {
-  const steps = (type as Partial<FlowClass<readonly StepClass[]>>).steps;
-  return steps?.map((step) => typeOf(step));
+  const steps = (type as { steps?: ReadonlyArray<StepClass | { readonly kind: string; readonly name: string }> }).steps;
+  return steps?.map((step) => (typeof step === 'function' ? typeOf(step as StepClass) : step.name));
 }

@@ -7,7 +7,7 @@ export { andThen, fail, failure, map, mapFailure, match, notFound, ok, unwrap } 
 export type { AnyResult, Fail, Failure, FailureKind, Issue, Ok, Result } from './result.js';
 export { FAILURES, type FailureRule } from './failures.js';
 export { handles, on } from './handler.js';
-export type { Actor, Context, Handler, HandlerClass, Meta, SendOptions } from './context.js';
+export type { Actor, Context, Handler, HandlerClass, Meta, ProcessStepRef, SendOptions } from './context.js';
 export type { EnqueueOptions, JobHandle } from './staging.js';
 export { withRules, type Middleware, type MiddlewareClass, type MiddlewareRules, type Next } from './middleware.js';
 export { MIDDLEWARE } from './names.js';

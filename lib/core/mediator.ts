@@ -64,6 +64,7 @@ const PORT_TOKENS = {
   inbox: TOKENS.Inbox,
   relay: TOKENS.Relay,
   jobs: TOKENS.JobStore,
+  processes: TOKENS.ProcessStore,
   telemetry: TOKENS.Telemetry,
 } as const;
 
@@ -86,6 +87,7 @@ function metaOf(options: SendOptions, parent: Context | undefined): Meta {
       idempotencyKey: options.idempotencyKey,
       message: options.message,
       job: options.job,
+      process: options.process,
       requestId: options.requestId ?? nextRequestId(),
       tenant: options.tenant ?? 'default',
     };

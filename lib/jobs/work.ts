@@ -22,7 +22,7 @@ export function work(
   for (const job of jobs) checkRecordable(mediator, job);
   return Promise.all(
     jobs.map((job) => {
-      const { retry } = job;
+      const retry = options.retry ?? job.retry;
       const queue: QueueOptions = {
         ...queueOptions(mediator.ports.queues.job(typeOf(job)), 'job', [job], options),
         ...(retry?.attempts === undefined ? {} : { maxAttempts: retry.attempts }),

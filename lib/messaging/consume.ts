@@ -5,7 +5,7 @@ import { UseCaseError } from '../core/errors.js';
 import { FAILURES } from '../core/failures.js';
 import type { Mediator } from '../core/mediator.js';
 import { MIDDLEWARE } from '../core/names.js';
-import { typeOf, type RequestClass } from '../core/request.js';
+import { typeOf, type RequestClass, type RetryPolicy } from '../core/request.js';
 import type { AnyResult } from '../core/result.js';
 import { settlement, thrown } from './dispositions.js';
 import type { Delivery, Disposition, MessageSource, MessagingTelemetry, QueueOptions } from './ports.js';
@@ -16,6 +16,11 @@ export interface ConsumerOptions {
   readonly prefetch?: number;
   /** Deliveries of one message before it is dead-lettered. Default 5. */
   readonly maxAttempts?: number;
+  /**
+   * `work()` only: a retry policy for every job type it runs, in place of their own `static retry` (a test that
+   * must not wait out a production backoff, say).
+   */
+  readonly retry?: RetryPolicy;
 }
 
 /** How one delivery is handled: what the source should do with it. */
@@ -157,7 +162,7 @@ export function sendDelivery(
   const { actor, actorRoles, tenant, requestId } = message.headers;
   return mediator.send(type.from(message.payload), {
     ...options,
-    message: { id: message.id, consumer },
+    message: { id: message.id, consumer, attempt: delivery.attempt },
     tenant,
     requestId,
     actor: actor === undefined ? undefined : { id: actor, roles: actorRoles ? actorRoles.split(',') : [] },

@@ -2,8 +2,7 @@
 // and state, and a waiting step meeting its event in whichever order the two arrive.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { UnitOfWork } from '../core/ports.js';
-import type { ProcessRecord, ProcessStore } from '../processes/ports.js';
+import type { ProcessRecord, ProcessStore, UnitOfWork } from '../core/ports.js';
 import { ManualClock } from './clock.js';
 import { assertIncludes, withFixture, type TestApi } from './harness.js';
 

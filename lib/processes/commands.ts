@@ -1,0 +1,54 @@
+// The jobs a process runs on: one step (run it, undo it, time its wait out, end it at its deadline) and the
+// callback of a step job given up on. Workers run them like any job (`work()`), through the whole stack.
+import * as v from 'valibot';
+import type { Context } from '../core/context.js';
+import { Command } from '../core/request.js';
+
+/** What the job of a step does. */
+export const PHASES = ['run', 'compensate', 'timeout', 'resume', 'deadline'] as const;
+
+/**
+ * One step of one process: run step `step` (or go on after its sleep: `resume`), undo it (`compensate`), time out
+ * its wait (`timeout`), or end the process past its deadline (`deadline`, step -1 for the process's own).
+ */
+export class ProcessStep extends Command(
+  v.object({
+    processId: v.pipe(v.string(), v.maxLength(100)),
+    step: v.pipe(v.number(), v.integer(), v.minValue(-1)),
+    phase: v.picklist(PHASES),
+  }),
+)<unknown, string> {
+  static readonly type = 'usecasecore.ProcessStep';
+  /** A transient failure of a step retries with this backoff; past its attempts the step is given up on. */
+  static readonly retry = { attempts: 8, baseMs: 200, maxMs: 10_000 };
+}
+
+/**
+ * The job of a step given up on (its retries ran out, or it threw every time): the `onFailure` callback of every
+ * ProcessStep job, so the process compensates or fails instead of staying `running` for good.
+ */
+export class ProcessStepGaveUp extends Command(
+  v.object({
+    payload: v.object({ processId: v.string(), step: v.number(), phase: v.picklist(PHASES) }),
+    failure: v.object({ kind: v.string(), message: v.string(), code: v.optional(v.string()) }),
+  }),
+)<unknown, string> {
+  static readonly type = 'usecasecore.ProcessStepGaveUp';
+}
+
+/**
+ * Stages the job of a step in the transaction of `ctx` (it leaves with the commit, or not at all), given up on
+ * through ProcessStepGaveUp.
+ */
+export function stageStep(
+  ctx: Context,
+  processId: string,
+  step: number,
+  phase: (typeof PHASES)[number],
+  runAt?: string,
+): void {
+  ctx.enqueue(new ProcessStep({ processId, step, phase }), {
+    onFailure: ProcessStepGaveUp,
+    ...(runAt === undefined ? {} : { runAt }),
+  });
+}

@@ -1,0 +1,55 @@
+// Starting a process: its record and its first step's job, written with the transaction of the send that starts it.
+import { randomUUID } from 'node:crypto';
+import { injectable } from 'inversify';
+import type { Context, HandlerClass } from '../core/context.js';
+import { UseCaseError } from '../core/errors.js';
+import { handles } from '../core/handler.js';
+import type { ProcessRecord } from '../core/ports.js';
+import { payloadOf, type AnyRequest, type RequestClass } from '../core/request.js';
+import { ok } from '../core/result.js';
+import { isoTime } from '../core/time.js';
+import { stageStep } from './commands.js';
+
+/** What starting needs of a declared process. */
+interface Startable extends RequestClass {
+  readonly type: string;
+  readonly steps: ReadonlyArray<{ readonly name: string }>;
+  readonly options: { readonly deadlineMs?: number | undefined };
+}
+
+/** The handler that starts `definition`: `process()` makes one per declared process. */
+export function starter(definition: Startable): HandlerClass {
+  class Start {
+    async handle(request: AnyRequest, ctx: Context) {
+      const store = ctx.ports.processes;
+      if (!store)
+        throw new UseCaseError(
+          'missing_port',
+          `${definition.type} is a process, and starting one needs a ProcessStore — load memoryModule() or ` +
+            'knexModule(...), or bind TOKENS.ProcessStore',
+        );
+      const now = ctx.ports.clock.now();
+      const deadlineAt = definition.options.deadlineMs && isoTime(now + definition.options.deadlineMs);
+      const record: ProcessRecord = {
+        processId: randomUUID(),
+        type: definition.type,
+        tenant: ctx.meta.tenant,
+        ...(ctx.meta.actor ? { actor: ctx.meta.actor } : {}),
+        state: 'running',
+        input: payloadOf(request),
+        steps: definition.steps.map((s) => ({ name: s.name, state: 'pending', attempts: 0, compensations: 0 })),
+        ...(deadlineAt ? { deadlineAt } : {}),
+        startedAt: isoTime(now),
+        updatedAt: isoTime(now),
+      };
+      await store.add(record);
+      stageStep(ctx, record.processId, 0, 'run');
+      if (deadlineAt) stageStep(ctx, record.processId, -1, 'deadline', deadlineAt);
+      return ok({ processId: record.processId, state: 'running' as const });
+    }
+  }
+  Object.defineProperty(Start, 'name', { value: `Start${definition.type}` });
+  injectable()(Start);
+  handles(definition as never)(Start as never);
+  return Start;
+}
