@@ -2,6 +2,8 @@
 // or confirm later by an event), then ship; each step undone in reverse when a later one fails.
 import { injectable } from 'inversify';
 import * as v from 'valibot';
+import type { Knex } from 'knex';
+import type { KnexUnitOfWork } from '../../../adapters/knex/index.js';
 import { MemoryUnitOfWork, TransactionalMap } from '../../../adapters/memory/index.js';
 import {
   Command,
@@ -35,32 +37,84 @@ export class CancelOrder extends Command(
   v.object({ processId: v.string(), input: v.object(order), failure: v.optional(v.unknown()) }),
 )<void> {}
 
+/**
+ * Where a process that is to be killed stops and waits for its SIGKILL (spec/lib/processes/child.ts): `Charge`
+ * inside that step, before it commits; `Reserve:commit` and `Charge:commit` after the step's commit, before the
+ * job is acked (`Reserve:commit` is also just before the Charge step); `Release` inside the compensation.
+ */
+export const gates: { at: string | undefined } = { at: undefined };
+
+/** At the gate named `point`: says so on stdout and never goes on (its process is about to be killed). */
+async function gate(point: string): Promise<void> {
+  if (gates.at !== point) return;
+  globalThis.process.stdout.write(`AT ${point}\n`);
+  await new Promise(() => undefined);
+}
+
 /** What the steps did, rolled back with their transactions, and what they saw. */
 export const SHOP = Symbol.for('spec.processes.Shop');
-@injectable()
-export class Shop {
-  /** Effects by name (`reserve:o-1`, `charge:o-1`, …): how many times each committed. */
-  readonly effects: TransactionalMap<string, number>;
-  /** Calls per key, committed or not (a retried step calls again). */
+export abstract class Shop {
+  /** Calls per key, committed or not (a retried step calls again): this process's only. */
   readonly calls = new Map<string, number>();
   /** The step keys each call saw, in order. */
   readonly keys: string[] = [];
   /** How many times a card fails before it works (`flaky`). */
   flakyFailures = 2;
-  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) {
-    this.effects = new TransactionalMap(uow);
-  }
-  did(effect: string): void {
-    this.effects.set(effect, (this.effects.get(effect) ?? 0) + 1);
-  }
+  /** Records an effect (`reserve:o-1`) in the ambient transaction: it commits with the step, or not at all. */
+  abstract did(effect: string): Promise<void>;
+  /** How many times an effect committed. */
+  abstract count(effect: string): Promise<number>;
   call(key: string, ref: ProcessStepRef | undefined): number {
     if (ref) this.keys.push(ref.key);
     const n = (this.calls.get(key) ?? 0) + 1;
     this.calls.set(key, n);
     return n;
   }
-  count(effect: string): number {
-    return this.effects.get(effect) ?? 0;
+}
+
+/** Effects in a map undone with the memory transaction. */
+@injectable()
+export class MemoryShop extends Shop {
+  readonly #effects: TransactionalMap<string, number>;
+  constructor(@inject(MemoryUnitOfWork) uow: MemoryUnitOfWork) {
+    super();
+    this.#effects = new TransactionalMap(uow);
+  }
+  async did(effect: string): Promise<void> {
+    this.#effects.set(effect, (this.#effects.get(effect) ?? 0) + 1);
+  }
+  async count(effect: string): Promise<number> {
+    return this.#effects.get(effect) ?? 0;
+  }
+}
+
+/** Effects in a table of the spec's schema, written in the step's transaction. */
+export class KnexShop extends Shop {
+  constructor(
+    private readonly uow: KnexUnitOfWork,
+    private readonly table: string,
+  ) {
+    super();
+  }
+  /** Creates the table `effects` in `schema`. */
+  static async create(db: Knex, schema: string): Promise<string> {
+    await db.schema.withSchema(schema).createTable('effects', (t) => {
+      t.text('name').primary();
+      t.integer('n').notNullable();
+    });
+    return `${schema}.effects`;
+  }
+  async did(effect: string): Promise<void> {
+    const db = await this.uow.db();
+    await db.raw(`INSERT INTO ?? (name, n) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET n = ??.n + 1`, [
+      this.table,
+      effect,
+      this.table.split('.').pop()!,
+    ]);
+  }
+  async count(effect: string): Promise<number> {
+    const row = await (await this.uow.db())(this.table).where({ name: effect }).first();
+    return row ? Number(row.n) : 0;
   }
 }
 
@@ -68,10 +122,11 @@ export class Shop {
 @injectable()
 export class ReserveHandler implements Handler<Reserve> {
   constructor(@inject(SHOP) private readonly shop: Shop) {}
-  handle(cmd: Reserve, ctx: Context<Reserve>) {
+  async handle(cmd: Reserve, ctx: Context<Reserve>) {
     this.shop.call(`reserve:${cmd.orderId}`, ctx.meta.process);
     if (cmd.orderId.startsWith('sold-out')) return fail('insufficient_stock', { available: 0 });
-    this.shop.did(`reserve:${cmd.orderId}`);
+    await this.shop.did(`reserve:${cmd.orderId}`);
+    ctx.afterCommit(() => gate('Reserve:commit'));
     return ok({ orderId: cmd.orderId, qty: cmd.qty, card: cmd.card, reservationId: `r-${cmd.orderId}` });
   }
 }
@@ -80,8 +135,9 @@ export class ReserveHandler implements Handler<Reserve> {
 @injectable()
 export class ReleaseHandler implements Handler<Release> {
   constructor(@inject(SHOP) private readonly shop: Shop) {}
-  handle(cmd: Release) {
-    this.shop.did(`release:${cmd.orderId}`);
+  async handle(cmd: Release) {
+    await gate('Release');
+    await this.shop.did(`release:${cmd.orderId}`);
     return ok(undefined);
   }
 }
@@ -90,13 +146,15 @@ export class ReleaseHandler implements Handler<Release> {
 @injectable()
 export class ChargeHandler implements Handler<Charge> {
   constructor(@inject(SHOP) private readonly shop: Shop) {}
-  handle(cmd: Charge, ctx: Context<Charge>) {
+  async handle(cmd: Charge, ctx: Context<Charge>) {
     const calls = this.shop.call(`charge:${cmd.orderId}`, ctx.meta.process);
+    await gate('Charge');
     if (cmd.card === 'decline') return fail('declined');
     if (cmd.card === 'broken') throw new Error('the provider is broken');
     if (cmd.card === 'flaky' && calls <= this.shop.flakyFailures)
       return failure({ kind: 'unavailable', message: 'the provider answered 503' });
-    this.shop.did(`charge:${cmd.orderId}`);
+    await this.shop.did(`charge:${cmd.orderId}`);
+    ctx.afterCommit(() => gate('Charge:commit'));
     const status = cmd.card === 'pending' ? 'pending' : 'succeeded';
     return ok({ orderId: cmd.orderId, chargeId: `ch-${cmd.orderId}`, status } as const);
   }
@@ -106,10 +164,10 @@ export class ChargeHandler implements Handler<Charge> {
 @injectable()
 export class RefundHandler implements Handler<Refund> {
   constructor(@inject(SHOP) private readonly shop: Shop) {}
-  handle(cmd: Refund) {
+  async handle(cmd: Refund) {
     const calls = this.shop.call(`refund:${cmd.orderId}`, undefined);
     if (cmd.orderId.includes('no-refund') && calls <= 1) return fail('refund_refused');
-    this.shop.did(`refund:${cmd.orderId}`);
+    await this.shop.did(`refund:${cmd.orderId}`);
     return ok(undefined);
   }
 }
@@ -118,9 +176,9 @@ export class RefundHandler implements Handler<Refund> {
 @injectable()
 export class ShipHandler implements Handler<Ship> {
   constructor(@inject(SHOP) private readonly shop: Shop) {}
-  handle(cmd: Ship) {
+  async handle(cmd: Ship) {
     if (cmd.orderId.startsWith('no-ship')) return fail('no_carrier' as never);
-    this.shop.did(`ship:${cmd.orderId}`);
+    await this.shop.did(`ship:${cmd.orderId}`);
     return ok({ shipped: cmd.orderId });
   }
 }
@@ -139,8 +197,8 @@ export class SettleHandler implements Handler<Settle> {
 @injectable()
 export class CancelOrderHandler implements Handler<CancelOrder> {
   constructor(@inject(SHOP) private readonly shop: Shop) {}
-  handle(cmd: CancelOrder) {
-    this.shop.did(`cancel:${cmd.input.orderId}`);
+  async handle(cmd: CancelOrder) {
+    await this.shop.did(`cancel:${cmd.input.orderId}`);
     return ok(undefined);
   }
 }

@@ -1,108 +1,26 @@
-// Business processes on the memory adapters: steps each in a transaction of its own, compensation in reverse, waits
-// for an event or a time, deadlines, retries, cancellation, and each effect once.
+// Business processes on memory, PGlite and Postgres + RabbitMQ: steps each in a transaction of its own,
+// compensation in reverse, waits for an event or a time, deadlines, retries, cancellation, and each effect once.
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { Container, injectable } from 'inversify';
-import * as v from 'valibot';
-import { MemoryBus, memoryModule } from '../../../adapters/memory/index.js';
-import {
-  Command,
-  TOKENS,
-  createMediator,
-  handles,
-  ok,
-  unwrap,
-  type Handler,
-  type RequestClass,
-  type SendOptions,
-} from '../../../lib/core/index.js';
-import { work } from '../../../lib/jobs/index.js';
-import { subscribe } from '../../../lib/messaging/index.js';
+import { unwrap } from '../../../lib/core/index.js';
 import {
   CancelProcess,
   GetProcess,
   ProcessStep,
   RetryProcess,
   process,
-  processes,
-  sleep,
   step,
   type ProcessRecord,
 } from '../../../lib/processes/index.js';
-import { ManualClock, settled } from '../../../lib/testing/index.js';
-import { everyone, recommendedStack } from '../../../middleware/index.js';
 import { expect } from '../../support/helpers.js';
-import {
-  CancelOrder,
-  Charge,
-  Checkout,
-  PaymentConfirmed,
-  Refund,
-  Release,
-  Reserve,
-  SHOP,
-  SHOP_HANDLERS,
-  Settle,
-  Ship,
-  Shop,
-} from './checkout.js';
-
-const ann: SendOptions = { actor: { id: 'ann', roles: ['customer'] }, tenant: 'acme' };
-
-/** A process that sleeps until its input says, with a deadline of 1 s. */
-class Note extends Command(v.object({ until: v.string() }))<{ until: string }> {}
-@handles(Note)
-@injectable()
-class NoteHandler implements Handler<Note> {
-  handle(note: Note) {
-    return ok({ until: note.until });
-  }
-}
-const Later = process('Later', [step(Note), sleep((note: { until: string }) => note.until), step(Note)], {
-  deadlineMs: 1_000,
-});
-
-async function shop() {
-  const clock = new ManualClock(Date.now());
-  const container = new Container();
-  container.load(memoryModule({ clock }));
-  container.bind(SHOP).to(Shop).inSingletonScope();
-  const quiet = () => undefined; // a step that keeps throwing is dead-lettered, and says so: not in this output
-  container.bind(TOKENS.Logger).toConstantValue({ debug: quiet, info: quiet, warn: quiet, error: quiet });
-  const runtime = processes([Checkout, Later]);
-  const types: RequestClass[] = [
-    ...[Checkout, Later, Reserve, Release, Charge, Refund, Ship, Settle, CancelOrder, Note, PaymentConfirmed],
-    ...[GetProcess, CancelProcess, RetryProcess],
-  ];
-  const rules = [...types.map((type) => everyone(type)), ...runtime.rules];
-  const mediator = createMediator(container, {
-    handlers: [...SHOP_HANDLERS, NoteHandler, ...runtime.handlers],
-    middleware: recommendedStack({ rules, inbox: true }),
-  });
-  const bus = container.get(MemoryBus);
-  await work(mediator, bus, [...runtime.jobs, CancelOrder], { retry: { attempts: 3, baseMs: 1, maxMs: 2 } });
-  await subscribe(mediator, bus, 'spec');
-  const get = async (processId: string) => unwrap(await mediator.send(new GetProcess({ processId }), ann));
-  return {
-    clock,
-    mediator,
-    shop: container.get<Shop>(SHOP),
-    settled: () => settled(container),
-    get,
-    /** Starts a checkout and lets it run as far as it goes. */
-    async checkout(card: string, orderId = `o-${randomUUID().slice(0, 8)}`) {
-      const { processId } = unwrap(await mediator.send(new Checkout({ orderId, qty: 2, card }), ann));
-      await settled(container);
-      return { processId, orderId, process: await get(processId) };
-    },
-  };
-}
+import { Charge, Checkout, Release, Reserve, Settle, Ship } from './checkout.js';
+import { Later, ann, onEveryBackend } from './world.js';
 
 const states = (p: ProcessRecord) => p.steps.map((s) => s.state);
 
-describe('processes (memory)', () => {
+onEveryBackend('processes', (open) => {
   it('should run the steps one after another, each in its own transaction, to completed', async () => {
-    const w = await shop();
+    const w = await open();
     const { processId, orderId, process: done } = await w.checkout('4242');
     expect(done).to.deep.include({ type: 'Checkout', tenant: 'acme', state: 'completed' });
     expect(done.actor).to.deep.equal(ann.actor);
@@ -110,57 +28,57 @@ describe('processes (memory)', () => {
     expect(done.steps.map((s) => s.name)).to.deep.equal(['Reserve', 'Charge', 'wait PaymentConfirmed', 'Ship']);
     expect(done.steps[3]!.result).to.deep.equal({ shipped: orderId });
     for (const effect of ['reserve', 'charge', 'ship'])
-      expect(w.shop.count(`${effect}:${orderId}`), effect).to.equal(1);
-    expect(w.shop.count(`cancel:${orderId}`)).to.equal(0);
+      expect(await w.shop.count(`${effect}:${orderId}`), effect).to.equal(1);
+    expect(await w.shop.count(`cancel:${orderId}`)).to.equal(0);
     expect(w.shop.keys).to.deep.equal([`process:${processId}:0:run`, `process:${processId}:1:run`]);
     expect(w.mediator.describe(Checkout).steps).to.deep.equal(done.steps.map((s) => s.name));
   });
 
   it('should undo the completed steps in reverse when a step fails, then send onFailure once: compensated', async () => {
-    const w = await shop();
+    const w = await open();
     const { orderId, process: undone } = await w.checkout('decline');
     expect(undone.state).to.equal('compensated');
     expect(undone.failure).to.deep.include({ kind: 'domain', code: 'declined' });
     expect(states(undone)).to.deep.equal(['compensated', 'failed', 'pending', 'pending']);
     expect(undone.steps[0]!.compensations).to.equal(1);
-    expect(w.shop.count(`reserve:${orderId}`), 'the reservation stays committed').to.equal(1);
-    expect(w.shop.count(`release:${orderId}`), 'and is released once').to.equal(1);
-    expect(w.shop.count(`charge:${orderId}`)).to.equal(0);
-    expect(w.shop.count(`refund:${orderId}`), 'a failed charge has nothing to refund').to.equal(0);
-    expect(w.shop.count(`cancel:${orderId}`), 'onFailure').to.equal(1);
+    expect(await w.shop.count(`reserve:${orderId}`), 'the reservation stays committed').to.equal(1);
+    expect(await w.shop.count(`release:${orderId}`), 'and is released once').to.equal(1);
+    expect(await w.shop.count(`charge:${orderId}`)).to.equal(0);
+    expect(await w.shop.count(`refund:${orderId}`), 'a failed charge has nothing to refund').to.equal(0);
+    expect(await w.shop.count(`cancel:${orderId}`), 'onFailure').to.equal(1);
   });
 
   it('should end failed, with the code, when the first step fails and nothing is done to undo', async () => {
-    const w = await shop();
+    const w = await open();
     const { orderId, process: failed } = await w.checkout('4242', `sold-out-${randomUUID().slice(0, 4)}`);
     expect(failed.state).to.equal('failed');
     expect(failed.failure).to.deep.include({ kind: 'domain', code: 'insufficient_stock' });
     expect(states(failed)).to.deep.equal(['failed', 'pending', 'pending', 'pending']);
-    expect(w.shop.count(`cancel:${orderId}`)).to.equal(1);
+    expect(await w.shop.count(`cancel:${orderId}`)).to.equal(1);
   });
 
   it('should retry a step that fails transiently with the job retry policy, and count its attempts', async () => {
-    const w = await shop();
+    const w = await open();
     const { orderId, process: done } = await w.checkout('flaky');
     expect(done.state).to.equal('completed');
     expect(w.shop.calls.get(`charge:${orderId}`), 'two 503s, then the charge').to.equal(3);
-    expect(w.shop.count(`charge:${orderId}`), 'one charge committed').to.equal(1);
+    expect(await w.shop.count(`charge:${orderId}`), 'one charge committed').to.equal(1);
     expect(done.steps[1]).to.deep.include({ state: 'completed', attempts: 3 });
     const keys = new Set(w.shop.keys.filter((k) => k.endsWith(':1:run')));
     expect(keys.size, 'the same step key on every retry').to.equal(1);
   });
 
   it('should compensate when a step keeps throwing until its retries run out', async () => {
-    const w = await shop();
+    const w = await open();
     const { orderId, process: undone } = await w.checkout('broken');
     expect(undone.state).to.equal('compensated');
     expect(undone.failure?.kind).to.equal('dead');
     expect(w.shop.calls.get(`charge:${orderId}`)).to.equal(3);
-    expect(w.shop.count(`release:${orderId}`)).to.equal(1);
+    expect(await w.shop.count(`release:${orderId}`)).to.equal(1);
   });
 
   it('should wait for the correlated event holding nothing, and go on when it arrives', async () => {
-    const w = await shop();
+    const w = await open();
     const { processId, orderId, process: waiting } = await w.checkout('pending');
     expect(waiting.state).to.equal('running');
     expect(states(waiting)).to.deep.equal(['completed', 'completed', 'waiting', 'pending']);
@@ -168,11 +86,11 @@ describe('processes (memory)', () => {
     await w.settled();
     const done = await w.get(processId);
     expect(done.state).to.equal('completed');
-    expect(w.shop.count(`ship:${orderId}`)).to.equal(1);
+    expect(await w.shop.count(`ship:${orderId}`)).to.equal(1);
   });
 
   it('should not lose an event that arrives before its wait begins', async () => {
-    const w = await shop();
+    const w = await open();
     const orderId = `early-${randomUUID().slice(0, 8)}`;
     await w.mediator.send(new Settle({ chargeId: `ch-${orderId}`, status: 'succeeded' }), ann);
     await w.settled();
@@ -181,7 +99,7 @@ describe('processes (memory)', () => {
   });
 
   it('should compensate when the event refuses (accept) or does not come in time', async () => {
-    const w = await shop();
+    const w = await open();
     const refused = await w.checkout('pending');
     await w.mediator.send(new Settle({ chargeId: `ch-${refused.orderId}`, status: 'failed' }), ann);
     await w.settled();
@@ -194,15 +112,15 @@ describe('processes (memory)', () => {
     const timedOut = await w.get(late.processId);
     expect(timedOut.state).to.equal('compensated');
     expect(timedOut.failure).to.deep.include({ kind: 'timeout' });
-    expect(w.shop.count(`refund:${late.orderId}`)).to.equal(1);
-    expect(w.shop.count(`release:${late.orderId}`)).to.equal(1);
+    expect(await w.shop.count(`refund:${late.orderId}`)).to.equal(1);
+    expect(await w.shop.count(`release:${late.orderId}`)).to.equal(1);
     await w.mediator.send(new Settle({ chargeId: `ch-${late.orderId}`, status: 'succeeded' }), ann);
     await w.settled();
     expect((await w.get(late.processId)).state, 'a late event changes nothing').to.equal('compensated');
   });
 
   it('should sleep until a time holding nothing, and end at its deadline', async () => {
-    const w = await shop();
+    const w = await open();
     const soon = new Date(w.clock.now() + 500).toISOString();
     const slept = unwrap(await w.mediator.send(new Later({ until: soon }), ann));
     await w.settled();
@@ -220,23 +138,23 @@ describe('processes (memory)', () => {
   });
 
   it('should leave a process failed when a compensation fails, and compensate again on RetryProcess', async () => {
-    const w = await shop();
+    const w = await open();
     const { processId, orderId, process: failed } = await w.checkout('4242', `no-ship-no-refund-${randomUUID()}`);
     expect(failed.state).to.equal('failed');
     expect(failed.failure?.message).to.match(/^compensating Charge failed: /);
-    expect(w.shop.count(`release:${orderId}`), 'nothing before the failed compensation ran').to.equal(0);
+    expect(await w.shop.count(`release:${orderId}`), 'nothing before the failed compensation ran').to.equal(0);
     const retried = await w.mediator.send(new RetryProcess({ processId }), ann);
     expect(retried).to.deep.include({ ok: true, value: { processId, state: 'compensating' } });
     await w.settled();
     const undone = await w.get(processId);
     expect(undone.state).to.equal('compensated');
-    expect([w.shop.count(`refund:${orderId}`), w.shop.count(`release:${orderId}`)]).to.deep.equal([1, 1]);
+    expect([await w.shop.count(`refund:${orderId}`), await w.shop.count(`release:${orderId}`)]).to.deep.equal([1, 1]);
     const again = await w.mediator.send(new RetryProcess({ processId }), ann);
     expect(again).to.have.nested.property('failure.code', 'not_retryable');
   });
 
   it('should cancel a running process (undoing what it did), in its tenant only', async () => {
-    const w = await shop();
+    const w = await open();
     const { processId, orderId } = await w.checkout('pending');
     const other = { ...ann, tenant: 'globex' };
     expect(await w.mediator.send(new GetProcess({ processId }), other)).to.have.nested.property(
@@ -253,13 +171,13 @@ describe('processes (memory)', () => {
     const undone = await w.get(processId);
     expect(undone).to.deep.include({ state: 'compensated' });
     expect(undone.failure).to.deep.include({ kind: 'cancelled' });
-    expect([w.shop.count(`refund:${orderId}`), w.shop.count(`release:${orderId}`)]).to.deep.equal([1, 1]);
+    expect([await w.shop.count(`refund:${orderId}`), await w.shop.count(`release:${orderId}`)]).to.deep.equal([1, 1]);
     const twice = await w.mediator.send(new CancelProcess({ processId }), ann);
     expect(twice).to.have.nested.property('failure.code', 'not_running');
   });
 
   it('should run a step once when its job is delivered again, and refuse a step job sent by a client', async () => {
-    const w = await shop();
+    const w = await open();
     const { processId, orderId } = await w.checkout('4242');
     const job = { id: randomUUID(), kind: 'job' as const, type: 'x', payload: {}, occurredAt: '', headers: {} };
     const again = await w.mediator.send(new ProcessStep({ processId, step: 1, phase: 'run' }), {
