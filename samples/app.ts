@@ -16,6 +16,16 @@ import { probes } from './http/health.js';
 import { ndjson } from './http/ndjson.js';
 import { optionsAsExpress } from './http/paths.js';
 import { inRequestContext } from './http/trace.js';
+import {
+  CHARGE_STORE,
+  checkout,
+  MemoryChargeStore,
+  PSP_CLIENT,
+  PspClient,
+  pspRouter,
+  type ChargeStore,
+} from './checkout/index.js';
+import { pspWebhook, WEBHOOK_SECRET } from './checkout/webhook.js';
 import { inventory } from './inventory/index.js';
 import { jobStatus } from './jobs/index.js';
 import { memoryRepositories } from './memory.js';
@@ -26,7 +36,7 @@ import { sales } from './sales/index.js';
 import type { Feature } from './shared/feature.js';
 
 /** The areas the service serves. */
-export const FEATURES: readonly Feature[] = [inventory, orders, sales, auditLog, jobStatus];
+export const FEATURES: readonly Feature[] = [inventory, orders, checkout, sales, auditLog, jobStatus];
 
 /** The version of the OpenAPI document: the package's. */
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -67,6 +77,8 @@ export interface SampleApp {
    * rendered at `/docs`).
    */
   readonly openapi: OpenApiDocument;
+  /** Tells the app the base URL it is served at (`http://127.0.0.1:3000`): the stand-in provider is under it. */
+  listening(url: string): void;
 }
 
 /** Sends under way through a mediator. */
@@ -82,6 +94,11 @@ export interface SampleAppOptions {
   readonly logError?: (error: unknown) => void;
   /** How long an idempotency key's stored result replays (ms). Default the library's, 24 h. */
   readonly idempotencyTtlMs?: number;
+  /**
+   * The payment provider's base URL (`PSP_URL`). Default: this service's own stand-in, `<its URL>/psp` (known once
+   * it listens: see `SampleApp.listening`).
+   */
+  readonly pspUrl?: string;
 }
 
 /**
@@ -126,6 +143,9 @@ export function createApp(container: Container = createMemoryContainer(), option
     }),
   );
   const logError = options.logError ?? console.error;
+  let self: string | undefined;
+  const pspUrl = () => options.pspUrl ?? `${self ?? 'http://127.0.0.1:3000'}/psp`;
+  if (!container.isBound(PSP_CLIENT)) container.bind(PSP_CLIENT).toConstantValue(new PspClient(pspUrl));
   const api = sampleRoutes(mediator, BODY_LIMIT);
   const document = sampleOpenApi(api, VERSION);
   const docs = docsPage('/openapi.json', { title: API_TITLE });
@@ -138,11 +158,24 @@ export function createApp(container: Container = createMemoryContainer(), option
   app.get('/openapi.json', (_req, res) => void res.json(document));
   app.get('/docs', (_req, res) => void res.type('html').send(docs));
   app.get('/audit/export', inRequestContext(ndjson(mediator, () => ExportAudit.from({}), logError)));
+  // The stand-in provider keeps its charges where the backend says; a container without them (a spec's): memory.
+  const charges = container.isBound(CHARGE_STORE) ? container.get<ChargeStore>(CHARGE_STORE) : new MemoryChargeStore();
+  app.use('/psp', pspRouter(charges, { secret: WEBHOOK_SECRET }));
+  app.post('/webhooks/psp', inRequestContext(pspWebhook(mediator, WEBHOOK_SECRET, logError)));
   app.use(inRequestContext(api.express)); // the declared routes; other paths fall through
   app.use(optionsAsExpress(SAMPLE_ROUTES)); // OPTIONS on a declared path: 200 with Allow, as Express's routers did
   app.use(unknownRoute);
   app.use(problemErrorHandler(logError));
-  return { app, mediator, container, sends, openapi: document };
+  return {
+    app,
+    mediator,
+    container,
+    sends,
+    openapi: document,
+    listening: (url) => {
+      self = url;
+    },
+  };
 }
 
 /**

@@ -68,7 +68,7 @@ export async function backendFromEnv(env: Readonly<Record<string, string | undef
           ...(env.UCC_QUEUE_TYPE === 'classic' ? { queueType: 'classic' as const } : {}),
         })
       : memoryBusModule(),
-    sqlRepositories({ prefix }),
+    sqlRepositories({ prefix, charges: url ? 'sql' : 'memory' }),
   );
   const bus = amqpUrl
     ? `RabbitMQ at ${amqpUrl.replace(/\/\/[^@/]*@/, '//')}` + (env.AMQP_PREFIX ? ` (prefix ${amqpPrefix})` : '')

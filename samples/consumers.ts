@@ -1,6 +1,6 @@
 // Starts the features' consumers and job workers, and keeps trying while the broker is unreachable, so the service
 // can serve HTTP (and stage events and jobs in its outbox) before the broker is back.
-import { consume, type MessageSource } from '../lib/messaging/index.js';
+import { consume, subscribe, type MessageSource } from '../lib/messaging/index.js';
 import { typeOf, type Mediator } from '../lib/core/index.js';
 import { work } from '../lib/jobs/index.js';
 import type { Feature } from './shared/feature.js';
@@ -40,6 +40,10 @@ export function startConsumers(
   const waits = new Set<() => void>(); // backoff waits, ended early by stop()
 
   const takers: Taker[] = [];
+  if (features.some((feature) => feature.subscribes)) {
+    const service = queueOf('subscribers');
+    takers.push({ name: `subscribers ${service}.*`, start: () => subscribe(mediator, source, service) });
+  }
   for (const { consumer, jobs = [] } of features) {
     if (consumer) {
       const queue = queueOf(consumer.queue);

@@ -2,6 +2,12 @@
 import { ContainerModule } from 'inversify';
 import { AUDIT_EXPORT, MemoryAuditExport } from './audit/export.js';
 import {
+  CHARGE_STORE,
+  MemoryChargeStore,
+  MemoryReservationRepository,
+  RESERVATION_REPOSITORY,
+} from './checkout/index.js';
+import {
   INVENTORY_REPOSITORY,
   LOW_STOCK_ALERT_REPOSITORY,
   MemoryInventoryRepository,
@@ -25,5 +31,7 @@ export function memoryRepositories(): ContainerModule {
     bind(ORDER_REPOSITORY).to(MemoryOrderRepository).inSingletonScope();
     bind(SALES_REPOSITORY).to(MemorySalesRepository).inSingletonScope();
     bind(AUDIT_EXPORT).to(MemoryAuditExport).inSingletonScope();
+    bind(RESERVATION_REPOSITORY).to(MemoryReservationRepository).inSingletonScope();
+    bind(CHARGE_STORE).to(MemoryChargeStore).inSingletonScope();
   });
 }

@@ -9,7 +9,7 @@ export const API_TITLE = 'usecasecore sample';
 
 /** GET /audit/export as a declaration, for the document only (app.ts serves it with `ndjson()`). */
 const EXPORT_ROUTE = get('/audit/export', ExportAudit, {
-  summary: 'Every sealed audit record, oldest first, one JSON object per line (managers)',
+  summary: 'Every sealed audit record, in commit order, one JSON object per line (managers)',
 });
 
 /** One line of the export. */
@@ -72,7 +72,7 @@ export function sampleOpenApi(api: Routes, version: string): OpenApiDocument {
   const doc = openapi({ ...api, list: [...api.list, EXPORT_ROUTE] }, { title: API_TITLE, version, toJsonSchema });
   const exporting = doc.paths['/audit/export']!.get!;
   const lines = {
-    description: 'Success: one JSON object per line, oldest first (the end of the body is the end of the log)',
+    description: 'Success: one JSON object per line, in commit order (the end of the body is the end of the log)',
     content: { 'application/x-ndjson': { schema: AUDIT_LINE } },
   };
   return {

@@ -9,6 +9,7 @@ import { SAMPLE_PROBLEMS } from './http/reply.js';
 import { GetInventory, GetLowStockAlerts, GetMovements, MoveInventory, ReceiveStock } from './inventory/index.js';
 import { CancelOrder, FulfilOrder, GetOrder, PayOrder, PlaceOrder, ShipOrder } from './orders/index.js';
 import { GetSales } from './sales/index.js';
+import { GetCheckout, StartCheckout } from './checkout/index.js';
 
 /** Every route the mediator answers (GET /audit/export, the probes and the docs are written by hand in app.ts). */
 export const SAMPLE_ROUTES: readonly Route[] = [
@@ -43,6 +44,12 @@ export const SAMPLE_ROUTES: readonly Route[] = [
     summary: 'Pay and ship an order in one transaction (its owner, a clerk or manager)',
   }),
   get('/orders/:orderId', GetOrder, { summary: 'Read an order' }),
+  post('/orders/:orderId/checkout', StartCheckout, {
+    status: 202,
+    location: (started) => `/processes/${started.processId}`,
+    summary: 'Check a placed order out: reserve, charge the card, ship, as a process (its owner); 202 at once',
+  }),
+  get('/processes/:processId', GetCheckout, { summary: 'A checkout process: its state and steps (owner, manager)' }),
   get('/sales/:productId', GetSales, { summary: 'How many orders of a product were paid' }),
   get('/audit', GetAuditLog, { query: ['limit'], summary: 'The newest audit records, newest first' }),
   get('/jobs/:jobId', GetJob, { summary: 'A job: its state (queued, running, succeeded…), attempts and result' }),

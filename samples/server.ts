@@ -46,8 +46,9 @@ function ms(name: string, fallback: number): number {
 
 const telemetry = startTelemetry(process.env); // before the mediator is built, so its first send is traced
 const backend = await backendFromEnv(process.env);
-const { app, container, mediator, sends } = createApp(backend.container, {
+const { app, container, mediator, sends, listening } = createApp(backend.container, {
   idempotencyTtlMs: ms('IDEMPOTENCY_TTL_MS', DAY),
+  ...(process.env.PSP_URL ? { pspUrl: process.env.PSP_URL } : {}),
 });
 const relay = container.get<RunningRelay>(TOKENS.Relay);
 relay.start(1_000); // woken after every commit; the poll also picks up rows an earlier run left unsent
@@ -66,6 +67,7 @@ const server = createHttpServer(app);
 const closeHttp = gracefulClose(server);
 server.listen(port, () => {
   const { port: bound } = server.address() as AddressInfo;
+  listening(`http://127.0.0.1:${bound}`); // the stand-in payment provider is served here, under /psp
   console.log(`usecasecore sample on http://localhost:${bound} — ${backend.description}`);
   console.log(telemetry.description);
 });

@@ -12,6 +12,14 @@ import {
   SqlMovementRepository,
   STOCK_TABLE,
 } from './inventory/sql-repository.js';
+import {
+  CHARGE_STORE,
+  createCheckoutTables,
+  MemoryChargeStore,
+  RESERVATION_REPOSITORY,
+  SqlChargeStore,
+  SqlReservationRepository,
+} from './checkout/index.js';
 import { ORDER_REPOSITORY } from './orders/repository.js';
 import { ORDER_TABLE, SqlOrderRepository } from './orders/sql-repository.js';
 import { SALES_REPOSITORY } from './sales/repository.js';
@@ -71,6 +79,7 @@ export async function createSampleTables(knex: Knex): Promise<void> {
       table.text('owner').notNullable();
     });
   }
+  await createCheckoutTables(knex);
   if (!(await knex.schema.hasTable(SALES_TABLE))) {
     await knex.schema.createTable(SALES_TABLE, (table) => {
       table.text('product_id').primary();
@@ -82,13 +91,19 @@ export async function createSampleTables(knex: Knex): Promise<void> {
 
 /**
  * Binds the inventory (stock, movements, low-stock alerts), order and sales repositories and the audit export to
- * SQL (they need knexModule() loaded). `options` are the `schema` and `prefix` the knexModule() was given, so that
- * the audit export reads the same audit table (through the module's knex, `KNEX`).
+ * SQL (they need knexModule() loaded), with the checkout's reservations and the stand-in provider's charges
+ * (`charges: 'memory'` keeps those in memory: on PGlite). `options` are the `schema` and `prefix` the knexModule() was
+ * given, so that the audit export reads the same audit table (through the module's knex, `KNEX`).
  * @example container.load(knexModule({ knex, prefix }), memoryBusModule(), sqlRepositories({ prefix }));
  */
-export function sqlRepositories(options: TableOptions = {}): ContainerModule {
+export function sqlRepositories(options: TableOptions & { charges?: 'sql' | 'memory' } = {}): ContainerModule {
   const audit = tables(options).audit;
   return new ContainerModule(({ bind }) => {
+    bind(RESERVATION_REPOSITORY).to(SqlReservationRepository).inSingletonScope();
+    // On PGlite (one connection) the provider, called from inside a step's transaction, could not write beside it.
+    bind(CHARGE_STORE)
+      .to(options.charges === 'memory' ? MemoryChargeStore : SqlChargeStore)
+      .inSingletonScope();
     bind(INVENTORY_REPOSITORY).to(SqlInventoryRepository).inSingletonScope();
     bind(MOVEMENT_REPOSITORY).to(SqlMovementRepository).inSingletonScope();
     bind(LOW_STOCK_ALERT_REPOSITORY).to(SqlLowStockAlertRepository).inSingletonScope();

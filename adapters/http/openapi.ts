@@ -163,7 +163,10 @@ function operationOf(route: Route, settings: Settings, components: Record<string
           },
         }
       : {}),
-    responses: { [route.status]: successResponse(route.status, success, keyed), ...problemResponses(route, settings) },
+    responses: {
+      [route.status]: successResponse(route.status, success, keyed, route.location !== undefined),
+      ...problemResponses(route, settings),
+    },
   };
 }
 
@@ -175,13 +178,21 @@ const IDEMPOTENCY_KEY = {
   schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
 };
 
-function successResponse(status: number, schema: JsonSchema, keyed: boolean): Record<string, unknown> {
-  const headers = keyed
-    ? { 'Idempotent-Replayed': { description: 'true on a replay of an idempotent request', schema: { const: 'true' } } }
-    : undefined;
+function successResponse(status: number, schema: JsonSchema, keyed: boolean, located: boolean) {
+  const headers = {
+    ...(keyed
+      ? {
+          'Idempotent-Replayed': {
+            description: 'true on a replay of an idempotent request',
+            schema: { const: 'true' },
+          },
+        }
+      : {}),
+    ...(located ? { Location: { description: 'Where to follow what was accepted', schema: { type: 'string' } } } : {}),
+  };
   return {
     description: 'Success',
-    ...(headers ? { headers } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
     ...(status === 204 ? {} : { content: { 'application/json': { schema } } }),
   };
 }

@@ -45,6 +45,8 @@ export interface Route<C extends RequestClass = RequestClass> {
   /** The schema of the success body, for the OpenAPI document. */
   readonly response: StandardSchemaV1 | undefined;
   readonly summary: string | undefined;
+  /** The `Location` of a success, from its value (accepted work: where to watch it). */
+  readonly location: ((value: any) => string) | undefined;
 }
 
 /** The field names of a request class. */
@@ -75,6 +77,12 @@ export interface RouteOptions<C extends RequestClass, K extends readonly string[
   readonly response?: StandardSchemaV1<unknown, ResultOf<InstanceType<C>>>;
   /** One line for the OpenAPI document. */
   readonly summary?: string;
+  /**
+   * The `Location` header of a success, from its value: where to find what was created or accepted.
+   * @example
+   * post('/orders/:orderId/checkout', StartCheckout, { status: 202, location: (v) => `/processes/${v.processId}` })
+   */
+  readonly location?: (value: ResultOf<InstanceType<C>>) => string;
 }
 
 type MissingCodes<C extends RequestClass, K extends readonly string[]> = Exclude<CodesOf<C>, K[number]>;
@@ -127,6 +135,7 @@ function declare(method: Method): RouteDeclaration {
       codes: options.codes ?? [],
       response: options.response,
       summary: options.summary,
+      location: options.location,
     };
   };
 }
@@ -309,7 +318,9 @@ export function routes(mediator: Mediator, list: readonly Route[], options: Rout
     if (!input.ok) return input.reply;
     const result = await mediator.send(route.type.from(input.value) as AnyRequest, read.options);
     const reply = toReply(result, { ...options, successStatus: route.status });
-    return route.status === 204 && result.ok ? { ...reply, body: undefined } : reply;
+    if (!result.ok) return reply;
+    if (route.status === 204) return { ...reply, body: undefined };
+    return route.location ? { ...reply, headers: { ...reply.headers, Location: route.location(result.value) } } : reply;
   }
 
   return {

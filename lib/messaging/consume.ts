@@ -45,26 +45,33 @@ export function consume(
  * Runs every event subscriber (@on) of the mediator: one queue per subscriber class, `<service>.<ClassName>` (or
  * `<service>.<its static subscription>`: pin it if your build renames classes), bound to its events' types, so each
  * subscriber gets its own copy of each event and its own retries, dead letters and inbox records — one subscriber's
- * failure never re-runs another. Resolves with the queue names once every queue consumes.
- * @example await subscribe(mediator, container.get(TOKENS.MessageSource), 'shop'); // shop.SendReceipt, shop.Ledger…
+ * failure never re-runs another. Resolves with the queue names once every queue consumes; `close()` on them stops
+ * every one (the deliveries under way finish first).
+ * @example
+ * const queues = await subscribe(mediator, container.get(TOKENS.MessageSource), 'shop'); // shop.SendReceipt, …
+ * await queues.close(); // on shutdown
  */
 export async function subscribe(
   mediator: Mediator,
   source: MessageSource,
   service: string,
   options: ConsumerOptions = {},
-): Promise<string[]> {
+): Promise<Subscribed> {
   const events = new Map<HandlerClass, RequestClass[]>();
   for (const { event, handler } of mediator.subscriptions())
     events.set(handler, [...(events.get(handler) ?? []), event]);
   const queues: string[] = [];
+  const consumers: Array<{ close(): Promise<void> }> = [];
   for (const [subscriber, types] of events) {
     const queue = queueOptions(mediator.ports.queues.subscriber(service, subscriber), 'event', types, options);
-    await serve(mediator, source, queue, types, sendEach(mediator, queue, types, { subscriber }));
+    consumers.push(await serve(mediator, source, queue, types, sendEach(mediator, queue, types, { subscriber })));
     queues.push(queue.queue);
   }
-  return queues;
+  return Object.assign(queues, { close: () => Promise.all(consumers.map((c) => c.close())).then(() => undefined) });
 }
+
+/** What `subscribe()` resolves to: the queue names, and how to stop consuming them. */
+export type Subscribed = string[] & { close(): Promise<void> };
 
 /**
  * A queue's declaration: its bindings (events by type, jobs by command type), prefetch and attempts.

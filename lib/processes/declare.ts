@@ -110,13 +110,15 @@ export interface ProcessClass<S extends readonly ProcessStepDef[] = readonly Pro
 /**
  * A step that sends `command` in a transaction of its own, through the whole stack, with an idempotency key made of
  * the process id and the step. `compensate` undoes it: it is sent with this step's result when a later step fails.
+ * `name` is what the process's record calls it (default: the command's type).
  * @example step(ReserveStock, { compensate: ReleaseStock })
  */
 export function step<C extends StepCommand>(
   command: C,
-  options: { readonly compensate?: StepCommand; readonly deadlineMs?: number } = {},
+  options: { readonly compensate?: StepCommand; readonly deadlineMs?: number; readonly name?: string } = {},
 ): SendStep<DataOf<C>, OutOf<C>> {
-  return { kind: 'send', name: typeOf(command), command, ...options };
+  const { name = typeOf(command), ...rest } = options;
+  return { kind: 'send', name, command, ...rest };
 }
 
 /**

@@ -9,7 +9,7 @@ import { auditView, type AuditView } from './requests.js';
 /** The container token of the AuditExport. */
 export const AUDIT_EXPORT = Symbol.for('usecasecore.samples.AuditExport');
 
-/** The sealed audit records, oldest first, read as the caller pulls (sealing is the caller's business). */
+/** The sealed audit records, in commit order, read as the caller pulls (sealing is the caller's business). */
 export interface AuditExport {
   records(): AsyncIterable<AuditView>;
 }

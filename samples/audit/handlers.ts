@@ -21,7 +21,7 @@ export class GetAuditLogHandler implements Handler<GetAuditLog> {
 }
 
 /**
- * Opens the export of every sealed record, oldest first, after sealing the committed ones (as GetAuditLog does).
+ * Opens the export of every sealed record, in commit order, after sealing the committed ones (as GetAuditLog does).
  * Nothing is read here: the records are read as the caller pulls them, after the opening's transaction ended.
  */
 @handles(ExportAudit)

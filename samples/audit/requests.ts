@@ -37,7 +37,7 @@ export function auditView(record: {
 export class GetAuditLog extends Query(v.object({ limit: listLimit }))<AuditView[]> {}
 
 /**
- * Every sealed audit record, oldest first, streamed (`mediator.stream`): the caller pulls, so the service holds one
+ * Every sealed audit record, in commit order, streamed (`mediator.stream`): the caller pulls, so the service holds one
  * batch whatever the log's size. Managers only.
  */
 export class ExportAudit extends Query(v.object({}))<AsyncIterable<AuditView>> {}

@@ -18,4 +18,6 @@ export interface Feature {
    * handled by one of `handlers`: the service runs workers for them (`work()`), the inbox deduping redeliveries.
    */
   readonly jobs?: readonly RequestClass[];
+  /** Its handlers include event subscribers (@on): the service runs `subscribe()` for them. */
+  readonly subscribes?: boolean;
 }

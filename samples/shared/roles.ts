@@ -1,8 +1,8 @@
 // Role checks for policy rules.
 import type { Context } from '../../lib/core/index.js';
 
-/** The sample's roles (sent in the `X-Roles` header). */
-export type Role = 'clerk' | 'manager';
+/** The sample's roles (sent in the `X-Roles` header; `psp` is the payment provider's webhook, set by the service). */
+export type Role = 'clerk' | 'manager' | 'psp';
 
 /**
  * True when the acting user has at least one of `roles`.

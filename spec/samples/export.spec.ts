@@ -108,9 +108,12 @@ async function exportedOf(url: string, actor: string): Promise<Array<Record<stri
   const mine: Array<Record<string, unknown>> = [];
   let last = '';
   await readLines(response, (line) => {
+    if (line.actor !== actor) return;
+    // In commit order: for one client's sends, one after another, their time order (a concurrent send that began
+    // earlier, a slow payment step, may commit later than others).
     expect(line.at >= last, 'oldest first').to.equal(true);
     last = line.at;
-    if (line.actor === actor) mine.push(line);
+    mine.push(line);
   });
   return mine;
 }
