@@ -240,7 +240,7 @@ describe('RELIABILITY scenarios on Postgres, RabbitMQ and processes', function (
       const env = { DATABASE_URL: url, SCHEMA: relaySchema, AMQP_URL: amqpUrl };
 
       // A relay that claims 100 rows and dies holding them: its lease must run out before they go out.
-      const dead = child({ ...env, MODE: 'claim-die', LIMIT: '100', LEASE_MS: '5000' });
+      const dead = child({ ...env, MODE: 'claim-die', LIMIT: '100', LEASE_MS: '10000' }); // past two relays' start
       const stale: string[] = JSON.parse((await dead.waitFor(/^CLAIMED (.*)\n/m))[1]!);
       expect(stale).to.have.length(100);
       await dead.kill();
