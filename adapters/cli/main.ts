@@ -1,11 +1,17 @@
 #!/usr/bin/env node
-// `usecasecore`: the library's command line (migrations, the relay, the outbox, retention, audit checks).
+// `usecasecore`: the library's command line (migrations, the relay, the outbox, retention, audit checks, processes).
 import { auditVerifyCommand } from './audit.js';
 import { COMMON_HELP, EXIT, runCommand, type Command } from './common.js';
 import { idempotencyReapCommand } from './idempotency.js';
 import { inboxPurgeCommand } from './inbox.js';
 import { migrateCommand } from './migrate.js';
 import { outboxPurgeCommand, outboxRetryCommand, outboxStatusCommand } from './outbox.js';
+import {
+  processesCancelCommand,
+  processesListCommand,
+  processesRetryCommand,
+  processesShowCommand,
+} from './processes.js';
 import { relayCommand } from './relay.js';
 
 const COMMANDS: readonly Command[] = [
@@ -17,14 +23,18 @@ const COMMANDS: readonly Command[] = [
   inboxPurgeCommand,
   idempotencyReapCommand,
   auditVerifyCommand,
+  processesListCommand,
+  processesShowCommand,
+  processesRetryCommand,
+  processesCancelCommand,
 ];
 
 const USAGE = 'Usage: usecasecore <command> [options]   (usecasecore --help lists the commands)';
 
 function help(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
-  return `usecasecore: run the library's migrations and relay, look after the outbox, inbox and idempotency records,
-and verify the audit log.
+  return `usecasecore: run the library's migrations and relay, look after the outbox, inbox and idempotency records
+and the processes, and verify the audit log.
 
 ${USAGE.split('   ')[0]}
 

@@ -17,6 +17,7 @@ import { KnexIdempotencyStore } from '../knex/idempotency-store.js';
 import { KnexInbox } from '../knex/inbox.js';
 import { KnexJobStore } from '../knex/job-store.js';
 import { KnexOutbox } from '../knex/outbox.js';
+import { KnexProcessStore } from '../knex/process-store.js';
 import { KnexUnitOfWork } from '../knex/unit-of-work.js';
 import { EXIT, UsageError, formatDuration, redact, type Command, type Invocation } from './common.js';
 
@@ -53,6 +54,9 @@ Retention, so no other process is needed (each off unless given):
   --purge-inbox-after <duration>   forget inbox records older than this, e.g. 30d
   --reap-idempotency               delete expired idempotency records
   --purge-jobs-after <duration>    delete the records of jobs settled longer ago than this, e.g. 30d
+  --purge-processes-after <duration>
+                                   delete processes that ended completed or compensated longer ago than this,
+                                   e.g. 90d (running and failed ones stay)
   --retention-every <duration>     how often retention runs (default 1h; it also runs at start)
 
 Exit codes: 0 stopped by a signal, 1 it could not start (database or broker unreachable, tables missing) or a
@@ -70,6 +74,7 @@ second signal cut the shutdown short, 2 bad usage.`,
     'purge-inbox-after': { type: 'string' },
     'reap-idempotency': { type: 'boolean' },
     'purge-jobs-after': { type: 'string' },
+    'purge-processes-after': { type: 'string' },
     'retention-every': { type: 'string' },
   },
   async run(cli) {
@@ -272,31 +277,32 @@ function sealEveryOf(cli: Invocation): number | undefined {
   return everyMs ?? 200;
 }
 
+/** The retention flags: each one's option and how `relay` describes it. */
+const RETENTION_FLAGS = [
+  ['purge-sent-after', 'outboxSentMs', 'sent rows kept'],
+  ['purge-inbox-after', 'inboxMs', 'inbox kept'],
+  ['purge-jobs-after', 'jobsMs', 'settled jobs kept'],
+  ['purge-processes-after', 'processesMs', 'ended processes kept'],
+] as const;
+
 /** The retention the flags ask for, checked (bad usage throws) but not started; undefined when none is. */
 function retentionOf(cli: Invocation): (RetentionOptions & { description: string }) | undefined {
-  const outboxSentMs = cli.duration('purge-sent-after'),
-    inboxMs = cli.duration('purge-inbox-after');
   const idempotency = cli.flag('reap-idempotency'),
-    jobsMs = cli.duration('purge-jobs-after'),
     everyMs = cli.duration('retention-every') ?? 3_600_000;
-  if (outboxSentMs === undefined && inboxMs === undefined && jobsMs === undefined && !idempotency) {
+  const given = RETENTION_FLAGS.flatMap(([flag, option, kept]) => {
+    const ms = cli.duration(flag);
+    return ms === undefined ? [] : [{ option, ms, description: `${kept} ${formatDuration(ms)}` }];
+  });
+  if (given.length === 0 && !idempotency) {
     if (cli.string('retention-every') !== undefined) {
-      throw new UsageError(
-        '--retention-every needs --purge-sent-after, --purge-inbox-after, --purge-jobs-after or --reap-idempotency',
-      );
+      const flags = RETENTION_FLAGS.map(([flag]) => `--${flag}`).join(', ');
+      throw new UsageError(`--retention-every needs one of ${flags} or --reap-idempotency`);
     }
     return undefined;
   }
-  const parts = [
-    ...(outboxSentMs === undefined ? [] : [`sent rows kept ${formatDuration(outboxSentMs)}`]),
-    ...(inboxMs === undefined ? [] : [`inbox kept ${formatDuration(inboxMs)}`]),
-    ...(idempotency ? ['idempotency reaped'] : []),
-    ...(jobsMs === undefined ? [] : [`settled jobs kept ${formatDuration(jobsMs)}`]),
-  ];
+  const parts = [...given.map((g) => g.description), ...(idempotency ? ['idempotency reaped'] : [])];
   return {
-    ...(outboxSentMs === undefined ? {} : { outboxSentMs }),
-    ...(inboxMs === undefined ? {} : { inboxMs }),
-    ...(jobsMs === undefined ? {} : { jobsMs }),
+    ...Object.fromEntries(given.map((g) => [g.option, g.ms])),
     idempotency,
     everyMs,
     onError: (error: unknown) => cli.err(`usecasecore relay: retention failed: ${String(error)}`),
@@ -312,6 +318,7 @@ function startRetention(cli: Invocation, uow: KnexUnitOfWork, options: Retention
       inbox: new KnexInbox(uow, cli.tables.inbox),
       idempotency: new KnexIdempotencyStore(uow, cli.tables.idempotency),
       jobs: new KnexJobStore(uow, cli.tables.jobs),
+      processes: new KnexProcessStore(uow, cli.tables),
     },
     options,
   );

@@ -89,7 +89,6 @@ export function knexModule(options: KnexModuleOptions): ContainerModule {
     clocked(TOKENS.IdempotencyStore, (clock) => new KnexIdempotencyStore(uow, t.idempotency, clock));
     clocked(TOKENS.Inbox, (clock) => new KnexInbox(uow, t.inbox, clock));
     clocked(TOKENS.JobStore, (clock) => new KnexJobStore(uow, t.jobs, clock));
-    const processTables = { processes: t.processes, steps: t.processSteps, waits: t.processWaits };
-    clocked(TOKENS.ProcessStore, (clock) => new KnexProcessStore(uow, processTables, clock));
+    clocked(TOKENS.ProcessStore, (clock) => new KnexProcessStore(uow, t, clock));
   });
 }

@@ -11,14 +11,11 @@ import type {
   Waiter,
 } from '../../lib/core/ports.js';
 import { deleteInBatches } from './purge.js';
-import type { KnexUnitOfWork } from './unit-of-work.js';
+import type { Tables } from './tables.js';
+import { prepared, type KnexUnitOfWork } from './unit-of-work.js';
 
-/** The tables of the knex ProcessStore. */
-export interface ProcessTables {
-  readonly processes: string;
-  readonly steps: string;
-  readonly waits: string;
-}
+/** The tables of the knex ProcessStore (from `tables()`). */
+export type ProcessTables = Pick<Tables, 'processes' | 'processSteps' | 'processWaits'>;
 
 interface ProcessRow {
   id: string;
@@ -32,6 +29,7 @@ interface ProcessRow {
   started_at: Date | string;
   updated_at: Date | string;
   ended_at: Date | string | null;
+  trace: ProcessRecord['trace'] | null;
 }
 
 interface StepRow {
@@ -56,7 +54,26 @@ export class KnexProcessStore implements ProcessStore {
     private readonly uow: KnexUnitOfWork,
     private readonly tables: ProcessTables,
     private readonly clock: Clock = Date,
-  ) {}
+  ) {
+    const [processes, steps] = [tables.processes, tables.processSteps].map((t) => uow.knex.raw('??', [t]).toQuery());
+    // A step is one job: the process and its steps are read in one statement and written in one.
+    this.#lockSql = `SELECT p.*, (SELECT coalesce(json_agg(s ORDER BY s.index), '[]'::json) FROM ${steps} s
+      WHERE s.process_id = p.id) AS steps FROM ${processes} p WHERE p.id = ? FOR UPDATE OF p`;
+    this.#updateSql = `UPDATE ${processes} SET type = ?, tenant = ?, actor = ?::jsonb, state = ?, input = ?::jsonb,
+      failure = ?::jsonb, deadline_at = ?, started_at = ?, updated_at = ?, ended_at = ?, trace = ?::jsonb WHERE id = ?`;
+    this.#upsertStepsSql = (rows) =>
+      `INSERT INTO ${steps} (process_id, index, name, state, attempts, compensations, result, failure, started_at,
+      settled_at) VALUES ${Array(rows).fill('(?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?)').join(', ')}
+      ON CONFLICT (process_id, index) DO UPDATE SET name = EXCLUDED.name, state = EXCLUDED.state,
+      attempts = EXCLUDED.attempts, compensations = EXCLUDED.compensations, result = EXCLUDED.result,
+      failure = EXCLUDED.failure, started_at = EXCLUDED.started_at, settled_at = EXCLUDED.settled_at`;
+  }
+
+  readonly #lockSql: string;
+  readonly #updateSql: string;
+  readonly #upsertStepsSql: (rows: number) => string;
+  /** Steps as `lock` read them: a save writes only the steps that are not these very objects (the changed ones). */
+  readonly #loaded = new WeakSet<StepRecord>();
 
   async add(process: ProcessRecord): Promise<void> {
     const db = await this.uow.db();
@@ -69,16 +86,28 @@ export class KnexProcessStore implements ProcessStore {
   }
 
   async lock(processId: string): Promise<ProcessRecord | undefined> {
-    const db = await this.uow.db();
-    const row = await db<ProcessRow>(this.tables.processes).where({ id: processId }).forUpdate().first();
-    return row && this.#withSteps(db, [row]).then(([process]) => process);
+    const { rows } = await prepared(await this.uow.db(), this.#lockSql, [processId]);
+    const row = rows[0] as (ProcessRow & { steps: StepRow[] }) | undefined;
+    if (!row) return undefined;
+    const steps = row.steps.map(toStep);
+    for (const step of steps) this.#loaded.add(step);
+    return toProcess(row, steps);
   }
 
   async save(process: ProcessRecord): Promise<void> {
-    const db = await this.uow.db();
-    const { id: _id, ...row } = processRow(process);
-    await db(this.tables.processes).where({ id: process.processId }).update(row);
-    await this.#writeSteps(db, process);
+    const { id, ...row } = processRow(process);
+    const update = [row.type, row.tenant, row.actor, row.state, row.input, row.failure, row.deadline_at].concat([
+      row.started_at,
+      row.updated_at,
+      row.ended_at,
+      row.trace,
+      id,
+    ]);
+    const changed = process.steps.flatMap((step, index) => (this.#loaded.has(step) ? [] : [{ step, index }]));
+    if (changed.length === 0) return void (await prepared(await this.uow.db(), this.#updateSql, update));
+    const upsert = changed.flatMap(({ step, index }) => Object.values(stepRow(id, index, step)));
+    const both = `WITH process AS (${this.#updateSql}) ${this.#upsertStepsSql(changed.length)}`;
+    await prepared(await this.uow.db(), both, [...update, ...upsert]);
   }
 
   async get(processId: string): Promise<ProcessRecord | undefined> {
@@ -103,34 +132,34 @@ export class KnexProcessStore implements ProcessStore {
   async wait(correlation: Correlation, waiter: Waiter): Promise<{ readonly payload: unknown } | undefined> {
     const db = await this.uow.db();
     // Inserted, or the row already there returned locked (a no-op update): an arrival's writer commits first.
-    const [row] = await db(this.tables.waits)
+    const [row] = await db(this.tables.processWaits)
       .insert({ ...correlation, process_id: waiter.processId, step: waiter.step, arrived: false })
       .onConflict(['event', 'key'])
       .merge({ event: db.raw('EXCLUDED.event') })
       .returning(['arrived', 'payload']);
     if (row?.arrived) {
-      await db(this.tables.waits).where(correlation).delete();
+      await db(this.tables.processWaits).where(correlation).delete();
       return { payload: row.payload };
     }
-    await db(this.tables.waits).where(correlation).update({ process_id: waiter.processId, step: waiter.step });
+    await db(this.tables.processWaits).where(correlation).update({ process_id: waiter.processId, step: waiter.step });
     return undefined;
   }
 
   async signal(correlation: Correlation, payload: unknown): Promise<Waiter | undefined> {
     const db = await this.uow.db();
-    const [row] = await db(this.tables.waits)
+    const [row] = await db(this.tables.processWaits)
       .insert({ ...correlation, payload: json(payload), arrived: true })
       .onConflict(['event', 'key'])
       .merge({ event: db.raw('EXCLUDED.event') }) // a no-op update: it locks the row and returns it
       .returning(['arrived', 'process_id', 'step']);
     if (!row || row.process_id === null) return undefined; // kept for the waiter to come (or a second arrival)
-    await db(this.tables.waits).where(correlation).delete();
+    await db(this.tables.processWaits).where(correlation).delete();
     return { processId: row.process_id as string, step: Number(row.step) };
   }
 
   async unwait(correlation: Correlation): Promise<void> {
     const db = await this.uow.db();
-    await db(this.tables.waits)
+    await db(this.tables.processWaits)
       .where({ ...correlation, arrived: false })
       .delete();
   }
@@ -148,7 +177,7 @@ export class KnexProcessStore implements ProcessStore {
 
   async #writeSteps(db: Knex | Knex.Transaction, process: ProcessRecord): Promise<void> {
     if (process.steps.length === 0) return;
-    await db(this.tables.steps)
+    await db(this.tables.processSteps)
       .insert(process.steps.map((step, index) => stepRow(process.processId, index, step)))
       .onConflict(['process_id', 'index'])
       .merge();
@@ -156,7 +185,7 @@ export class KnexProcessStore implements ProcessStore {
 
   async #withSteps(db: Knex | Knex.Transaction, rows: readonly ProcessRow[]): Promise<ProcessRecord[]> {
     if (rows.length === 0) return [];
-    const steps = await db<StepRow>(this.tables.steps)
+    const steps = await db<StepRow>(this.tables.processSteps)
       .whereIn(
         'process_id',
         rows.map((r) => r.id),
@@ -181,6 +210,7 @@ function processRow(p: ProcessRecord) {
     started_at: p.startedAt,
     updated_at: p.updatedAt,
     ended_at: p.endedAt ?? null,
+    trace: json(p.trace),
   };
 }
 
@@ -213,6 +243,7 @@ function toProcess(row: ProcessRow, steps: StepRecord[]): ProcessRecord {
     startedAt: iso(row.started_at),
     updatedAt: iso(row.updated_at),
     ...(row.ended_at ? { endedAt: iso(row.ended_at) } : {}),
+    ...(row.trace ? { trace: row.trace } : {}),
   };
 }
 

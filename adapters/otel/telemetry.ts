@@ -9,10 +9,12 @@ import {
   trace,
   type Counter,
   type Histogram,
+  type Link,
   type MeterProvider,
   type Tracer,
 } from '@opentelemetry/api';
-import type { OutboxMessage } from '../../lib/core/ports.js';
+import type { OutboxMessage, ProcessMovement } from '../../lib/core/ports.js';
+import { LINK_HEADER } from '../../lib/core/staging.js';
 import type {
   Delivery,
   Disposition,
@@ -41,6 +43,7 @@ interface MessagingInstruments {
   readonly published: Counter;
   readonly failed: Counter;
   readonly processed: Counter;
+  readonly processes: { readonly started: Counter; readonly ended: Counter; readonly step: Histogram };
 }
 
 /**
@@ -72,6 +75,34 @@ export class OtelTelemetry implements MessagingTelemetry {
       span.setAttribute('usecasecore.middleware', name);
       return context.with(trace.setSpan(parent, span), run).finally(() => span.end());
     };
+  }
+
+  /** A span `<Type> process`, child of the send that starts it, ended at once: its context is what the steps join. */
+  processSpan(type: string): Record<string, string> {
+    const parent = context.active();
+    const span = this.#tracer.startSpan(
+      `${type} process`,
+      { ...INTERNAL, attributes: { 'usecasecore.process.type': type } },
+      parent,
+    );
+    const headers: Record<string, string> = {};
+    injectTraceContext(trace.setSpan(parent, span), headers);
+    span.end();
+    return headers;
+  }
+
+  /** Counts processes started and ended (by state), and records how long each step took. */
+  processMoved(moved: ProcessMovement): void {
+    const { processes } = this.#metrics();
+    const labels = { 'usecasecore.process.type': moved.type };
+    if (moved.kind === 'started') processes.started.add(1, labels);
+    else if (moved.kind === 'ended') processes.ended.add(1, { ...labels, 'usecasecore.process.state': moved.state });
+    else
+      processes.step.record(moved.seconds, {
+        ...labels,
+        'usecasecore.process.step': moved.step,
+        'usecasecore.process.step.state': moved.state,
+      });
   }
 
   /** One PRODUCER span `publish <exchange>` per message, child of the context stored with its row. */
@@ -131,6 +162,7 @@ export class OtelTelemetry implements MessagingTelemetry {
       `process ${queue}`,
       {
         kind: SpanKind.CONSUMER,
+        links: linksOf(message.headers),
         attributes: {
           'messaging.system': this.#options.messagingSystem ?? 'rabbitmq',
           'messaging.destination.name': queue,
@@ -181,6 +213,28 @@ export class OtelTelemetry implements MessagingTelemetry {
         unit: '{delivery}',
         description: 'Deliveries a consumer handled, by disposition: ack, retry, dead (dead-lettered) or error',
       }),
+      processes: {
+        started: meter.createCounter('usecasecore.process.started', {
+          unit: '{process}',
+          description: 'Processes started',
+        }),
+        ended: meter.createCounter('usecasecore.process.ended', {
+          unit: '{process}',
+          description: 'Processes ended, by state: completed, compensated or failed',
+        }),
+        step: meter.createHistogram('usecasecore.process.step.duration', {
+          unit: 's',
+          description: "From a step's first attempt to its settling (a wait's: until its event came)",
+        }),
+      },
     });
   }
+}
+
+/** The link a job sent under another trace carries (`usecasecore-link`): the context that staged it. */
+function linksOf(headers: Readonly<Record<string, unknown>>): Link[] {
+  const link = headers[LINK_HEADER];
+  if (typeof link !== 'string') return [];
+  const linked = trace.getSpanContext(extractTraceContext({ traceparent: link }, ROOT_CONTEXT));
+  return linked ? [{ context: linked }] : [];
 }

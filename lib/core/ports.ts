@@ -267,6 +267,8 @@ export interface ProcessRecord {
   readonly startedAt: string;
   readonly updatedAt: string;
   readonly endedAt?: string | undefined;
+  /** The trace headers of the process's span (W3C `traceparent`…): its steps' jobs are sent under them. */
+  readonly trace?: Readonly<Record<string, string>> | undefined;
 }
 
 /** What a waiting step waits for: an event type and the correlation key its payload must carry. */
@@ -352,7 +354,28 @@ export interface Telemetry {
    * run that middleware (e.g. inside a span of its own), or `undefined` to run it as it is.
    */
   middleware?(name: string): (<T>(run: () => Promise<T>) => Promise<T>) | undefined;
+  /**
+   * Starts the span of a process (`Checkout process`, a child of the send that starts it) and returns its trace
+   * headers: the process keeps them, and each job of its steps is sent under them (the active context, what
+   * staged the job, becoming a link). Optional: without it the jobs follow the active context.
+   */
+  processSpan?(type: string): Record<string, string>;
+  /** A process started, one of its steps settled, or it ended: told after the commit that did it, for metrics. */
+  processMoved?(moved: ProcessMovement): void;
 }
+
+/** How a process moved, as `Telemetry.processMoved` is told. */
+export type ProcessMovement =
+  | { readonly kind: 'started'; readonly type: string }
+  | { readonly kind: 'ended'; readonly type: string; readonly state: 'completed' | 'compensated' | 'failed' }
+  | {
+      readonly kind: 'step';
+      readonly type: string;
+      readonly step: string;
+      readonly state: StepState;
+      /** From the step's first attempt to its settling (s). */
+      readonly seconds: number;
+    };
 
 /** The ports a middleware may declare it needs (`rules.ports`): the keys of `Ports` that may be unbound. */
 export type PortName = 'unitOfWork' | 'idempotency' | 'audit' | 'outbox' | 'inbox' | 'relay' | 'jobs' | 'processes';

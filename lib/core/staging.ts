@@ -29,7 +29,17 @@ export interface EnqueueOptions extends StageOptions {
    * record is never purged). For work that must happen once, e.g. `welcome-email/${userId}`.
    */
   readonly key?: string;
+  /**
+   * Send the job under these trace headers (a process's span) rather than the active trace context, which the job
+   * then links to (header `usecasecore-link`).
+   */
+  readonly trace?: Readonly<Record<string, string>>;
 }
+
+/** The header that carries the trace context that staged a job sent under another one (`EnqueueOptions.trace`). */
+export const LINK_HEADER = 'usecasecore-link';
+/** The W3C trace headers `EnqueueOptions.trace` may set (never another header: the tenant, the actor…). */
+const TRACE_HEADERS = ['traceparent', 'tracestate', 'baggage'] as const;
 
 /** What `ctx.enqueue` returns at once: the job's id (its outbox message's) and the queue its workers read. */
 export interface JobHandle {
@@ -119,6 +129,16 @@ export class Staging {
     return when.toISOString();
   }
 
+  /** The trace context into `headers`: the active one, or `parent` with the active one as its link. */
+  #trace(headers: Record<string, string>, parent: Readonly<Record<string, string>> | undefined): void {
+    const telemetry = this.send.ports.telemetry;
+    if (!parent) return telemetry?.inject(headers);
+    const staging: Record<string, string> = {};
+    telemetry?.inject(staging);
+    for (const name of TRACE_HEADERS) if (parent[name] !== undefined) headers[name] = parent[name];
+    if (staging.traceparent && staging.traceparent !== parent.traceparent) headers[LINK_HEADER] = staging.traceparent;
+  }
+
   #stage(
     kind: OutboxMessage['kind'],
     request: AnyRequest,
@@ -135,7 +155,7 @@ export class Staging {
       headers.actor = meta.actor.id;
       if (meta.actor.roles?.length) headers.actorRoles = meta.actor.roles.join(',');
     }
-    ports.telemetry?.inject(headers);
+    this.#trace(headers, (options as EnqueueOptions).trace);
     const message: OutboxMessage = {
       id: id ?? randomUUID(),
       kind,

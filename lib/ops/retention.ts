@@ -1,7 +1,8 @@
-// Retention: removes sent outbox messages, old inbox records, expired idempotency records and settled jobs, on a timer.
+// Retention: removes sent outbox messages, old inbox records, expired idempotency records, settled jobs and ended
+// processes, on a timer.
 import type { Container } from 'inversify';
 import { UseCaseError } from '../core/errors.js';
-import type { IdempotencyStore, Inbox, JobStore, Outbox } from '../core/ports.js';
+import type { IdempotencyStore, Inbox, JobStore, Outbox, ProcessStore } from '../core/ports.js';
 import { loggerOf } from '../core/logger.js';
 import { TOKENS } from '../core/tokens.js';
 import { every } from './timer.js';
@@ -16,6 +17,11 @@ export interface RetentionOptions {
   readonly idempotency?: boolean;
   /** Deletes the records of jobs settled longer ago than this (ms). Queued and running jobs are never deleted. */
   readonly jobsMs?: number;
+  /**
+   * Deletes processes that ended `completed` or `compensated` longer ago than this (ms), with their steps. Running
+   * and failed ones (an operator's to retry) are never deleted.
+   */
+  readonly processesMs?: number;
   /** How often the timer runs. Default 1 hour. */
   readonly everyMs?: number;
   /** Hears the failure of a timed run (the next tick tries again). Default: the container's Logger. */
@@ -28,15 +34,53 @@ export interface RetentionPorts {
   readonly inbox?: Pick<Inbox, 'purge'> | undefined;
   readonly idempotency?: Pick<IdempotencyStore, 'reap'> | undefined;
   readonly jobs?: Pick<JobStore, 'purge'> | undefined;
+  readonly processes?: Pick<ProcessStore, 'purge'> | undefined;
 }
 
 /** How many records one run removed, per port. */
-export interface RetentionCounts {
-  readonly outbox: number;
-  readonly inbox: number;
-  readonly idempotency: number;
-  readonly jobs: number;
-}
+export type RetentionCounts = { readonly [P in keyof RetentionPorts]-?: number };
+
+/**
+ * Each part of retention: its option, its port, and the purge it runs. The one place a part is decided; `retention()`
+ * and its errors read it.
+ */
+const PARTS = [
+  {
+    option: 'outboxSentMs',
+    port: 'outbox',
+    needs: 'an Outbox with purgeSent()',
+    purge: (p, ms) => p.outbox?.purgeSent?.bind(p.outbox, ms),
+  },
+  {
+    option: 'inboxMs',
+    port: 'inbox',
+    needs: 'an Inbox with purge()',
+    purge: (p, ms) => p.inbox?.purge?.bind(p.inbox, ms),
+  },
+  {
+    option: 'idempotency',
+    port: 'idempotency',
+    needs: 'an IdempotencyStore',
+    purge: (p) => p.idempotency?.reap.bind(p.idempotency),
+  },
+  {
+    option: 'jobsMs',
+    port: 'jobs',
+    needs: 'a JobStore with purge()',
+    purge: (p, ms) => p.jobs?.purge?.bind(p.jobs, ms),
+  },
+  {
+    option: 'processesMs',
+    port: 'processes',
+    needs: 'a ProcessStore with purge()',
+    purge: (p, ms) => p.processes?.purge?.bind(p.processes, ms),
+  },
+] as const satisfies ReadonlyArray<{
+  readonly option: keyof RetentionOptions;
+  readonly port: keyof RetentionPorts;
+  readonly needs: string;
+  readonly purge: (ports: RetentionPorts, ms: number) => (() => Promise<number>) | undefined;
+}>;
 
 /** A running retention schedule. */
 export interface Retention {
@@ -64,33 +108,17 @@ export function retention(source: Container | RetentionPorts, options: Retention
   const { everyMs = 3_600_000, onError = (error: unknown) => logger.error('retention failed; retrying', { error }) } =
     options;
   const tasks: Task[] = [];
-  if (options.outboxSentMs !== undefined) {
-    const ms = duration('outboxSentMs', options.outboxSentMs),
-      outbox = ports.outbox;
-    if (!outbox?.purgeSent) throw missing('outboxSentMs', 'an Outbox with purgeSent()');
-    tasks.push(['outbox', () => outbox.purgeSent!(ms)]);
-  }
-  if (options.inboxMs !== undefined) {
-    const ms = duration('inboxMs', options.inboxMs),
-      inbox = ports.inbox;
-    if (!inbox?.purge) throw missing('inboxMs', 'an Inbox with purge()');
-    tasks.push(['inbox', () => inbox.purge!(ms)]);
-  }
-  if (options.idempotency) {
-    const store = ports.idempotency;
-    if (!store) throw missing('idempotency', 'an IdempotencyStore');
-    tasks.push(['idempotency', () => store.reap()]);
-  }
-  if (options.jobsMs !== undefined) {
-    const ms = duration('jobsMs', options.jobsMs),
-      jobs = ports.jobs;
-    if (!jobs?.purge) throw missing('jobsMs', 'a JobStore with purge()');
-    tasks.push(['jobs', () => jobs.purge!(ms)]);
+  for (const part of PARTS) {
+    const value = options[part.option];
+    if (value === undefined || value === false) continue;
+    const purge = part.purge(ports, typeof value === 'number' ? duration(part.option, value) : 0);
+    if (!purge) throw missing(part.option, part.needs);
+    tasks.push([part.port, purge]);
   }
   if (tasks.length === 0) {
     throw new UseCaseError(
       'misuse',
-      'retention() has nothing to do — set outboxSentMs, inboxMs, jobsMs or idempotency: true',
+      `retention() has nothing to do — set ${PARTS.map((p) => p.option).join(', ')} (idempotency: true)`,
     );
   }
   duration('everyMs', everyMs);
@@ -106,7 +134,7 @@ export function retention(source: Container | RetentionPorts, options: Retention
     return current;
   }
   async function runTasks(): Promise<RetentionCounts> {
-    const counts = { outbox: 0, inbox: 0, idempotency: 0, jobs: 0 };
+    const counts = Object.fromEntries(PARTS.map((p) => [p.port, 0])) as Record<keyof RetentionCounts, number>;
     const errors: unknown[] = [];
     for (const [port, purge] of tasks) {
       if (stopped) break; // stop() waits for the task under way only
@@ -140,6 +168,7 @@ function portsOf(source: Container | RetentionPorts): RetentionPorts {
     inbox: container.get<Inbox>(TOKENS.Inbox, { optional: true }),
     idempotency: container.get<IdempotencyStore>(TOKENS.IdempotencyStore, { optional: true }),
     jobs: container.get<JobStore>(TOKENS.JobStore, { optional: true }),
+    processes: container.get<ProcessStore>(TOKENS.ProcessStore, { optional: true }),
   };
 }
 

@@ -8,7 +8,7 @@ import type { ProcessFailure, ProcessRecord, ProcessStore, StepRecord } from '..
 import { typeOf } from '../core/request.js';
 import type { AnyResult, Failure } from '../core/result.js';
 import { isoTime } from '../core/time.js';
-import { stageStep, type PHASES } from './commands.js';
+import { stageStep, tell, type PHASES } from './commands.js';
 import type { ProcessClass, ProcessStepDef, SendStep, WaitStep } from './declare.js';
 
 /** What a job that found nothing to do answers (a duplicate, a step already settled, an ended process). */
@@ -66,7 +66,7 @@ export class Move {
     const until = new Date(definition.until(input, this.ctx.ports.clock.now())).getTime();
     if (!(until > this.ctx.ports.clock.now())) return this.#advance(index, input);
     this.#step(index, { state: 'waiting', attempts: current.attempts + 1, startedAt: this.#now() });
-    stageStep(this.ctx, this.process.processId, index, 'resume', isoTime(until));
+    stageStep(this.ctx, this.process, index, 'resume', isoTime(until));
     return this.#save();
   }
 
@@ -154,7 +154,7 @@ export class Move {
     if (undo < 0) return NOTHING;
     const { endedAt: _ended, ...rest } = this.process;
     this.process = { ...rest, state: 'compensating' };
-    stageStep(this.ctx, this.process.processId, undo, 'compensate');
+    stageStep(this.ctx, this.process, undo, 'compensate');
     return this.#save();
   }
 
@@ -165,7 +165,7 @@ export class Move {
     this.#step(index, { state: 'running', attempts, startedAt: current.startedAt ?? this.#now() });
     if (definition.deadlineMs !== undefined && current.attempts === 0) {
       const at = isoTime(this.ctx.ports.clock.now() + definition.deadlineMs);
-      stageStep(this.ctx, this.process.processId, index, 'deadline', at);
+      stageStep(this.ctx, this.process, index, 'deadline', at);
     }
     const result = await this.#sendStep(definition.command, this.#inputOf(index), index, 'run');
     if (result.ok) return this.#advance(index, result.value);
@@ -182,7 +182,7 @@ export class Move {
     const current = this.process.steps[index]!;
     this.#step(index, { state: 'waiting', attempts: current.attempts + 1, startedAt: this.#now() });
     const at = isoTime(this.ctx.ports.clock.now() + definition.timeoutMs);
-    stageStep(this.ctx, this.process.processId, index, 'timeout', at);
+    stageStep(this.ctx, this.process, index, 'timeout', at);
     return this.#save();
   }
 
@@ -196,7 +196,7 @@ export class Move {
   #advance(index: number, result: unknown): Promise<AnyResult> {
     this.#step(index, { state: 'completed', result, settledAt: this.#now() });
     if (index === this.process.steps.length - 1) return this.#end('completed');
-    stageStep(this.ctx, this.process.processId, index + 1, 'run');
+    stageStep(this.ctx, this.process, index + 1, 'run');
     return this.#save();
   }
 
@@ -213,7 +213,7 @@ export class Move {
   #compensateFrom(index: number): Promise<AnyResult> {
     const undo = this.#lastToUndo(index);
     if (undo < 0) return this.#end('compensated', this.process.failure);
-    stageStep(this.ctx, this.process.processId, undo, 'compensate');
+    stageStep(this.ctx, this.process, undo, 'compensate');
     return this.#save();
   }
 
@@ -240,6 +240,7 @@ export class Move {
       ...(failure ? { failure } : {}),
       endedAt: this.#now(),
     };
+    tell(this.ctx, { kind: 'ended', type: this.process.type, state });
     return this.#save();
   }
 
@@ -275,6 +276,11 @@ export class Move {
   #step(index: number, change: Partial<StepRecord>): void {
     const steps = this.process.steps.map((s, i) => (i === index ? { ...s, ...change } : s));
     this.process = { ...this.process, steps };
+    const step = steps[index]!;
+    if (change.settledAt && step.startedAt) {
+      const seconds = Math.max(0, Date.parse(change.settledAt) - Date.parse(step.startedAt)) / 1000;
+      tell(this.ctx, { kind: 'step', type: this.process.type, step: step.name, state: step.state, seconds });
+    }
   }
 
   #now(): string {

@@ -2,14 +2,17 @@
 // callback of a step job given up on. Workers run them like any job (`work()`), through the whole stack.
 import * as v from 'valibot';
 import type { Context } from '../core/context.js';
+import type { ProcessMovement, ProcessRecord } from '../core/ports.js';
 import { Command } from '../core/request.js';
 
 /** What the job of a step does. */
-export const PHASES = ['run', 'compensate', 'timeout', 'resume', 'deadline'] as const;
+export const PHASES = ['run', 'compensate', 'timeout', 'resume', 'deadline', 'cancel', 'retry'] as const;
 
 /**
  * One step of one process: run step `step` (or go on after its sleep: `resume`), undo it (`compensate`), time out
- * its wait (`timeout`), or end the process past its deadline (`deadline`, step -1 for the process's own).
+ * its wait (`timeout`), or end the process past its deadline (`deadline`, step -1 for the process's own). `cancel`
+ * and `retry` (step -1) are CancelProcess and RetryProcess asked of a worker by a mediator that does not run the
+ * process (the CLI's).
  */
 export class ProcessStep extends Command(
   v.object({
@@ -38,17 +41,24 @@ export class ProcessStepGaveUp extends Command(
 
 /**
  * Stages the job of a step in the transaction of `ctx` (it leaves with the commit, or not at all), given up on
- * through ProcessStepGaveUp.
+ * through ProcessStepGaveUp, and sent under the process's trace (linked to what staged it).
  */
 export function stageStep(
   ctx: Context,
-  processId: string,
+  process: Pick<ProcessRecord, 'processId' | 'trace'>,
   step: number,
   phase: (typeof PHASES)[number],
   runAt?: string,
 ): void {
-  ctx.enqueue(new ProcessStep({ processId, step, phase }), {
+  ctx.enqueue(new ProcessStep({ processId: process.processId, step, phase }), {
     onFailure: ProcessStepGaveUp,
     ...(runAt === undefined ? {} : { runAt }),
+    ...(process.trace ? { trace: process.trace } : {}),
   });
+}
+
+/** Tells the telemetry how a process moved, once the move commits (a rolled-back move never happened). */
+export function tell(ctx: Context, moved: ProcessMovement): void {
+  const telemetry = ctx.ports.telemetry;
+  if (telemetry?.processMoved) ctx.afterCommit(() => telemetry.processMoved!(moved));
 }

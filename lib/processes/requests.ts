@@ -8,9 +8,21 @@ import type { ProcessRecord, ProcessState } from '../core/ports.js';
 import { Command, Query } from '../core/request.js';
 import { fail, notFound, ok, type Result } from '../core/result.js';
 import { Move, storeOf } from './advance.js';
+import { stageStep } from './commands.js';
 import type { ProcessClass } from './declare.js';
 
 const byId = v.object({ processId: v.pipe(v.string(), v.maxLength(100)) });
+
+/** What CancelProcess and RetryProcess answer: the process's state once moved. */
+export interface ProcessMoved {
+  readonly processId: string;
+  readonly state: ProcessState;
+  /**
+   * True when this mediator does not run the process (the CLI's): a worker that does was asked, with a job, and
+   * `state` is the state before it moves it.
+   */
+  readonly queued?: boolean;
+}
 
 /**
  * Reads a process of the sender's tenant (`not_found` for another tenant's), with its steps.
@@ -24,20 +36,14 @@ export class GetProcess extends Query(byId)<ProcessRecord> {}
  * `not_running` (its `details.state` says how it ended).
  * @example await mediator.send(new CancelProcess({ processId }), { actor });
  */
-export class CancelProcess extends Command(byId)<
-  { readonly processId: string; readonly state: ProcessState },
-  'not_running'
-> {}
+export class CancelProcess extends Command(byId)<ProcessMoved, 'not_running'> {}
 
 /**
  * Retries a process that `failed` while undoing a step (its compensation kept failing): it compensates again from
  * that step. Any other process is the domain failure `not_retryable`.
  * @example await mediator.send(new RetryProcess({ processId }), { actor }); // an operator, after fixing the cause
  */
-export class RetryProcess extends Command(byId)<
-  { readonly processId: string; readonly state: ProcessState },
-  'not_retryable'
-> {}
+export class RetryProcess extends Command(byId)<ProcessMoved, 'not_retryable'> {}
 
 const noProcess = (processId: string) =>
   notFound(`No process ${processId} — check the id its start returned (and the tenant)`);
@@ -60,20 +66,30 @@ class GetProcessHandler {
 
 /** The handlers of GetProcess, CancelProcess and RetryProcess for these processes (`processes()` adds them). */
 export function processRequestHandlers(registry: ReadonlyMap<string, ProcessClass>): HandlerClass[] {
-  const moveOf = async (ctx: Context, processId: string) => {
+  /**
+   * The process locked, and its move when this mediator runs its type; a mediator that does not (the CLI's, built
+   * with `processes([])`) asks a worker that does, with a job.
+   */
+  const target = async (ctx: Context, processId: string) => {
     const process = await ofTenant(ctx, processId, true);
     const definition = process && registry.get(process.type);
-    return process && definition ? new Move(ctx, storeOf(ctx), definition, process) : undefined;
+    return process && { process, move: definition && new Move(ctx, storeOf(ctx), definition, process) };
+  };
+  const queued = (ctx: Context, process: ProcessRecord, phase: 'cancel' | 'retry') => {
+    stageStep(ctx, process, -1, phase);
+    return ok({ processId: process.processId, state: process.state, queued: true });
   };
 
   @handles(CancelProcess)
   @injectable()
   class CancelProcessHandler {
     async handle(command: CancelProcess, ctx: Context<CancelProcess>) {
-      const move = await moveOf(ctx, command.processId);
-      if (!move) return noProcess(command.processId);
-      if (move.record.state !== 'running')
-        return fail('not_running', { state: move.record.state }, `Process ${command.processId} has ended`);
+      const found = await target(ctx, command.processId);
+      if (!found) return noProcess(command.processId);
+      const { process, move } = found;
+      if (process.state !== 'running')
+        return fail('not_running', { state: process.state }, `Process ${command.processId} has ended`);
+      if (!move) return queued(ctx, process, 'cancel');
       await move.cancel();
       return ok({ processId: command.processId, state: move.record.state });
     }
@@ -83,15 +99,17 @@ export function processRequestHandlers(registry: ReadonlyMap<string, ProcessClas
   @injectable()
   class RetryProcessHandler {
     async handle(command: RetryProcess, ctx: Context<RetryProcess>) {
-      const move = await moveOf(ctx, command.processId);
-      if (!move) return noProcess(command.processId);
-      const moved = await move.retry();
-      if (moved.ok && (moved.value as { moved: boolean }).moved)
-        return ok({ processId: command.processId, state: move.record.state });
+      const found = await target(ctx, command.processId);
+      if (!found) return noProcess(command.processId);
+      const { process, move } = found;
+      if (!move && process.state === 'failed') return queued(ctx, process, 'retry');
+      const moved = move && (await move.retry());
+      if (moved?.ok && (moved.value as { moved: boolean }).moved)
+        return ok({ processId: command.processId, state: move!.record.state });
       return fail(
         'not_retryable',
-        { state: move.record.state },
-        `Process ${command.processId} is ${move.record.state}: only one that failed while compensating is retried`,
+        { state: process.state },
+        `Process ${command.processId} is ${process.state}: only one that failed while compensating is retried`,
       );
     }
   }

@@ -111,6 +111,10 @@ function stepRunner(registry: Map<string, ProcessClass>): HandlerClass {
           return move.deadline(job.step);
         case 'compensate':
           return move.compensate(job.step);
+        case 'cancel':
+          return move.cancel();
+        case 'retry':
+          return move.retry();
       }
     }
   }

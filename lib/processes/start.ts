@@ -8,7 +8,7 @@ import type { ProcessRecord } from '../core/ports.js';
 import { payloadOf, type AnyRequest, type RequestClass } from '../core/request.js';
 import { ok } from '../core/result.js';
 import { isoTime } from '../core/time.js';
-import { stageStep } from './commands.js';
+import { stageStep, tell } from './commands.js';
 
 /** What starting needs of a declared process. */
 interface Startable extends RequestClass {
@@ -29,6 +29,7 @@ export function starter(definition: Startable): HandlerClass {
             'knexModule(...), or bind TOKENS.ProcessStore',
         );
       const now = ctx.ports.clock.now();
+      const span = ctx.ports.telemetry?.processSpan?.(definition.type);
       const deadlineAt = definition.options.deadlineMs && isoTime(now + definition.options.deadlineMs);
       const record: ProcessRecord = {
         processId: randomUUID(),
@@ -41,10 +42,12 @@ export function starter(definition: Startable): HandlerClass {
         ...(deadlineAt ? { deadlineAt } : {}),
         startedAt: isoTime(now),
         updatedAt: isoTime(now),
+        ...(span ? { trace: span } : {}),
       };
       await store.add(record);
-      stageStep(ctx, record.processId, 0, 'run');
-      if (deadlineAt) stageStep(ctx, record.processId, -1, 'deadline', deadlineAt);
+      tell(ctx, { kind: 'started', type: definition.type });
+      stageStep(ctx, record, 0, 'run');
+      if (deadlineAt) stageStep(ctx, record, -1, 'deadline', deadlineAt);
       return ok({ processId: record.processId, state: 'running' as const });
     }
   }

@@ -46,7 +46,8 @@ export function runProcessStoreContract(
 
   t.describe(`ProcessStore contract: ${name}`, () => {
     test('should keep a process added in a committed transaction, whole, and none of a rolled-back one', async (f) => {
-      const kept = process({ actor: { id: 'ann', roles: ['clerk'] }, deadlineAt: LATER });
+      const trace = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+      const kept = process({ actor: { id: 'ann', roles: ['clerk'] }, deadlineAt: LATER, trace });
       const dropped = process();
       await inTransaction(f.uow, () => f.store.add(kept));
       await inTransaction(f.uow, () => f.store.add(dropped), false);

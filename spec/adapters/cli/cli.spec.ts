@@ -11,6 +11,10 @@ const COMMANDS = [
   'inbox purge',
   'idempotency reap',
   'audit verify',
+  'processes list',
+  'processes show',
+  'processes retry',
+  'processes cancel',
 ];
 
 describe('usecasecore CLI', function () {

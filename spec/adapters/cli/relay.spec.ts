@@ -101,6 +101,8 @@ describe('usecasecore CLI', function () {
               '--reap-idempotency',
               '--purge-jobs-after',
               '30d',
+              '--purge-processes-after',
+              '90d',
             ]);
             try {
               await relay.running;
@@ -118,7 +120,7 @@ describe('usecasecore CLI', function () {
             expect(relay.output.stdout.split('\n')[0]).to.equal(
               `usecasecore relay: ${schema}.ucc_outbox → ${topology.prefix}.events at ` +
                 `${amqpUrl.replace(/\/\/[^@/]*@/, '//')}, polling every 50ms, sealing ${schema}.ucc_audit every 200ms, ` +
-                'retention every 1h: sent rows kept 7d, idempotency reaped, settled jobs kept 30d',
+                'retention every 1h: sent rows kept 7d, settled jobs kept 30d, ended processes kept 90d, idempotency reaped',
             );
             expect(relay.output.stdout).to.include('SIGTERM, stopped');
             expect(await db(t.outbox).where({ id }).whereNotNull('sent_at').pluck('id')).to.deep.equal([id]);

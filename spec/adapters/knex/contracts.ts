@@ -97,8 +97,7 @@ export function knexContracts(name: string, open: () => Promise<Knex | undefined
     name,
     async (clock) => {
       const { uow, t, close } = await withSchema();
-      const tables = { processes: t.processes, steps: t.processSteps, waits: t.processWaits };
-      return { uow, close, store: new KnexProcessStore(uow, tables, clock) };
+      return { uow, close, store: new KnexProcessStore(uow, t, clock) };
     },
     { purge: true },
   );

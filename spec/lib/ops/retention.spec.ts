@@ -24,6 +24,7 @@ import { TOKENS, UseCaseError, type IdempotencyStore, type UnitOfWork } from '..
 import { retention } from '../../../lib/ops/index.js';
 import type { Inbox, Outbox, OutboxMessage } from '../../../lib/messaging/index.js';
 import type { JobStore } from '../../../lib/jobs/index.js';
+import type { ProcessState, ProcessStore } from '../../../lib/processes/index.js';
 import { dropSchema, freshSchema, postgres, sharedPglite } from '../../support/db.js';
 import { expect } from '../../support/helpers.js';
 
@@ -94,8 +95,8 @@ function retentionSuite(
         { outboxSentMs: 7 * DAY, inboxMs: 30 * DAY, idempotency: true },
       );
       try {
-        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 1, idempotency: 1, jobs: 0 });
-        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 0, inbox: 0, idempotency: 0, jobs: 0 });
+        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 1, idempotency: 1, jobs: 0, processes: 0 });
+        expect(await cleanup.runOnce()).to.deep.equal({ outbox: 0, inbox: 0, idempotency: 0, jobs: 0, processes: 0 });
         expect(await ports.counts()).to.deep.equal({ unsent: 1, parked: 0, sent: 0 });
       } finally {
         await cleanup.stop();
@@ -288,8 +289,8 @@ describe('retention()', () => {
       await new Promise((resolve) => setTimeout(resolve, 20)); // ticks of the 1 ms timer come and go
       expect(slow.calls(), 'one run, however it was started').to.equal(1);
       slow.open();
-      expect(await first).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
-      expect(await second).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
+      expect(await first).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0, processes: 0 });
+      expect(await second).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0, processes: 0 });
     } finally {
       slow.open();
       await cleanup.stop();
@@ -312,7 +313,7 @@ describe('retention()', () => {
     expect(stopped, 'stop() waits for the purge under way').to.equal(false);
     slow.open();
     await stopping;
-    expect(await run).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0 });
+    expect(await run).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 0, processes: 0 });
     expect(reaped, 'the purge not started when stop() was called never runs').to.equal(0);
     await expect(cleanup.runOnce()).to.be.rejectedWith(UseCaseError, /retention was stopped/);
   });
@@ -358,11 +359,40 @@ describe('retention()', () => {
     const job = { jobId: 'j-1', type: 'T', queue: 'q', tenant: 't', state: 'queued' as const, attempts: 0 };
     await jobs.add([{ ...job, enqueuedAt: at, runAt: at }]);
     await jobs.settle('j-1', { state: 'succeeded', result: null }, at);
+    const processes = container.get<ProcessStore>(TOKENS.ProcessStore);
+    const ended = (processId: string, state: ProcessState) => ({
+      processId,
+      type: 'Checkout',
+      tenant: 't',
+      state,
+      input: {},
+      steps: [],
+      startedAt: at,
+      updatedAt: at,
+      ...(state === 'running' ? {} : { endedAt: at }),
+    });
+    for (const [id, state] of [
+      ['p-done', 'completed'],
+      ['p-failed', 'failed'],
+      ['p-running', 'running'],
+    ] as const)
+      await processes.add(ended(id, state));
     clock.set(START + DAY);
-    const cleanup = retention(container, { outboxSentMs: 0, inboxMs: 0, idempotency: true, jobsMs: 0 });
+    const cleanup = retention(container, {
+      outboxSentMs: 0,
+      inboxMs: 0,
+      idempotency: true,
+      jobsMs: 0,
+      processesMs: 0,
+    });
     try {
-      expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 1 });
+      expect(await cleanup.runOnce()).to.deep.equal({ outbox: 1, inbox: 0, idempotency: 0, jobs: 1, processes: 1 });
       expect(await jobs.status('j-1')).to.equal(undefined);
+      const left = await processes.list();
+      expect(left.map((p) => p.processId).sort(), 'failed and running ones stay').to.deep.equal([
+        'p-failed',
+        'p-running',
+      ]);
     } finally {
       await cleanup.stop();
     }
@@ -399,6 +429,7 @@ describe('retention()', () => {
     ['an outbox without purgeSent', () => retention({ outbox: {} }, { outboxSentMs: DAY }), 'missing_port'],
     ['no inbox', () => retention({}, { inboxMs: DAY }), 'missing_port'],
     ['no idempotency store', () => retention({}, { idempotency: true }), 'missing_port'],
+    ['a process store without purge', () => retention({ processes: {} }, { processesMs: DAY }), 'missing_port'],
     ['a negative age', () => retention({ outbox: { purgeSent: async () => 0 } }, { outboxSentMs: -1 }), 'misuse'],
   ];
   for (const [what, call, kind] of misuses) {

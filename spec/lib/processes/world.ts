@@ -14,6 +14,7 @@ import {
   ok,
   unwrap,
   type Handler,
+  type Middleware,
   type RequestClass,
   type SendOptions,
   typeOf,
@@ -111,7 +112,7 @@ async function backend(services: Services, clock: ManualClock) {
     quietly(container);
     container.load(memoryModule({ clock }));
     container.bind(SHOP).to(MemoryShop).inSingletonScope();
-    return { container, service: 'spec', queues: [] as string[], close: async () => undefined };
+    return { container, service: 'spec', queues: [] as string[], schema: undefined, close: async () => undefined };
   }
   const { schema } = await freshSchema(db);
   await KnexShop.create(db, schema);
@@ -124,14 +125,15 @@ async function backend(services: Services, clock: ManualClock) {
     if (url) await deleteTopology(url, topology.exchanges, queues);
     await dropSchema(db, schema);
   };
-  return { container, service: topology.prefix, queues, close };
+  return { container, service: topology.prefix, queues, schema, close };
 }
 
 /**
- * The checkout and Later processes on `container`: the mediator, and (with `workers`) the step workers and the
- * subscribers of the awaited events, consuming. Returns what it consumes, for cleanup.
+ * The checkout and Later processes on `container`: the mediator (`outer` middleware first, e.g. tracing()), and
+ * (with `workers`) the step workers and the subscribers of the awaited events, consuming. Returns what it consumes,
+ * for cleanup.
  */
-export async function checkoutApp(container: Container, service: string, workers = true) {
+export async function checkoutApp(container: Container, service: string, workers = true, outer: Middleware[] = []) {
   const runtime = processes([Checkout, Later]);
   const types: RequestClass[] = [
     ...[Checkout, Later, Reserve, Release, Charge, Refund, Ship, Settle, CancelOrder, Note, PaymentConfirmed],
@@ -139,7 +141,10 @@ export async function checkoutApp(container: Container, service: string, workers
   ];
   const mediator = createMediator(container, {
     handlers: [...SHOP_HANDLERS, NoteHandler, ...runtime.handlers],
-    middleware: recommendedStack({ rules: [...types.map((type) => everyone(type)), ...runtime.rules], inbox: true }),
+    middleware: [
+      ...outer,
+      ...recommendedStack({ rules: [...types.map((type) => everyone(type)), ...runtime.rules], inbox: true }),
+    ],
   });
   const jobs = [...runtime.jobs, CancelOrder];
   const queues = jobs.map((j) => mediator.ports.queues.job(typeOf(j)));
@@ -162,6 +167,8 @@ async function openWorld(services: Services) {
   return {
     clock,
     mediator,
+    /** The schema of the library's tables (none on memory). */
+    schema: opened.schema,
     shop: container.get<Shop>(SHOP),
     settled: settle,
     get,
@@ -179,6 +186,12 @@ async function openWorld(services: Services) {
 }
 
 export type World = Awaited<ReturnType<typeof openWorld>>;
+
+/** A world on `kind`'s services, or undefined when they do not answer. Close it after the case. */
+export async function worldOn(kind: Backend): Promise<World | undefined> {
+  const services = await servicesOf(kind);
+  return services && openWorld(services);
+}
 
 /** Registers `body`'s cases once per backend; each case opens a world with `open()`, closed after it. */
 export function onEveryBackend(title: string, body: (open: () => Promise<World>) => void): void {
