@@ -2,7 +2,7 @@
 // lib/{processes → jobs → messaging, audit → ops} → middleware → lib/core. `npm test` runs it (npm run check:deps);
 // a cycle or a wrong-way import fails the build.
 const LIB_ABOVE_MIDDLEWARE = '^lib/(messaging|jobs|processes|audit|ops|testing)/';
-const DRIVERS = '^(knex|pg|amqplib|knex-pglite|@electric-sql/pglite|@opentelemetry/)';
+const DRIVERS = '^(knex|pg|amqplib|knex-pglite|@electric-sql/pglite|@opentelemetry/|@dbos-inc/)';
 
 /** A rule forbidding imports from `from` to `to`, with the fix in its comment. */
 const never = (name, comment, from, to) => ({ name, comment, severity: 'error', from, to });
@@ -76,8 +76,8 @@ module.exports = {
     ),
     never(
       'port-implementations-stay-apart',
-      'memory, knex, amqp and otel implement ports side by side; the driving adapters (http, cli) may use them.',
-      { path: '^adapters/(memory|knex|amqp|otel)/' },
+      'memory, knex, amqp, otel and dbos implement ports side by side; the driving adapters (http, cli) may use them.',
+      { path: '^adapters/(memory|knex|amqp|otel|dbos)/' },
       { path: '^adapters/(http|cli)/' },
     ),
     never(

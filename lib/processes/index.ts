@@ -19,9 +19,10 @@ export {
   type WaitStep,
 } from './declare.js';
 export { processes, type ProcessRuntime } from './runner.js';
-export { CancelProcess, GetProcess, RetryProcess } from './requests.js';
+export { CancelProcess, GetProcess, RetryProcess, type ProcessMoved } from './requests.js';
 export { ProcessStep, ProcessStepGaveUp } from './commands.js';
 export { stepKey } from './advance.js';
+export { engineStepKey, sendAsStep, type EngineStep } from './engine.js';
 export type {
   Correlation,
   ProcessFailure,
