@@ -66,15 +66,12 @@ import {
   type PhaseTimes,
   type Summary,
 } from './amqp-common.js';
-import { check } from './harness.js';
+import { BENCH_AMQP_URL, BENCH_DB_URL, check, envNumber } from './harness.js';
 import { median } from './pg-common.js';
 
-const env = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  return raw === undefined || raw === '' ? fallback : Number(raw);
-};
-const DB_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+const env = envNumber;
+const DB_URL = BENCH_DB_URL;
+const AMQP_URL = BENCH_AMQP_URL;
 const N = env('BENCH_AMQP_N', 20_000);
 const REPS = env('BENCH_AMQP_REPS', 3);
 const WARM_N = env('BENCH_AMQP_WARM_N', 2_000);

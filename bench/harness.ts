@@ -155,3 +155,16 @@ export function ratio(a: number, b: number): string {
 export function check(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`bench setup broken: ${message}`);
 }
+
+/**
+ * A number from the environment (a bench's knob), or `fallback` when unset or empty.
+ * @example const RATE = envNumber('BENCH_PROCESS_RATE', 50);
+ */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  return raw === undefined || raw === '' ? fallback : Number(raw);
+}
+
+/** Postgres and RabbitMQ as the benches find them: DATABASE_URL and AMQP_URL, else the machine's usual addresses. */
+export const BENCH_DB_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+export const BENCH_AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import { KnexAuditStore, KnexUnitOfWork, migrate, tables } from '../adapters/knex/index.js';
 import { verifyAuditChain } from '../lib/audit/index.js';
-import { check } from './harness.js';
+import { BENCH_DB_URL, check, envNumber } from './harness.js';
 import {
   IMPLS,
   INITIAL_QTY,
@@ -43,11 +43,8 @@ import {
   type WorkerKind,
 } from './pg-common.js';
 
-const env = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  return raw === undefined || raw === '' ? fallback : Number(raw);
-};
-const URL_ = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const env = envNumber;
+const URL_ = BENCH_DB_URL;
 const SECONDS = env('BENCH_PG_SECONDS', 4);
 const REPS = env('BENCH_PG_REPS', 3);
 const WARM_MS = env('BENCH_PG_WARM_MS', 1_500);

@@ -36,17 +36,14 @@ import {
   type PhaseTimes,
   type Summary,
 } from './amqp-common.js';
-import { check } from './harness.js';
+import { BENCH_AMQP_URL, BENCH_DB_URL, check, envNumber } from './harness.js';
 import { median } from './pg-common.js';
 import { BenchCheckout, EFFECTS_TABLE, EnqueueBenchJob, KINDS, startApp, type App, type Kind } from './process-app.js';
 import { closedLoop, countStatements, openLoop, within, type StatementCount } from './process-load.js';
 
-const env = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  return raw === undefined || raw === '' ? fallback : Number(raw);
-};
-const DB_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+const env = envNumber;
+const DB_URL = BENCH_DB_URL;
+const AMQP_URL = BENCH_AMQP_URL;
 const RATE = env('BENCH_PROCESS_RATE', 50);
 const LATENCY_N = env('BENCH_PROCESS_LATENCY_N', 500);
 const JOB_RATE = env('BENCH_PROCESS_JOB_RATE', 150);

@@ -13,14 +13,22 @@
 // rows that do not need it in a clean process; phase B turns the hooks on (by sending through the full stack) and
 // times every row again. The OpenTelemetry rows (8, 9) are timed in phase B only, like rows 6 and 7.
 import os from 'node:os';
-import { calibrate, fmt, ratio, sample, stats, within, type Case, type Samples, type Stats } from './harness.js';
+import {
+  calibrate,
+  envNumber,
+  fmt,
+  ratio,
+  sample,
+  stats,
+  type Case,
+  type Samples,
+  type Stats,
+  within,
+} from './harness.js';
 import { directCase, koaCase, mediatrCase, nestCase } from './peers.js';
 import { emptyStackCase, fullStackCase, otelApiCase, otelSdkCase } from './usecasecore.js';
 
-const env = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  return raw === undefined || raw === '' ? fallback : Number(raw);
-};
+const env = envNumber;
 const ROUNDS = env('BENCH_ROUNDS', 60);
 const BATCH_MS = env('BENCH_BATCH_MS', 15);
 const WARM_MS = env('BENCH_WARM_MS', 500);
