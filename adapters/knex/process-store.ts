@@ -56,9 +56,10 @@ export class KnexProcessStore implements ProcessStore {
     private readonly clock: Clock = Date,
   ) {
     const [processes, steps] = [tables.processes, tables.processSteps].map((t) => uow.knex.raw('??', [t]).toQuery());
-    // A step is one job: the process and its steps are read in one statement and written in one.
-    this.#lockSql = `SELECT p.*, (SELECT coalesce(json_agg(s ORDER BY s.index), '[]'::json) FROM ${steps} s
-      WHERE s.process_id = p.id) AS steps FROM ${processes} p WHERE p.id = ? FOR UPDATE OF p`;
+    // The steps are read by a statement of their own, after the lock is held: one statement would read them from
+    // its snapshot, taken before a transaction it waited for committed (read committed re-reads the locked row only).
+    this.#lockSql = `SELECT * FROM ${processes} WHERE id = ? FOR UPDATE`;
+    this.#stepsSql = `SELECT * FROM ${steps} WHERE process_id = ? ORDER BY index`;
     this.#updateSql = `UPDATE ${processes} SET type = ?, tenant = ?, actor = ?::jsonb, state = ?, input = ?::jsonb,
       failure = ?::jsonb, deadline_at = ?, started_at = ?, updated_at = ?, ended_at = ?, trace = ?::jsonb WHERE id = ?`;
     this.#upsertStepsSql = (rows) =>
@@ -70,6 +71,7 @@ export class KnexProcessStore implements ProcessStore {
   }
 
   readonly #lockSql: string;
+  readonly #stepsSql: string;
   readonly #updateSql: string;
   readonly #upsertStepsSql: (rows: number) => string;
   /** Steps as `lock` read them: a save writes only the steps that are not these very objects (the changed ones). */
@@ -86,10 +88,10 @@ export class KnexProcessStore implements ProcessStore {
   }
 
   async lock(processId: string): Promise<ProcessRecord | undefined> {
-    const { rows } = await prepared(await this.uow.db(), this.#lockSql, [processId]);
-    const row = rows[0] as (ProcessRow & { steps: StepRow[] }) | undefined;
+    const db = await this.uow.db();
+    const row = (await prepared(db, this.#lockSql, [processId])).rows[0] as ProcessRow | undefined;
     if (!row) return undefined;
-    const steps = row.steps.map(toStep);
+    const steps = ((await prepared(db, this.#stepsSql, [processId])).rows as StepRow[]).map(toStep);
     for (const step of steps) this.#loaded.add(step);
     return toProcess(row, steps);
   }

@@ -124,14 +124,14 @@ function stepRunner(registry: Map<string, ProcessClass>): HandlerClass {
 function gaveUpHandler(registry: Map<string, ProcessClass>): HandlerClass {
   @handles(ProcessStepGaveUp)
   @injectable()
-  class ProcessStepGivenUp {
+  class OnProcessStepGaveUp {
     async handle(job: ProcessStepGaveUp, ctx: Context<ProcessStepGaveUp>): Promise<AnyResult> {
       const move = await locked(ctx, registry, job.payload.processId);
       if (!move) return noProcess(job.payload.processId);
       return move.gaveUp(job.payload.step, job.payload.phase, job.failure);
     }
   }
-  return ProcessStepGivenUp;
+  return OnProcessStepGaveUp;
 }
 
 /** The subscriber of an awaited event: it wakes the step that waits for it, or keeps it for the step to come. */

@@ -51,7 +51,7 @@ export function starter(definition: Startable): HandlerClass {
       return ok({ processId: record.processId, state: 'running' as const });
     }
   }
-  Object.defineProperty(Start, 'name', { value: `Start${definition.type}` });
+  Object.defineProperty(Start, 'name', { value: `${definition.type}Starter` });
   injectable()(Start);
   handles(definition as never)(Start as never);
   return Start;

@@ -84,6 +84,29 @@ export function runProcessStoreContract(
       assert.deepStrictEqual(await f.store.get(started.processId), advanced, 'the rolled-back save changed nothing');
     });
 
+    test('should read a process it waited to lock as the transaction it waited for left it', async (f) => {
+      const started = process();
+      await inTransaction(f.uow, () => f.store.add(started));
+      const advanced = advance(started);
+      let holding!: () => void, release!: () => void;
+      const held = new Promise<void>((resolve) => (holding = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const first = inTransaction(f.uow, async () => {
+        await f.store.lock(started.processId);
+        holding();
+        await released;
+        await f.store.save(advanced);
+      });
+      await held;
+      const second = inTransaction(f.uow, () => f.store.lock(started.processId));
+      // No event says the second lock is waiting (on Postgres, for the row; elsewhere transactions take turns): give
+      // it time to be issued before the first commits, which is the case that matters.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      release();
+      await first;
+      assert.deepStrictEqual(await second, advanced, 'its steps as committed, not as they were when it began to wait');
+    });
+
     test('should list newest first, by tenant and by state, up to a limit', async (f) => {
       const a = process({ tenant: 'acme', startedAt: '2026-01-01T00:00:01.000Z' });
       const b = process({ tenant: 'acme', startedAt: '2026-01-01T00:00:02.000Z', state: 'completed' });
