@@ -185,6 +185,14 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
         [t.processWaits],
       ),
     ],
+    // Events kept for a wait to come are purged with the ended processes: when each arrived.
+    '010_process_waits_arrived_at': (knex) => [
+      knex.raw('ALTER TABLE ?? ADD COLUMN arrived_at timestamptz(3)', [t.processWaits]),
+      knex.raw('CREATE INDEX ?? ON ?? (arrived_at) WHERE arrived', [
+        `${bare(t.processWaits)}_arrived_at`,
+        t.processWaits,
+      ]),
+    ],
   };
 }
 

@@ -150,7 +150,7 @@ export class KnexProcessStore implements ProcessStore {
   async signal(correlation: Correlation, payload: unknown): Promise<Waiter | undefined> {
     const db = await this.uow.db();
     const [row] = await db(this.tables.processWaits)
-      .insert({ ...correlation, payload: json(payload), arrived: true })
+      .insert({ ...correlation, payload: json(payload), arrived: true, arrived_at: new Date(this.clock.now()) })
       .onConflict(['event', 'key'])
       .merge({ event: db.raw('EXCLUDED.event') }) // a no-op update: it locks the row and returns it
       .returning(['arrived', 'process_id', 'step']);
@@ -166,14 +166,17 @@ export class KnexProcessStore implements ProcessStore {
       .delete();
   }
 
-  /** Deletes processes ended completed or compensated more than `olderThanMs` ago (their steps go with them). */
+  /**
+   * Deletes processes ended completed or compensated more than `olderThanMs` ago (their steps go with them), and
+   * events kept as long for a wait that never came.
+   */
   async purge(olderThanMs: number): Promise<number> {
     const cutoff = new Date(this.clock.now() - olderThanMs);
-    return deleteInBatches(
-      this.uow.knex,
-      this.tables.processes,
-      "ended_at < ? AND state IN ('completed', 'compensated')",
-      [cutoff],
+    const ended = "ended_at < ? AND state IN ('completed', 'compensated')";
+    const processes = await deleteInBatches(this.uow.knex, this.tables.processes, ended, [cutoff]);
+    return (
+      processes +
+      (await deleteInBatches(this.uow.knex, this.tables.processWaits, 'arrived AND arrived_at < ?', [cutoff]))
     );
   }
 

@@ -3,7 +3,7 @@ import type { Clock, Correlation, ProcessRecord, ProcessStore, Waiter } from '..
 import { TransactionalMap, type MemoryUnitOfWork } from './unit-of-work.js';
 
 /** What one correlation holds: who waits for it, or the payload of an event that came first. */
-type Slot = { readonly waiter: Waiter } | { readonly payload: unknown };
+type Slot = { readonly waiter: Waiter } | { readonly payload: unknown; readonly arrivedAt: number };
 
 const ENDED = new Set<ProcessRecord['state']>(['completed', 'compensated']);
 const keyOf = (c: Correlation) => `${c.event}\u0000${c.key}`;
@@ -68,7 +68,7 @@ export class MemoryProcessStore implements ProcessStore {
       this.#slots.delete(keyOf(correlation));
       return slot.waiter;
     }
-    if (!slot) this.#slots.set(keyOf(correlation), { payload });
+    if (!slot) this.#slots.set(keyOf(correlation), { payload, arrivedAt: this.clock.now() });
     return undefined;
   }
 
@@ -77,7 +77,7 @@ export class MemoryProcessStore implements ProcessStore {
     if (slot && 'waiter' in slot) this.#slots.delete(keyOf(correlation));
   }
 
-  /** Deletes processes that ended completed or compensated more than `olderThanMs` ago; returns how many. */
+  /** Deletes processes that ended completed or compensated more than `olderThanMs` ago, and events kept as long. */
   async purge(olderThanMs: number): Promise<number> {
     const cutoff = this.clock.now() - olderThanMs;
     let removed = 0;
@@ -87,6 +87,11 @@ export class MemoryProcessStore implements ProcessStore {
       removed++;
     }
     if (removed > 0) this.#order.splice(0, this.#order.length, ...this.#order.filter((id) => this.#processes.has(id)));
+    for (const [key, slot] of [...this.#slots.entries()]) {
+      if (!('arrivedAt' in slot) || slot.arrivedAt >= cutoff) continue;
+      this.#slots.delete(key);
+      removed++;
+    }
     return removed;
   }
 }

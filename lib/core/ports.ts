@@ -318,7 +318,8 @@ export interface ProcessStore {
   unwait(correlation: Correlation): Promise<void>;
   /**
    * Maintenance (optional; `retention()` needs it for `processesMs`): deletes processes that ended `completed` or
-   * `compensated` more than `olderThanMs` ago, with their steps, and returns how many. Failed and running stay.
+   * `compensated` more than `olderThanMs` ago, with their steps, and events kept as long for a wait that never came
+   * (`signal` with no waiter); returns how many. Failed and running processes stay.
    */
   purge?(olderThanMs: number): Promise<number>;
 }

@@ -8,7 +8,7 @@ import type { ProcessFailure, ProcessRecord, ProcessStore, StepRecord } from '..
 import { typeOf } from '../core/request.js';
 import type { AnyResult, Failure } from '../core/result.js';
 import { isoTime } from '../core/time.js';
-import { stageStep, tell, type PHASES } from './commands.js';
+import { correlation, deadlineOf, stageRun, stageStep, tell, type PHASES } from './commands.js';
 import type { ProcessClass, ProcessStepDef, SendStep, WaitStep } from './declare.js';
 
 /** What a job that found nothing to do answers (a duplicate, a step already settled, an ended process). */
@@ -48,7 +48,16 @@ export class Move {
     private readonly store: ProcessStore,
     private readonly definition: ProcessClass,
     private process: ProcessRecord,
-  ) {}
+  ) {
+    const declared = definition.steps.map((s) => s.name).join(', ');
+    const started = process.steps.map((s) => s.name).join(', ');
+    if (declared !== started)
+      throw new UseCaseError(
+        'misuse',
+        `Process ${process.processId} was started as ${process.type} with steps [${started}], now declared with ` +
+          `[${declared}] — declare the new steps under another name (${process.type}V2) until the old ones end`,
+      );
+  }
 
   /** The process as this move left it. */
   get record(): ProcessRecord {
@@ -163,10 +172,6 @@ export class Move {
     // A transient failure rolls its attempt back with the job: the job's delivery count says how many ran.
     const attempts = Math.max(current.attempts + 1, this.ctx.meta.message?.attempt ?? 1);
     this.#step(index, { state: 'running', attempts, startedAt: current.startedAt ?? this.#now() });
-    if (definition.deadlineMs !== undefined && current.attempts === 0) {
-      const at = isoTime(this.ctx.ports.clock.now() + definition.deadlineMs);
-      stageStep(this.ctx, this.process, index, 'deadline', at);
-    }
     const result = await this.#sendStep(definition.command, this.#inputOf(index), index, 'run');
     if (result.ok) return this.#advance(index, result.value);
     if (FAILURES[result.failure.kind].transient) return result; // rolled back with the job, which retries it
@@ -177,7 +182,7 @@ export class Move {
     const key = definition.key(input);
     if (key === undefined) return this.#advance(index, input);
     const waiter = { processId: this.process.processId, step: index };
-    const arrived = await this.store.wait({ event: typeOf(definition.event), key }, waiter);
+    const arrived = await this.store.wait(correlation(this.process.tenant, typeOf(definition.event), key), waiter);
     if (arrived) return this.#accepted(index, definition, arrived.payload);
     const current = this.process.steps[index]!;
     this.#step(index, { state: 'waiting', attempts: current.attempts + 1, startedAt: this.#now() });
@@ -196,7 +201,7 @@ export class Move {
   #advance(index: number, result: unknown): Promise<AnyResult> {
     this.#step(index, { state: 'completed', result, settledAt: this.#now() });
     if (index === this.process.steps.length - 1) return this.#end('completed');
-    stageStep(this.ctx, this.process, index + 1, 'run');
+    stageRun(this.ctx, this.process, index + 1, deadlineOf(this.definition.steps[index + 1]));
     return this.#save();
   }
 
@@ -258,7 +263,7 @@ export class Move {
 
   async #unwait(index: number, definition: WaitStep): Promise<void> {
     const key = definition.key(this.#inputOf(index));
-    if (key !== undefined) await this.store.unwait({ event: typeOf(definition.event), key });
+    if (key !== undefined) await this.store.unwait(correlation(this.process.tenant, typeOf(definition.event), key));
   }
 
   #waiting(index: number, kind: ProcessStepDef['kind']): boolean {

@@ -3,6 +3,7 @@
 import * as v from 'valibot';
 import type { Context } from '../core/context.js';
 import type { ProcessMovement, ProcessRecord } from '../core/ports.js';
+import { isoTime } from '../core/time.js';
 import { Command } from '../core/request.js';
 
 /** What the job of a step does. */
@@ -55,6 +56,35 @@ export function stageStep(
     ...(runAt === undefined ? {} : { runAt }),
     ...(process.trace ? { trace: process.trace } : {}),
   });
+}
+
+/**
+ * Stages the run of step `index` and, when the step has a deadline, the job that ends it then: the deadline counts
+ * from now, when the step becomes due, and is a job of its own, so retries of the step cannot roll it back.
+ */
+export function stageRun(
+  ctx: Context,
+  process: Pick<ProcessRecord, 'processId' | 'trace'>,
+  index: number,
+  deadlineMs: number | undefined,
+): void {
+  stageStep(ctx, process, index, 'run');
+  if (deadlineMs !== undefined) stageStep(ctx, process, index, 'deadline', isoTime(ctx.ports.clock.now() + deadlineMs));
+}
+
+/** A step's own deadline (ms): a send step's `deadlineMs`, when it declares one. */
+export function deadlineOf(
+  step: { readonly kind: string; readonly deadlineMs?: number | undefined } | undefined,
+): number | undefined {
+  return step?.kind === 'send' ? step.deadlineMs : undefined;
+}
+
+/**
+ * Where a wait and its event meet: the event's type and the key, within the tenant, so that another tenant's event
+ * with the same key never wakes (nor is kept for) this tenant's process.
+ */
+export function correlation(tenant: string, event: string, key: string): { event: string; key: string } {
+  return { event, key: `${tenant}\u001f${key}` };
 }
 
 /** Tells the telemetry how a process moved, once the move commits (a rolled-back move never happened). */

@@ -6,7 +6,7 @@ import type { Context, HandlerClass } from '../core/context.js';
 import { handles } from '../core/handler.js';
 import type { ProcessRecord, ProcessState } from '../core/ports.js';
 import { Command, Query } from '../core/request.js';
-import { fail, notFound, ok, type Result } from '../core/result.js';
+import { fail, notFound, ok, type Fail, type Result } from '../core/result.js';
 import { Move, storeOf } from './advance.js';
 import { stageStep } from './commands.js';
 import type { ProcessClass } from './declare.js';
@@ -88,9 +88,11 @@ export function processRequestHandlers(registry: ReadonlyMap<string, ProcessClas
       if (!found) return noProcess(command.processId);
       const { process, move } = found;
       if (process.state !== 'running')
-        return fail('not_running', { state: process.state }, `Process ${command.processId} has ended`);
+        return fail('not_running', { state: process.state }, `Process ${command.processId} is ${process.state}`);
       if (!move) return queued(ctx, process, 'cancel');
-      await move.cancel();
+      const cancelled = await move.cancel();
+      // Not cancelled (the onFailure command of a process with nothing to undo failed): say why, and roll back.
+      if (!cancelled.ok) return cancelled as Fail<never>;
       return ok({ processId: command.processId, state: move.record.state });
     }
   }

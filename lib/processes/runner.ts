@@ -7,7 +7,7 @@ import { handles, on } from '../core/handler.js';
 import type { Decision } from '../core/policy.js';
 import { payloadOf, typeOf, type AnyRequest, type RequestClass } from '../core/request.js';
 import { notFound, type AnyResult } from '../core/result.js';
-import { ProcessStep, ProcessStepGaveUp } from './commands.js';
+import { correlation, ProcessStep, ProcessStepGaveUp } from './commands.js';
 import type { ProcessClass, WaitStep } from './declare.js';
 import { Move, storeOf } from './advance.js';
 import { processRequestHandlers } from './requests.js';
@@ -140,7 +140,8 @@ function waitSubscriber(event: RequestClass, wait: WaitStep, registry: Map<strin
     static readonly subscription = `processes.${typeOf(event)}`;
     async handle(arrived: AnyRequest, ctx: Context): Promise<AnyResult> {
       const payload = payloadOf(arrived);
-      const waiter = await storeOf(ctx).signal({ event: typeOf(event), key: wait.match(arrived) }, payload);
+      const where = correlation(ctx.meta.tenant, typeOf(event), wait.match(arrived));
+      const waiter = await storeOf(ctx).signal(where, payload);
       if (!waiter) return { ok: true, value: { moved: false } }; // kept for the wait to come
       const move = await locked(ctx, registry, waiter.processId);
       return move ? move.arrived(waiter.step, payload) : noProcess(waiter.processId);

@@ -8,12 +8,16 @@ import type { ProcessRecord } from '../core/ports.js';
 import { payloadOf, type AnyRequest, type RequestClass } from '../core/request.js';
 import { ok } from '../core/result.js';
 import { isoTime } from '../core/time.js';
-import { stageStep, tell } from './commands.js';
+import { deadlineOf, stageRun, stageStep, tell } from './commands.js';
 
 /** What starting needs of a declared process. */
 interface Startable extends RequestClass {
   readonly type: string;
-  readonly steps: ReadonlyArray<{ readonly name: string }>;
+  readonly steps: ReadonlyArray<{
+    readonly name: string;
+    readonly kind: string;
+    readonly deadlineMs?: number | undefined;
+  }>;
   readonly options: { readonly deadlineMs?: number | undefined };
 }
 
@@ -46,7 +50,7 @@ export function starter(definition: Startable): HandlerClass {
       };
       await store.add(record);
       tell(ctx, { kind: 'started', type: definition.type });
-      stageStep(ctx, record, 0, 'run');
+      stageRun(ctx, record, 0, deadlineOf(definition.steps[0]));
       if (deadlineAt) stageStep(ctx, record, -1, 'deadline', deadlineAt);
       return ok({ processId: record.processId, state: 'running' as const });
     }

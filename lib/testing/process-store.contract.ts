@@ -39,8 +39,14 @@ export function runProcessStoreContract(
   make: (clock: ManualClock) => Promise<ProcessStoreFixture>,
   options: ProcessStoreContractOptions = {},
 ): void {
-  const test = (title: string, body: (fixture: ProcessStoreFixture) => Promise<void>) =>
-    t.it(title, () => withFixture(() => make(new ManualClock('2026-01-31T00:00:00Z')), body));
+  const test = (title: string, body: (fixture: ProcessStoreFixture, clock: ManualClock) => Promise<void>) =>
+    t.it(title, () => {
+      const clock = new ManualClock('2026-01-31T00:00:00Z');
+      return withFixture(
+        () => make(clock),
+        (fixture) => body(fixture, clock),
+      );
+    });
   const inTransaction = <T>(uow: UnitOfWork, work: () => Promise<T>, commit = true) =>
     uow.transaction(work, () => commit);
 
@@ -189,6 +195,22 @@ export function runProcessStoreContract(
         assert.equal(await f.store.purge!(7 * DAY), 2);
         const left = (await f.store.list()).map((p) => p.processId).sort();
         assert.deepStrictEqual(left, [failed, young, running].map((p) => p.processId).sort());
+      });
+
+      test('should purge events kept for a wait that never came, by when they arrived, only', async (f, clock) => {
+        const [stale, fresh, waited] = ['stale', 'fresh', 'waited'].map((key) => ({ event: 'Paid', key }));
+        await inTransaction(f.uow, () => f.store.signal(stale!, {}));
+        await inTransaction(f.uow, () => f.store.wait(waited!, { processId: 'p', step: 1 }));
+        clock.advance(8 * DAY);
+        await inTransaction(f.uow, () => f.store.signal(fresh!, { fresh: true }));
+        assert.equal(await f.store.purge!(7 * DAY), 1, 'the stale event only');
+        const met = await inTransaction(f.uow, () => f.store.wait(fresh!, { processId: 'q', step: 0 }));
+        assert.deepStrictEqual(met, { payload: { fresh: true } }, 'a younger event is kept');
+        assert.equal(await inTransaction(f.uow, () => f.store.wait(stale!, { processId: 'r', step: 0 })), undefined);
+        assert.deepStrictEqual(await inTransaction(f.uow, () => f.store.signal(waited!, {})), {
+          processId: 'p',
+          step: 1,
+        });
       });
     }
   });

@@ -108,7 +108,7 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 9 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs, 009_processes/,
+          /Applied 10 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs, 009_processes, 010_process_waits_arrived_at/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',
@@ -134,6 +134,7 @@ describe('usecasecore CLI', function () {
           'cli_idempotency_expires_at',
           'cli_jobs_settled_at',
           'cli_processes_ended_at',
+          'cli_process_waits_arrived_at',
         ]);
         const second = await cli([...args, '--json'], { DATABASE_URL: '' });
         expect(second.code).to.equal(0);

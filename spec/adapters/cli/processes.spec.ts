@@ -92,7 +92,7 @@ describe('usecasecore processes (Postgres + RabbitMQ, with workers)', function (
     const again = await processes('cancel', running.processId, unknown);
     expect(again.code).to.equal(1);
     expect(again.stdout)
-      .to.include(`${running.processId}: Process ${running.processId} has ended`)
+      .to.include(`${running.processId}: Process ${running.processId} is compensated`)
       .and.include(`${unknown}: no such process`);
   });
 });

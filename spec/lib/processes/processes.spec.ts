@@ -2,19 +2,21 @@
 // compensation in reverse, waits for an event or a time, deadlines, retries, cancellation, and each effect once.
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { unwrap } from '../../../lib/core/index.js';
+import { createMediator, unwrap } from '../../../lib/core/index.js';
 import {
   CancelProcess,
   GetProcess,
   ProcessStep,
   RetryProcess,
   process,
+  processes,
   step,
   type ProcessRecord,
 } from '../../../lib/processes/index.js';
+import { everyone, recommendedStack } from '../../../middleware/index.js';
 import { expect } from '../../support/helpers.js';
 import { Charge, Checkout, Release, Reserve, Settle, Ship } from './checkout.js';
-import { Later, ann, onEveryBackend } from './world.js';
+import { Deadlined, Later, Note, ann, failing, latch, onEveryBackend } from './world.js';
 
 const states = (p: ProcessRecord) => p.steps.map((s) => s.state);
 
@@ -82,6 +84,10 @@ onEveryBackend('processes', (open) => {
     const { processId, orderId, process: waiting } = await w.checkout('pending');
     expect(waiting.state).to.equal('running');
     expect(states(waiting)).to.deep.equal(['completed', 'completed', 'waiting', 'pending']);
+    const otherTenant = { ...ann, tenant: 'globex' };
+    await w.mediator.send(new Settle({ chargeId: `ch-${orderId}`, status: 'succeeded' }), otherTenant);
+    await w.settled();
+    expect(states(await w.get(processId)), "another tenant's event with the same key").to.deep.equal(states(waiting));
     await w.mediator.send(new Settle({ chargeId: `ch-${orderId}`, status: 'succeeded' }), ann);
     await w.settled();
     const done = await w.get(processId);
@@ -135,6 +141,36 @@ onEveryBackend('processes', (open) => {
     const ended = await w.get(never.processId);
     expect(ended.state, 'the completed Note has no compensation: nothing to undo').to.equal('compensated');
     expect(ended.failure).to.deep.include({ kind: 'deadline', message: "Later's deadline passed" });
+  });
+
+  it('should end a step at its own deadline, counted from when it became due, between its retries', async () => {
+    const w = await open({ retry: { attempts: 3, baseMs: 1_500, maxMs: 1_500 } });
+    failing.began = latch();
+    const { processId } = unwrap(await w.mediator.send(new Deadlined({ until: 'now' }), ann));
+    await failing.began.promise; // its first attempt answered 503 and rolled back; the next one is 1.5 s away
+    w.clock.advance(5_000);
+    await w.settled();
+    const ended = await w.get(processId);
+    expect(ended.failure).to.deep.include({ kind: 'deadline', message: 'the deadline of Flaky passed' });
+    expect(ended.state, 'the completed Note has no compensation: nothing to undo').to.equal('compensated');
+    expect(states(ended)).to.deep.equal(['completed', 'failed']);
+  });
+
+  it('should refuse to move a process started with other steps than its declaration has now, saying what to do', async () => {
+    const w = await open();
+    const { processId } = await w.checkout('pending'); // waiting for the payment, at its third step
+    const Changed = process('Checkout', [step(Note)]);
+    const runtime = processes([Changed]);
+    const mediator = createMediator(w.container, {
+      handlers: [...runtime.handlers],
+      middleware: recommendedStack({ rules: [everyone(CancelProcess), ...runtime.rules] }),
+    });
+    const refused = await mediator.send(new CancelProcess({ processId }), ann).then(
+      () => expect.fail('a changed declaration moved the process'),
+      (error: Error) => error,
+    );
+    expect(refused.message).to.include('declare the new steps under another name (CheckoutV2)');
+    expect((await w.get(processId)).state, 'left as it was').to.equal('running');
   });
 
   it('should leave a process failed when a compensation fails, and compensate again on RetryProcess', async () => {

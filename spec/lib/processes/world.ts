@@ -11,11 +11,13 @@ import {
   TOKENS,
   createMediator,
   handles,
+  failure,
   ok,
   unwrap,
   type Handler,
   type Middleware,
   type RequestClass,
+  type RetryPolicy,
   type SendOptions,
   typeOf,
 } from '../../../lib/core/index.js';
@@ -65,6 +67,27 @@ class NoteHandler implements Handler<Note> {
 export const Later = process('Later', [step(Note), sleep((note: { until: string }) => note.until), step(Note)], {
   deadlineMs: 1_000,
 });
+
+/** A step whose provider answers 503 every time; its first attempt opens `failing.began`. */
+export class Flaky extends Command(v.object({ until: v.string() }))<{ until: string }> {}
+export const failing = { began: latch() };
+@handles(Flaky)
+@injectable()
+class FlakyHandler implements Handler<Flaky> {
+  handle() {
+    failing.began.open();
+    return failure({ kind: 'unavailable', message: 'the provider answered 503' });
+  }
+}
+/** Note, then Flaky with a deadline of 5 s from when it became due. */
+export const Deadlined = process('Deadlined', [step(Note), step(Flaky, { deadlineMs: 5_000 })]);
+
+/** A promise to open once. */
+export function latch() {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open: () => open() };
+}
 
 export type Backend = 'memory' | 'PGlite' | 'Postgres + RabbitMQ';
 
@@ -133,14 +156,21 @@ async function backend(services: Services, clock: ManualClock) {
  * (with `workers`) the step workers and the subscribers of the awaited events, consuming. Returns what it consumes,
  * for cleanup.
  */
-export async function checkoutApp(container: Container, service: string, workers = true, outer: Middleware[] = []) {
-  const runtime = processes([Checkout, Later]);
+export async function checkoutApp(
+  container: Container,
+  service: string,
+  workers = true,
+  outer: Middleware[] = [],
+  retry: RetryPolicy = { attempts: 3, baseMs: 1, maxMs: 2 },
+) {
+  const runtime = processes([Checkout, Later, Deadlined]);
   const types: RequestClass[] = [
-    ...[Checkout, Later, Reserve, Release, Charge, Refund, Ship, Settle, CancelOrder, Note, PaymentConfirmed],
+    ...[Checkout, Later, Deadlined, Reserve, Release, Charge, Refund, Ship, Settle, CancelOrder, Note, Flaky],
+    PaymentConfirmed,
     ...[GetProcess, CancelProcess, RetryProcess],
   ];
   const mediator = createMediator(container, {
-    handlers: [...SHOP_HANDLERS, NoteHandler, ...runtime.handlers],
+    handlers: [...SHOP_HANDLERS, NoteHandler, FlakyHandler, ...runtime.handlers],
     middleware: [
       ...outer,
       ...recommendedStack({ rules: [...types.map((type) => everyone(type)), ...runtime.rules], inbox: true }),
@@ -150,17 +180,22 @@ export async function checkoutApp(container: Container, service: string, workers
   const queues = jobs.map((j) => mediator.ports.queues.job(typeOf(j)));
   if (!workers) return { mediator, queues, consumers: [] };
   const source = container.get<MessageSource>(TOKENS.MessageSource);
-  const consumers = await work(mediator, source, jobs, { retry: { attempts: 3, baseMs: 1, maxMs: 2 } });
+  const consumers = await work(mediator, source, jobs, { retry });
   queues.push(...(await subscribe(mediator, source, service)));
   return { mediator, queues, consumers };
 }
 
+/** How a world differs from the usual one: the step workers' retry policy. */
+export interface WorldOptions {
+  readonly retry?: RetryPolicy;
+}
+
 /** A world on `services`: the checkout and Later processes, their workers and subscribers, running. */
-async function openWorld(services: Services) {
+async function openWorld(services: Services, options: WorldOptions = {}) {
   const clock = new ManualClock(Date.now());
   const opened = await backend(services, clock);
   const { container } = opened;
-  const { mediator, queues, consumers } = await checkoutApp(container, opened.service);
+  const { mediator, queues, consumers } = await checkoutApp(container, opened.service, true, [], options.retry);
   opened.queues.push(...queues);
   const get = async (processId: string) => unwrap(await mediator.send(new GetProcess({ processId }), ann));
   const settle = () => settled(container, 20_000);
@@ -169,6 +204,7 @@ async function openWorld(services: Services) {
     mediator,
     /** The schema of the library's tables (none on memory). */
     schema: opened.schema,
+    container,
     shop: container.get<Shop>(SHOP),
     settled: settle,
     get,
@@ -194,7 +230,7 @@ export async function worldOn(kind: Backend): Promise<World | undefined> {
 }
 
 /** Registers `body`'s cases once per backend; each case opens a world with `open()`, closed after it. */
-export function onEveryBackend(title: string, body: (open: () => Promise<World>) => void): void {
+export function onEveryBackend(title: string, body: (open: (options?: WorldOptions) => Promise<World>) => void): void {
   for (const kind of ['memory', 'PGlite', 'Postgres + RabbitMQ'] as const) {
     describe(`${title} (${kind})`, function () {
       this.timeout(30_000);
@@ -207,8 +243,8 @@ export function onEveryBackend(title: string, body: (open: () => Promise<World>)
       afterEach(async () => {
         for (const world of worlds.splice(0)) await world.close();
       });
-      body(async () => {
-        const world = await openWorld(services!);
+      body(async (options) => {
+        const world = await openWorld(services!, options);
         worlds.push(world);
         return world;
       });
