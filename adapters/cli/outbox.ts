@@ -15,12 +15,12 @@ const PARKED_SHOWN = 20;
  */
 export const outboxStatusCommand: Command = {
   name: 'outbox status',
-  summary: 'rows unsent, in flight, parked and sent per type, the oldest unsent (exit 1 if any is parked)',
+  summary: 'rows unsent, in flight, scheduled, parked, sent per type; the oldest unsent (exit 1 if one is parked)',
   usage: '[options]',
-  help: `Counts the outbox rows of each message type: unsent (committed, not yet sent or parked: the backlog, in flight
-included), in flight (unsent rows a relay has claimed right now), parked (set aside after their last failed attempt:
-see \`usecasecore outbox retry\`) and sent (kept until \`usecasecore outbox purge\`), with the age of the oldest
-unsent row.
+  help: `Counts the outbox rows of each message type: unsent (committed and due, not yet sent or parked: the backlog,
+in flight included), in flight (unsent rows a relay has claimed right now), scheduled (not due yet: delayed jobs,
+timeouts; not part of the backlog), parked (set aside after their last failed attempt: see \`usecasecore outbox
+retry\`) and sent (kept until \`usecasecore outbox purge\`), with the age of the oldest unsent row.
 
 Exit codes: 0 nothing is parked, 1 some row is parked (or the database failed), 2 bad usage.`,
   async run(cli) {
@@ -32,7 +32,7 @@ Exit codes: 0 nothing is parked, 1 some row is parked (or the database failed), 
     const line = (kind: string, type: string, t: typeof totals) => [
       kind,
       type,
-      ...[t.unsent, t.inFlight, t.parked, t.sent].map(String),
+      ...[t.unsent, t.inFlight, t.scheduled, t.parked, t.sent].map(String),
       age(t.oldestUnsentAgeMs),
     ];
     const lines =
@@ -40,7 +40,7 @@ Exit codes: 0 nothing is parked, 1 some row is parked (or the database failed), 
         ? ['The outbox is empty.']
         : [
             table([
-              ['kind', 'type', 'unsent', 'in flight', 'parked', 'sent', 'oldest unsent'],
+              ['kind', 'type', 'unsent', 'in flight', 'scheduled', 'parked', 'sent', 'oldest unsent'],
               ...status.types.map((t) => line(t.kind, t.type, t)),
               line('total', '', totals),
             ]),

@@ -193,6 +193,21 @@ function steps(t: Tables, schemaName: string | undefined): Record<string, (knex:
         t.processWaits,
       ]),
     ],
+    // A claim walks rows due now by position and scheduled rows by due time, each line by its own index, so rows
+    // scheduled far ahead are never walked past. IF NOT EXISTS: on a large table, create them CONCURRENTLY by hand
+    // first, under these names; then this drops the index they replace.
+    '011_outbox_scheduled_apart': (knex) => [
+      knex.raw(
+        'CREATE INDEX IF NOT EXISTS ?? ON ?? (position) WHERE sent_at IS NULL AND parked_at IS NULL AND available_at IS NULL',
+        [`${bare(t.outbox)}_due_now`, t.outbox],
+      ),
+      knex.raw(
+        `CREATE INDEX IF NOT EXISTS ?? ON ?? (available_at, position)
+                WHERE sent_at IS NULL AND parked_at IS NULL AND available_at IS NOT NULL`,
+        [`${bare(t.outbox)}_scheduled`, t.outbox],
+      ),
+      knex.raw('DROP INDEX IF EXISTS ??', [`${t.outbox}_unsent`]), // in the table's schema: the qualified name
+    ],
   };
 }
 

@@ -59,26 +59,33 @@ export class KnexOutbox implements Outbox {
 
   async claim(limit: number): Promise<OutboxMessage[]> {
     const now = this.clock.now();
-    // Only the oldest unsent row of an aggregate is handed out, so a failed publish never lets a later row of it
-    // overtake. The advisory lock makes competing relays claim one after another (a claim takes a few ms), so that
-    // rule is judged on committed claims; SKIP LOCKED passes over rows some other transaction still holds. Rows
-    // without an aggregate skip the NOT EXISTS: as a bare anti-join Postgres hashed every unsent row on each claim
-    // (~10 ms at 20,000 unsent), slowing down exactly when a backlog needs draining; with the OR it walks the unsent
-    // index in order and stops after `limit` rows.
+    // Two lines of rows, each walked by its own index and stopped after `limit`: rows due now (no `available_at`) in
+    // position order, and scheduled rows by due time, so 100,000 rows scheduled for tomorrow cost a claim nothing
+    // (walking one index past them took ~100 ms). Only the oldest unsent row of an aggregate is handed out, so a
+    // failed publish never lets a later row of it overtake. The advisory lock makes competing relays claim one after
+    // another (a claim takes a few ms), so that rule is judged on committed claims; SKIP LOCKED passes over rows
+    // some other transaction still holds. Rows without an aggregate skip the NOT EXISTS: as a bare anti-join
+    // Postgres hashed every unsent row on each claim, slowing down exactly when a backlog needs draining.
     return this.uow.knex.transaction(async (trx) => {
       // jit off: once the table has seen traffic the planner's estimate passes jit_above_cost, and compiling the
       // statement (~100–150 ms) costs far more than running it (a few ms). Same round trip as the lock.
       await trx.raw(`SELECT set_config('jit', 'off', true), pg_advisory_xact_lock(hashtext(?))`, [this.table]);
+      const open = `c.sent_at IS NULL AND c.parked_at IS NULL AND (c.claimed_until IS NULL OR c.claimed_until < :now)
+        AND (c.aggregate_id IS NULL OR NOT EXISTS (SELECT 1 FROM :table: AS e WHERE e.aggregate_id = c.aggregate_id
+                        AND e.position < c.position AND e.sent_at IS NULL AND e.parked_at IS NULL))`;
       const { rows } = await trx.raw(
-        `UPDATE ?? AS o SET claimed_until = ? WHERE o.position IN (
-           SELECT c.position FROM ?? AS c
-           WHERE c.sent_at IS NULL AND c.parked_at IS NULL AND (c.claimed_until IS NULL OR c.claimed_until < ?)
-             AND (c.available_at IS NULL OR c.available_at <= ?)
-             AND (c.aggregate_id IS NULL OR NOT EXISTS (SELECT 1 FROM ?? AS e WHERE e.aggregate_id = c.aggregate_id
-                             AND e.position < c.position AND e.sent_at IS NULL AND e.parked_at IS NULL))
-           ORDER BY c.position LIMIT ? FOR UPDATE SKIP LOCKED)
+        `WITH now_due AS (
+           SELECT c.position FROM :table: AS c WHERE c.available_at IS NULL AND ${open}
+           ORDER BY c.position LIMIT :limit FOR UPDATE SKIP LOCKED
+         ), scheduled_due AS (
+           SELECT c.position FROM :table: AS c WHERE c.available_at <= :nowDate AND ${open}
+           ORDER BY c.available_at, c.position LIMIT :limit FOR UPDATE SKIP LOCKED
+         )
+         UPDATE :table: AS o SET claimed_until = :lease WHERE o.position IN (
+           SELECT position FROM (SELECT position FROM now_due UNION ALL SELECT position FROM scheduled_due) AS due
+           ORDER BY position LIMIT :limit)
          RETURNING o.*`,
-        [this.table, now + this.#leaseMs, this.table, now, new Date(now), this.table, limit],
+        { table: this.table, now, nowDate: new Date(now), lease: now + this.#leaseMs, limit },
       );
       return (rows as Array<Row & { position: string }>)
         .sort((a, b) => Number(a.position) - Number(b.position))
@@ -131,21 +138,24 @@ export class KnexOutbox implements Outbox {
   }
 
   /**
-   * Counts per message type: `unsent` (not sent, not parked: the backlog, in flight included), `inFlight` (of those,
-   * claimed by a relay right now), `parked`, `sent` (kept until purged), and when the oldest unsent row occurred.
+   * Counts per message type: `unsent` (due, not sent, not parked: the backlog, in flight included), `inFlight` (of
+   * those, claimed by a relay right now), `scheduled` (not due yet), `parked`, `sent` (kept until purged), and when
+   * the oldest unsent row occurred.
    * @example const { totals } = await outbox.status(); if (totals.parked > 0) alert();
    */
   async status(): Promise<OutboxStatus> {
     const now = this.clock.now();
+    const due = '(sent_at IS NULL AND parked_at IS NULL AND (available_at IS NULL OR available_at <= :nowDate))';
     const { rows } = await this.uow.knex.raw(
       `SELECT kind, type,
-         count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) AS unsent,
-         count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL AND claimed_until >= ?) AS in_flight,
+         count(*) FILTER (WHERE ${due}) AS unsent,
+         count(*) FILTER (WHERE ${due} AND claimed_until >= :now) AS in_flight,
+         count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL AND available_at > :nowDate) AS scheduled,
          count(*) FILTER (WHERE sent_at IS NULL AND parked_at IS NOT NULL) AS parked,
          count(*) FILTER (WHERE sent_at IS NOT NULL) AS sent,
-         min(occurred_at) FILTER (WHERE sent_at IS NULL AND parked_at IS NULL) AS oldest_unsent
-       FROM ?? GROUP BY kind, type ORDER BY kind, type`,
-      [now, this.table],
+         min(occurred_at) FILTER (WHERE ${due}) AS oldest_unsent
+       FROM :table: GROUP BY kind, type ORDER BY kind, type`,
+      { now, nowDate: new Date(now), table: this.table },
     );
     const types = (rows as StatusRow[]).map((row): OutboxTypeStatus => {
       const oldest = row.oldest_unsent === null ? null : new Date(row.oldest_unsent);
@@ -154,19 +164,21 @@ export class KnexOutbox implements Outbox {
         type: row.type,
         unsent: Number(row.unsent),
         inFlight: Number(row.in_flight),
+        scheduled: Number(row.scheduled),
         parked: Number(row.parked),
         sent: Number(row.sent),
         oldestUnsentAt: oldest?.toISOString() ?? null,
         oldestUnsentAgeMs: oldest ? Math.max(0, now - oldest.getTime()) : null,
       };
     });
-    const sum = (key: 'unsent' | 'inFlight' | 'parked' | 'sent') => types.reduce((n, t) => n + t[key], 0);
+    const sum = (key: 'unsent' | 'inFlight' | 'scheduled' | 'parked' | 'sent') => types.reduce((n, t) => n + t[key], 0);
     const ages = types.flatMap((t) => (t.oldestUnsentAgeMs === null ? [] : [t.oldestUnsentAgeMs]));
     return {
       types,
       totals: {
         unsent: sum('unsent'),
         inFlight: sum('inFlight'),
+        scheduled: sum('scheduled'),
         parked: sum('parked'),
         sent: sum('sent'),
         oldestUnsentAgeMs: ages.length > 0 ? Math.max(...ages) : null,
@@ -239,6 +251,7 @@ interface StatusRow {
   type: string;
   unsent: string | number;
   in_flight: string | number;
+  scheduled: string | number;
   parked: string | number;
   sent: string | number;
   oldest_unsent: Date | string | null;
@@ -248,10 +261,12 @@ interface StatusRow {
 export interface OutboxTypeStatus {
   readonly kind: 'event' | 'job';
   readonly type: string;
-  /** Not sent and not parked (in flight included). */
+  /** Due, not sent and not parked (in flight included). */
   readonly unsent: number;
   /** Unsent rows a relay holds a claim on right now. */
   readonly inFlight: number;
+  /** Not sent, not parked, and not due yet (a delayed job, a process's timeout): not part of the backlog. */
+  readonly scheduled: number;
   /** Set aside after their last failed attempt: `usecasecore outbox retry` puts them back. */
   readonly parked: number;
   /** Sent rows not yet purged. */
@@ -276,6 +291,7 @@ export interface OutboxStatus {
   readonly totals: {
     readonly unsent: number;
     readonly inFlight: number;
+    readonly scheduled: number;
     readonly parked: number;
     readonly sent: number;
     readonly oldestUnsentAgeMs: number | null;

@@ -126,6 +126,33 @@ export function runOutboxContract(
       assertIncludes(later, { id: delayed.id, availableAt: due });
     });
 
+    test('should hand out due delayed and immediate messages in written order, one limit, aggregates in order', async ({
+      outbox,
+      commit,
+      clock,
+    }) => {
+      const at = new Date(clock.now() + 1_000).toISOString();
+      const written = [
+        { ...message('s1', 'order-1'), availableAt: at },
+        message('n1'),
+        { ...message('s2'), availableAt: at },
+        message('n2', 'order-1'), // behind s1 of its aggregate, due or not
+        message('n3'),
+      ];
+      await commit(written);
+      const types = (claimed: readonly OutboxMessage[]) => claimed.map((m) => m.type);
+      const sent = async (claimed: readonly OutboxMessage[]) => outbox.markSent(claimed.map((m) => m.id));
+      const now = await outbox.claim(10);
+      assert.deepStrictEqual(types(now), ['n1', 'n3'], 'not n2: the earlier s1 of its aggregate is not sent');
+      await sent(now);
+      clock.advance(1_000);
+      const due = await outbox.claim(2);
+      assert.deepStrictEqual(types(due), ['s1', 's2'], 'the delayed ones, in written order, within the limit');
+      assert.deepStrictEqual(types(await outbox.claim(10)), [], 'n2 waits while s1 is out');
+      await sent(due);
+      assert.deepStrictEqual(types(await outbox.claim(10)), ['n2']);
+    });
+
     test('should skip a message whose id it holds already, sent or not', async ({ outbox, commit }) => {
       const first = message('first');
       await commit([first]);

@@ -108,7 +108,7 @@ describe('usecasecore CLI', function () {
         const first = await cli(args, { DATABASE_URL: '' });
         expect(first.code, first.stderr).to.equal(0);
         expect(first.stdout).to.match(
-          /Applied 10 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs, 009_processes, 010_process_waits_arrived_at/,
+          /Applied 11 migrations in schema ucc_cli_\w+: 001_core, 002_\w+, 003_\w+, 004_\w+, 005_\w+, 006_\w+, 007_\w+, 008_jobs, 009_processes, 010_\w+, 011_outbox_scheduled_apart/,
         );
         expect(await tablesIn(schema)).to.deep.equal([
           'cli_audit',

@@ -15,8 +15,9 @@ describe('usecasecore CLI', function () {
     describe('with the tables', () => {
       useTables();
       const ago = (ms: number) => new Date(Date.now() - ms);
-      /** Outbox rows as a relay leaves them: `unsent`, `inFlight` (claimed now), `parked` or `sent` some time ago. */
-      type State = 'unsent' | 'inFlight' | 'parked' | number;
+      /** Outbox rows as a relay leaves them: `unsent`, `inFlight` (claimed now), `scheduled` (due in a day),
+       * `parked` or `sent` some time ago. */
+      type State = 'unsent' | 'inFlight' | 'scheduled' | 'parked' | number;
       const outboxRow = (id: string, type: string, state: State, occurredMsAgo = HOUR) => ({
         id,
         kind: 'event',
@@ -29,6 +30,7 @@ describe('usecasecore CLI', function () {
         claimed_until: state === 'inFlight' ? Date.now() + 60_000 : null,
         parked_at: state === 'parked' ? ago(HOUR) : null,
         sent_at: typeof state === 'number' ? ago(state) : null,
+        available_at: state === 'scheduled' ? ago(-DAY) : null,
       });
       const outboxIds = async (): Promise<string[]> => db(t.outbox).orderBy('id').pluck('id');
 
@@ -38,21 +40,22 @@ describe('usecasecore CLI', function () {
           outboxRow('p-2', 'order.placed', 'unsent'),
           outboxRow('p-3', 'order.placed', 'inFlight'),
           outboxRow('p-4', 'order.placed', 10 * DAY),
+          outboxRow('p-5', 'order.placed', 'scheduled', 3 * HOUR), // older, but not due: neither backlog nor age
           outboxRow('s-1', 'order.shipped', 'parked'),
           outboxRow('s-2', 'order.shipped', HOUR),
         ]);
         const human = await run('outbox', 'status');
         expect(human.code).to.equal(1);
         expect(human.stdout)
-          .to.match(/^kind +type +unsent +in flight +parked +sent +oldest unsent$/m)
-          .and.match(/^event +order\.placed +3 +1 +0 +1 +2h$/m)
-          .and.match(/^event +order\.shipped +0 +0 +1 +1 +-$/m)
-          .and.match(/^total +3 +1 +1 +2 +2h$/m)
+          .to.match(/^kind +type +unsent +in flight +scheduled +parked +sent +oldest unsent$/m)
+          .and.match(/^event +order\.placed +3 +1 +1 +0 +1 +2h$/m)
+          .and.match(/^event +order\.shipped +0 +0 +0 +1 +1 +-$/m)
+          .and.match(/^total +3 +1 +1 +1 +2 +2h$/m)
           .and.match(/^1 row parked:$/m)
           .and.match(/^s-1 +order\.shipped +5 +unroutable$/m)
           .and.include('usecasecore outbox retry --parked');
         const [header, ...lines] = human.stdout.split('\n').slice(0, 4);
-        for (const column of ['unsent', 'in flight', 'parked', 'sent']) {
+        for (const column of ['unsent', 'in flight', 'scheduled', 'parked', 'sent']) {
           const end = header!.indexOf(column) + column.length; // numbers end under their heading's last letter
           for (const line of lines) expect(line.slice(end - 1, end + 1), `${column} in "${line}"`).to.match(/^\d( |$)/);
         }
@@ -60,7 +63,7 @@ describe('usecasecore CLI', function () {
         const json = await run('outbox', 'status', '--json');
         expect(json.code).to.equal(1);
         const status = JSON.parse(json.stdout);
-        expect(status.totals).to.deep.include({ unsent: 3, inFlight: 1, parked: 1, sent: 2 });
+        expect(status.totals).to.deep.include({ unsent: 3, inFlight: 1, scheduled: 1, parked: 1, sent: 2 });
         expect(status.totals.oldestUnsentAgeMs).to.be.within(2 * HOUR, 2 * HOUR + 60_000);
         expect(status.types.map((s: { type: string; unsent: number }) => [s.type, s.unsent])).to.deep.equal([
           ['order.placed', 3],
