@@ -5,7 +5,7 @@
 //
 //   node .ci/node.mjs tsx bench/claim.bench.ts   # a Markdown report on stdout (progress on stderr)
 //
-// BENCH_DB_URL, else DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test). Knobs: BENCH_ROUNDS (20),
+// DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), as the other benches. Knobs: BENCH_ROUNDS (20),
 // BENCH_CLAIM_SCHEDULED (100000: scenario B's scheduled rows), BENCH_CLAIM_DUE (1000 due rows per round),
 // BENCH_CLAIM_LIMIT (100: claim(limit)).
 //
@@ -22,7 +22,6 @@ import { KnexOutbox, KnexUnitOfWork, migrate, tables } from '../adapters/knex/in
 import { BENCH_DB_URL, check, envNumber } from './harness.js';
 import { quantile } from './pg-common.js';
 
-const URL_ = process.env.BENCH_DB_URL || BENCH_DB_URL;
 const ROUNDS = envNumber('BENCH_ROUNDS', 20);
 const SCHEDULED = envNumber('BENCH_CLAIM_SCHEDULED', 100_000);
 const DUE = envNumber('BENCH_CLAIM_DUE', 1_000);
@@ -59,7 +58,7 @@ interface ScenarioResult {
 async function inFreshSchema<R>(admin: Knex, fn: (db: Knex) => Promise<R>): Promise<R> {
   const schema = `claimbench_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   await admin.raw('CREATE SCHEMA ??', [schema]);
-  const db = knex({ client: 'pg', connection: URL_, searchPath: [schema], pool: { min: 0, max: 2 } });
+  const db = knex({ client: 'pg', connection: BENCH_DB_URL, searchPath: [schema], pool: { min: 0, max: 2 } });
   try {
     await migrate(db); // the library's tables, in this schema (search path)
     return await fn(db);
@@ -214,7 +213,7 @@ function report(results: readonly ScenarioResult[], meta: { server: string; load
 
 // ---- run ------------------------------------------------------------------------------------------------------
 
-const admin = knex({ client: 'pg', connection: URL_, pool: { min: 0, max: 1 } });
+const admin = knex({ client: 'pg', connection: BENCH_DB_URL, pool: { min: 0, max: 1 } });
 try {
   const loadStart = loadavg();
   const server = (await admin.raw('SHOW server_version')).rows[0].server_version as string;

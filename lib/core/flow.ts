@@ -21,7 +21,8 @@ export type StepClass = RequestClass & (new (data: any) => AnyRequest);
 type DataOf<C> = C extends new (data: infer D) => any ? D : never;
 type OutOf<C> = C extends new (data: any) => infer I ? ResultOf<I> : never;
 type CodesOf<C> = C extends new (data: any) => infer I ? FailureOf<I> : never;
-type Last<S extends readonly unknown[]> = S extends readonly [...unknown[], infer L] ? L : never;
+/** The last type of a tuple. */
+export type Last<S extends readonly unknown[]> = S extends readonly [...unknown[], infer L] ? L : never;
 
 /** In place of a step that cannot take the previous step's result: the compiler shows both types. */
 export interface StepMismatch<Given, Expected> {

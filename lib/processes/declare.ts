@@ -3,6 +3,7 @@
 import type { HandlerClass } from '../core/context.js';
 import { UseCaseError } from '../core/errors.js';
 import { Command, typeOf, type AnyRequest, type Request, type RequestClass, type ResultOf } from '../core/request.js';
+import type { Last, StepMismatch } from '../core/flow.js';
 import { starter } from './start.js';
 
 /** A command class a process can send as a step. */
@@ -54,12 +55,7 @@ export type ProcessStepDef = SendStep | WaitStep | SleepStep;
 
 type InOf<S> = S extends { readonly io?: { readonly input: infer I } } ? I : never;
 type ResOf<S> = S extends { readonly io?: { readonly output: infer O } } ? O : never;
-type Last<S extends readonly unknown[]> = S extends readonly [...unknown[], infer L] ? L : never;
-
-/** In place of a step that cannot take the previous step's result: the compiler shows both types. */
-export interface StepMismatch<Given, Expected> {
-  readonly 'this step cannot take the previous step result as its input': { given: Given; expected: Expected };
-}
+export type { StepMismatch }; // the same marker as flow()'s: one message for one mistake
 /** The steps, each after the first checked against the previous one's result. */
 export type ProcessChain<
   S extends readonly unknown[],
