@@ -32,15 +32,6 @@ export function failureOf(failure: Failure): ProcessFailure {
   return { kind: failure.kind, message: failure.message, ...(failure.kind === 'domain' ? { code: failure.code } : {}) };
 }
 
-/** The ProcessStore of the mediator, or the fix when none is bound. */
-export function storeOf(ctx: Context): ProcessStore {
-  if (ctx.ports.processes) return ctx.ports.processes;
-  throw new UseCaseError(
-    'missing_port',
-    `${ctx.type} needs a ProcessStore — load memoryModule() or knexModule(...), or bind TOKENS.ProcessStore`,
-  );
-}
-
 /** One job's move of one locked process. */
 export class Move {
   constructor(

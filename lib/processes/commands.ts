@@ -2,7 +2,8 @@
 // callback of a step job given up on. Workers run them like any job (`work()`), through the whole stack.
 import * as v from 'valibot';
 import type { Context } from '../core/context.js';
-import type { ProcessMovement, ProcessRecord } from '../core/ports.js';
+import { UseCaseError } from '../core/errors.js';
+import type { ProcessMovement, ProcessRecord, ProcessStore } from '../core/ports.js';
 import { isoTime } from '../core/time.js';
 import { Command } from '../core/request.js';
 
@@ -85,6 +86,15 @@ export function deadlineOf(
  */
 export function correlation(tenant: string, event: string, key: string): { event: string; key: string } {
   return { event, key: `${tenant}\u001f${key}` };
+}
+
+/** The ProcessStore of the mediator, or the fix when none is bound. */
+export function storeOf(ctx: Context): ProcessStore {
+  if (ctx.ports.processes) return ctx.ports.processes;
+  throw new UseCaseError(
+    'missing_port',
+    `${ctx.type} needs a ProcessStore — load memoryModule() or knexModule(...), or bind TOKENS.ProcessStore`,
+  );
 }
 
 /** Tells the telemetry how a process moved, once the move commits (a rolled-back move never happened). */

@@ -167,8 +167,8 @@ export function sleep<T>(until: (input: T, now: number) => number | Date | strin
  * const Checkout = process('Checkout', [
  *   step(ReserveStock, { compensate: ReleaseStock }),
  *   step(ChargeCard, { compensate: RefundCharge }),
- *   step(ShipOrder),
- * ], { onFailure: CancelOrder });
+ *   step(ShipReserved, { name: 'ShipOrder' }),
+ * ], { onFailure: CancelCheckout }); // its input is ReserveStock's
  * // in a handler: const { processId } = unwrap(await ctx.send(new Checkout({ orderId, card })));
  */
 export function process<const S extends readonly [SendStep, ...ProcessStepDef[]]>(

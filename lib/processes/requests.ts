@@ -7,8 +7,8 @@ import { handles } from '../core/handler.js';
 import type { ProcessRecord, ProcessState } from '../core/ports.js';
 import { Command, Query } from '../core/request.js';
 import { fail, notFound, ok, type Fail, type Result } from '../core/result.js';
-import { Move, storeOf } from './advance.js';
-import { stageStep } from './commands.js';
+import { Move } from './advance.js';
+import { stageStep, storeOf } from './commands.js';
 import type { ProcessClass } from './declare.js';
 
 const byId = v.object({ processId: v.pipe(v.string(), v.maxLength(100)) });

@@ -7,9 +7,9 @@ import { handles, on } from '../core/handler.js';
 import type { Decision } from '../core/policy.js';
 import { payloadOf, typeOf, type AnyRequest, type RequestClass } from '../core/request.js';
 import { notFound, type AnyResult } from '../core/result.js';
-import { correlation, ProcessStep, ProcessStepGaveUp } from './commands.js';
+import { correlation, ProcessStep, ProcessStepGaveUp, storeOf } from './commands.js';
 import type { ProcessClass, WaitStep } from './declare.js';
-import { Move, storeOf } from './advance.js';
+import { Move } from './advance.js';
 import { processRequestHandlers } from './requests.js';
 
 /** What `processes()` gives: register the handlers and rules, work the jobs, subscribe for the waits. */

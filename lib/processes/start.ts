@@ -2,13 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { injectable } from 'inversify';
 import type { Context, HandlerClass } from '../core/context.js';
-import { UseCaseError } from '../core/errors.js';
 import { handles } from '../core/handler.js';
 import type { ProcessRecord } from '../core/ports.js';
 import { payloadOf, type AnyRequest, type RequestClass } from '../core/request.js';
 import { ok } from '../core/result.js';
 import { isoTime } from '../core/time.js';
-import { deadlineOf, stageRun, stageStep, tell } from './commands.js';
+import { deadlineOf, stageRun, stageStep, storeOf, tell } from './commands.js';
 
 /** What starting needs of a declared process. */
 interface Startable extends RequestClass {
@@ -25,13 +24,7 @@ interface Startable extends RequestClass {
 export function starter(definition: Startable): HandlerClass {
   class Start {
     async handle(request: AnyRequest, ctx: Context) {
-      const store = ctx.ports.processes;
-      if (!store)
-        throw new UseCaseError(
-          'missing_port',
-          `${definition.type} is a process, and starting one needs a ProcessStore — load memoryModule() or ` +
-            'knexModule(...), or bind TOKENS.ProcessStore',
-        );
+      const store = storeOf(ctx);
       const now = ctx.ports.clock.now();
       const span = ctx.ports.telemetry?.processSpan?.(definition.type);
       const deadlineAt = definition.options.deadlineMs && isoTime(now + definition.options.deadlineMs);

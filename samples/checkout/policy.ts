@@ -1,6 +1,6 @@
 // Who may check out (the order's owner, a placed order), who reads a checkout (its owner or a manager), and that its
 // steps run only inside their process.
-import type { Context } from '../../lib/core/index.js';
+import { typeOf, type Context } from '../../lib/core/index.js';
 import type { ProcessRecord } from '../../lib/processes/index.js';
 import { guard, rule, type PolicyRule, type TransitionGuard } from '../../middleware/index.js';
 import { orderLifecycle, type Order } from '../orders/order.js';
@@ -31,7 +31,7 @@ export const checkoutRules: readonly PolicyRule[] = [
     );
   }),
   // The process itself is started only by StartCheckout (nested in its transaction).
-  rule(Checkout, (ctx) => ctx.parent?.type === 'StartCheckout' || { allow: false, reason: 'Send StartCheckout' }),
+  rule(Checkout, (ctx) => ctx.parent?.type === typeOf(StartCheckout) || { allow: false, reason: 'Send StartCheckout' }),
   ...[ReserveStock, ReleaseStock, ChargeCard, RefundCharge, ShipReserved, CancelCheckout].map((type) =>
     rule(type, inCheckout),
   ),

@@ -14,7 +14,11 @@ import {
 /** How long a checkout waits for the provider to confirm a pending charge. */
 export const CONFIRMATION_TIMEOUT_MS = 30_000;
 
-/** The checkout, started by StartCheckout (its handler sends `new Checkout({ orderId, card })`). */
+/**
+ * The checkout, started by StartCheckout (its handler sends `new Checkout({ orderId, card })`). Its input is its first
+ * step's, ReserveStock's. Steps are numbered from 0, the wait included: 0 ReserveStock, 1 ChargeCard, 2 the wait,
+ * 3 ShipOrder.
+ */
 export const Checkout = process(
   'Checkout',
   [
