@@ -1,7 +1,7 @@
 // `npm start`: serves the sample on PORT (default 3000); on SIGTERM or SIGINT it shuts down gracefully and exits
 // within SHUTDOWN_DEADLINE_MS. Adapters and names come from the environment (see samples/backend.ts); retention
-// from RETENTION_OUTBOX_SENT_MS (default 7 days), RETENTION_INBOX_MS (30 days), RETENTION_EVERY_MS (1 hour) and
-// IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens them to see the tables stay flat); tracing from
+// from RETENTION_OUTBOX_SENT_MS (default 7 days), RETENTION_INBOX_MS, RETENTION_JOBS_MS, RETENTION_PROCESSES_MS
+// (30 days each), RETENTION_EVERY_MS (1 hour) and IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens them to see the tables stay flat); tracing from
 // OTEL_TRACES_EXPORTER (see samples/telemetry.ts).
 import type { AddressInfo } from 'node:net';
 import { TOKENS } from '../lib/core/index.js';
@@ -52,11 +52,13 @@ const { app, container, mediator, sends, listening } = createApp(backend.contain
 });
 const relay = container.get<RunningRelay>(TOKENS.Relay);
 relay.start(1_000); // woken after every commit; the poll also picks up rows an earlier run left unsent
-// Sent events kept a week (to look into), inbox records a month (longer than any redelivery), expired idempotency
-// records reaped, hourly.
+// Sent events kept a week (to look into), inbox records a month (longer than any redelivery), settled jobs and ended
+// processes a month (a keyed job's record stays: its key keeps answering), expired idempotency records reaped, hourly.
 const cleanup = retention(container, {
   outboxSentMs: ms('RETENTION_OUTBOX_SENT_MS', 7 * DAY),
   inboxMs: ms('RETENTION_INBOX_MS', 30 * DAY),
+  jobsMs: ms('RETENTION_JOBS_MS', 30 * DAY),
+  processesMs: ms('RETENTION_PROCESSES_MS', 30 * DAY),
   idempotency: true,
   everyMs: ms('RETENTION_EVERY_MS', HOUR),
 });

@@ -181,7 +181,11 @@ for (const [backendName, open] of backends) {
           const port = await freePort();
           child = spawn('npx', ['tsx', 'samples/server.ts'], {
             cwd: REPO_ROOT,
-            env: { ...process.env, PORT: String(port), DATABASE_URL: '', AMQP_URL: '', PGLITE_DIR: '' },
+            env: {
+              ...process.env,
+              ...{ PORT: String(port), DATABASE_URL: '', AMQP_URL: '', PGLITE_DIR: '' },
+              ...{ RETENTION_JOBS_MS: '1', RETENTION_EVERY_MS: '100' }, // settled jobs purged at once
+            },
             detached: true,
             stdio: ['ignore', 'pipe', 'pipe'],
           });
@@ -200,12 +204,37 @@ for (const [backendName, open] of backends) {
           const reply = await call('GET', '/inventory/sku-1', {}, banner[1]);
           expect(reply).to.deep.include({ status: 200, body: { productId: 'sku-1', bins: {} } });
 
+          // A move below the low-stock threshold runs a LowStockAlert job; retention then purges its settled record.
+          const at = (path: string, options: CallOptions = {}) =>
+            call(options.body ? 'POST' : 'GET', path, options, banner[1]);
+          const body = { productId: 'sku-1', binId: 'A', qty: 6 };
+          expect((await at('/inventory/receipts', { ...manager, body })).status).to.equal(200);
+          const move = { productId: 'sku-1', fromBinId: 'A', toBinId: 'B', qty: 3, reason: 'below the threshold' };
+          expect((await at('/inventory/moves', { actor: 'clerk-1', roles: 'clerk', body: move })).status).to.equal(200);
+          const alert = await eventually(
+            'the alert of the job',
+            async () => (await at('/inventory/sku-1/alerts')).body.alerts[0],
+          );
+          await eventually(
+            'the settled job purged by retention',
+            async () => (await at(`/jobs/${alert.jobId}`)).status === 404,
+          );
+
           process.kill(-child.pid!, 'SIGTERM'); // the whole group: npx does not forward signals to tsx
           await closed;
           expect(output.text()).to.include('SIGTERM received, shutting down');
         });
       });
   });
+}
+
+/** Polls `probe` (every 50 ms, at most 10 s) until it gives something truthy: the server's timers run on their own. */
+async function eventually<T>(what: string, probe: () => Promise<T>): Promise<NonNullable<T>> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    const found = await probe();
+    if (found) return found;
+  }
+  throw new Error(`timed out after 10 s waiting for ${what}`);
 }
 
 /** A port nothing listens on right now. */
