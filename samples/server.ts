@@ -1,8 +1,8 @@
 // `npm start`: serves the sample on PORT (default 3000); on SIGTERM or SIGINT it shuts down gracefully and exits
 // within SHUTDOWN_DEADLINE_MS. Adapters and names come from the environment (see samples/backend.ts); retention
 // from RETENTION_OUTBOX_SENT_MS (default 7 days), RETENTION_INBOX_MS, RETENTION_JOBS_MS, RETENTION_PROCESSES_MS
-// (30 days each), RETENTION_EVERY_MS (1 hour) and IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens them to see the tables stay flat); tracing from
-// OTEL_TRACES_EXPORTER (see samples/telemetry.ts).
+// (30 days each), RETENTION_EVERY_MS (1 hour) and IDEMPOTENCY_TTL_MS (24 hours), all in ms (a soak run shortens
+// them to see the tables stay flat); tracing from OTEL_TRACES_EXPORTER (see samples/telemetry.ts).
 import type { AddressInfo } from 'node:net';
 import { TOKENS } from '../lib/core/index.js';
 import { auditSealer } from '../lib/audit/index.js';
