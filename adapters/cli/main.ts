@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `usecasecore`: the library's command line (migrations, the relay, the outbox, retention, audit checks, processes).
+// `usecasecore`: the library's command line (migrations, the relay, the outbox, retention, audit checks, processes,
+// jobs).
 import { auditVerifyCommand } from './audit.js';
 import { COMMON_HELP, EXIT, runCommand, type Command } from './common.js';
 import { idempotencyReapCommand } from './idempotency.js';
 import { inboxPurgeCommand } from './inbox.js';
+import { jobsCancelCommand, jobsListCommand, jobsPurgeCommand, jobsShowCommand } from './jobs.js';
 import { migrateCommand } from './migrate.js';
 import { outboxPurgeCommand, outboxRetryCommand, outboxStatusCommand } from './outbox.js';
 import {
@@ -27,14 +29,18 @@ const COMMANDS: readonly Command[] = [
   processesShowCommand,
   processesRetryCommand,
   processesCancelCommand,
+  jobsListCommand,
+  jobsShowCommand,
+  jobsCancelCommand,
+  jobsPurgeCommand,
 ];
 
 const USAGE = 'Usage: usecasecore <command> [options]   (usecasecore --help lists the commands)';
 
 function help(commands: readonly Command[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
-  return `usecasecore: run the library's migrations and relay, look after the outbox, inbox and idempotency records
-and the processes, and verify the audit log.
+  return `usecasecore: run the library's migrations and relay, look after the outbox, inbox and idempotency records,
+the processes and the jobs, and verify the audit log.
 
 ${USAGE.split('   ')[0]}
 

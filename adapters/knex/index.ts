@@ -16,7 +16,7 @@ import { KnexUnitOfWork } from './unit-of-work.js';
 export { KnexAuditStore, type AuditProblem, type AuditVerification } from './audit-store.js';
 export { KnexIdempotencyStore } from './idempotency-store.js';
 export { KnexInbox } from './inbox.js';
-export { KnexJobStore } from './job-store.js';
+export { KnexJobStore, type JobQuery } from './job-store.js';
 export { KnexProcessStore, type ProcessTables } from './process-store.js';
 export {
   KnexOutbox,

@@ -20,6 +20,17 @@ interface Row {
   settled_at: Date | string | null;
 }
 
+/** What `KnexJobStore.list` selects; every field narrows it. */
+export interface JobQuery {
+  readonly type?: string;
+  readonly tenant?: string;
+  readonly states?: readonly JobRecord['state'][];
+  /** ISO 8601 or ms since the epoch: enqueued before it. */
+  readonly enqueuedBefore?: string | number;
+  /** At most this many (default 50). */
+  readonly limit?: number;
+}
+
 /** The knex JobStore (table `<prefix>jobs`, migration 008). */
 export class KnexJobStore implements JobStore {
   readonly #insert: string;
@@ -88,6 +99,23 @@ export class KnexJobStore implements JobStore {
   async status(jobId: string): Promise<JobRecord | undefined> {
     const { rows } = await prepared(await this.uow.db(), this.#read, [jobId]);
     return rows[0] && toRecord(rows[0]);
+  }
+
+  /**
+   * Jobs newest first, for an operator (`usecasecore jobs list`): of a type, a tenant, in some states, enqueued before
+   * a time; at most `limit`.
+   * @example await store.list({ states: ['failed', 'dead'], limit: 20 })
+   */
+  async list(query: JobQuery = {}): Promise<JobRecord[]> {
+    const select = this.uow.knex<Row>(this.table).orderBy([
+      { column: 'enqueued_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ]);
+    if (query.type !== undefined) void select.where('type', query.type);
+    if (query.tenant !== undefined) void select.where('tenant', query.tenant);
+    if (query.states) void select.whereIn('state', [...query.states]);
+    if (query.enqueuedBefore !== undefined) void select.where('enqueued_at', '<', new Date(query.enqueuedBefore));
+    return (await select.limit(query.limit ?? 50)).map(toRecord);
   }
 
   /** Deletes jobs settled more than `olderThanMs` ago (keyed ones never), in batches; returns how many. */

@@ -15,6 +15,10 @@ const COMMANDS = [
   'processes show',
   'processes retry',
   'processes cancel',
+  'jobs list',
+  'jobs show',
+  'jobs cancel',
+  'jobs purge',
 ];
 
 describe('usecasecore CLI', function () {
@@ -51,6 +55,11 @@ describe('usecasecore CLI', function () {
       ],
       ['a duration without a unit', ['inbox', 'purge', '--before', '30'], /500ms, 45s, 30m, 12h or 7d/],
       ['a missing --sent-before', ['outbox', 'purge'], /e\.g\. --sent-before 7d/],
+      [
+        'a job state that does not exist',
+        ['jobs', 'list', '--state', 'stuck'],
+        /--state stuck: use one or more of queued/,
+      ],
       ['ids and --parked together', ['outbox', 'retry', 'abc', '--parked'], /give the ids of parked rows, or --parked/],
       ['a stray argument', ['migrate', 'now'], /Unexpected argument 'now'/],
       ['no DATABASE_URL', ['outbox', 'status'], /Set DATABASE_URL or pass --database-url/],
