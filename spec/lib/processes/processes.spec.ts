@@ -16,7 +16,7 @@ import {
 import { everyone, recommendedStack } from '../../../middleware/index.js';
 import { expect } from '../../support/helpers.js';
 import { Charge, Checkout, Release, Reserve, Settle, Ship } from './checkout.js';
-import { Deadlined, Later, Note, ann, failing, latch, onEveryBackend } from './world.js';
+import { Deadlined, Doomed, Later, Note, ann, failing, latch, onEveryBackend, unreachable } from './world.js';
 
 const states = (p: ProcessRecord) => p.steps.map((s) => s.state);
 
@@ -171,6 +171,23 @@ onEveryBackend('processes', (open) => {
     );
     expect(refused.message).to.include('declare the new steps under another name (CheckoutV2)');
     expect((await w.get(processId)).state, 'left as it was').to.equal('running');
+  });
+
+  it('should answer why when a cancel cannot end the process, and leave it running to end later', async () => {
+    const w = await open({ retry: { attempts: 2, baseMs: 1_500, maxMs: 1_500 } });
+    failing.began = latch();
+    const { processId } = unwrap(await w.mediator.send(new Doomed({ until: 'now' }), ann));
+    await failing.began.promise; // its step failed once; the retry is 1.5 s away
+    unreachable.down = true; // nothing is done to undo: the cancel ends the process, and its onFailure fails
+    const refused = await w.mediator.send(new CancelProcess({ processId }), ann);
+    unreachable.down = false;
+    expect(refused.ok, 'a cancel that did not happen is not a success').to.equal(false);
+    expect(!refused.ok && refused.failure).to.deep.include({ kind: 'unavailable' });
+    expect((await w.get(processId)).state, 'rolled back: it runs on').to.equal('running');
+    await w.settled();
+    const ended = await w.get(processId);
+    expect(ended).to.deep.include({ state: 'failed' });
+    expect(ended.failure?.kind, 'its step gave up').to.equal('dead');
   });
 
   it('should leave a process failed when a compensation fails, and compensate again on RetryProcess', async () => {

@@ -82,6 +82,20 @@ class FlakyHandler implements Handler<Flaky> {
 /** Note, then Flaky with a deadline of 5 s from when it became due. */
 export const Deadlined = process('Deadlined', [step(Note), step(Flaky, { deadlineMs: 5_000 })]);
 
+/** The onFailure of Doomed: its service answers 503 while `unreachable.down`. */
+export class Unreachable extends Command(v.object({ processId: v.string() }))<{ processId: string }> {}
+export const unreachable = { down: false };
+@handles(Unreachable)
+@injectable()
+class UnreachableHandler implements Handler<Unreachable> {
+  handle(cmd: Unreachable) {
+    if (unreachable.down) return failure({ kind: 'unavailable', message: 'the order service answered 503' });
+    return ok({ processId: cmd.processId });
+  }
+}
+/** One Flaky step, and an onFailure that may be unreachable. */
+export const Doomed = process('Doomed', [step(Flaky)], { onFailure: Unreachable });
+
 /** A promise to open once. */
 export function latch() {
   let open!: () => void;
@@ -163,14 +177,15 @@ export async function checkoutApp(
   outer: Middleware[] = [],
   retry: RetryPolicy = { attempts: 3, baseMs: 1, maxMs: 2 },
 ) {
-  const runtime = processes([Checkout, Later, Deadlined]);
+  const runtime = processes([Checkout, Later, Deadlined, Doomed]);
   const types: RequestClass[] = [
-    ...[Checkout, Later, Deadlined, Reserve, Release, Charge, Refund, Ship, Settle, CancelOrder, Note, Flaky],
+    ...[Checkout, Later, Deadlined, Doomed, Reserve, Release, Charge, Refund, Ship, Settle, CancelOrder, Note, Flaky],
+    Unreachable,
     PaymentConfirmed,
     ...[GetProcess, CancelProcess, RetryProcess],
   ];
   const mediator = createMediator(container, {
-    handlers: [...SHOP_HANDLERS, NoteHandler, FlakyHandler, ...runtime.handlers],
+    handlers: [...SHOP_HANDLERS, NoteHandler, FlakyHandler, UnreachableHandler, ...runtime.handlers],
     middleware: [
       ...outer,
       ...recommendedStack({ rules: [...types.map((type) => everyone(type)), ...runtime.rules], inbox: true }),
