@@ -84,6 +84,24 @@ export function parseDuration(text: string, option: string): number {
 }
 
 /**
+ * A comma-separated option whose values must be among `allowed` (e.g. `--state failed,dead`), or undefined when
+ * absent. Throws a UsageError naming the unknown values and the allowed ones.
+ * @example listOf(cli.string('state'), '--state', ['queued', 'running']) // ['queued']
+ */
+export function listOf<T extends string>(
+  text: string | undefined,
+  option: string,
+  allowed: readonly T[],
+): T[] | undefined {
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((s) => s.trim());
+  const unknown = values.filter((s) => !allowed.includes(s as T));
+  if (unknown.length > 0)
+    throw new UsageError(`${option} ${unknown.join(',')}: use one or more of ${allowed.join(',')}`);
+  return values as T[];
+}
+
+/**
  * A duration for people: its two largest units (`3d 4h`, `12m 5s`, `500ms`).
  * @example formatDuration(93_784_000) // '1d 2h'
  */

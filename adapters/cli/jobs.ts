@@ -8,7 +8,7 @@ import { audit, unitOfWork, validation } from '../../middleware/index.js';
 import { knexModule } from '../knex/index.js';
 import { KnexJobStore } from '../knex/job-store.js';
 import { KnexUnitOfWork } from '../knex/unit-of-work.js';
-import { EXIT, UsageError, table, type Command, type Invocation } from './common.js';
+import { EXIT, UsageError, listOf, table, type Command, type Invocation } from './common.js';
 
 const STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
 /** States an operator must look at: the job will not run again by itself. */
@@ -19,14 +19,6 @@ const OPERATOR = { id: 'usecasecore-cli', roles: ['operator'] };
 const storeOf = (cli: Invocation) => new KnexJobStore(new KnexUnitOfWork(cli.db()), cli.tables.jobs);
 const why = (job: JobRecord) => (job.failure ? `${job.failure.code ?? job.failure.kind}: ${job.failure.message}` : '');
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').slice(0, 80);
-
-function statesOf(text: string | undefined): JobState[] | undefined {
-  if (text === undefined) return undefined;
-  const states = text.split(',').map((s) => s.trim());
-  const unknown = states.filter((s) => !STATES.includes(s as JobState));
-  if (unknown.length > 0) throw new UsageError(`--state ${unknown.join(',')}: use one or more of ${STATES.join(',')}`);
-  return states as JobState[];
-}
 
 /**
  * The `jobs list` command.
@@ -57,7 +49,11 @@ Exit codes: 0 none of those listed failed or is dead, 1 some did (or the databas
   async run(cli) {
     const limit = Number(cli.string('limit') ?? 50);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number ≥ 1, e.g. 50');
-    const [type, tenant, states] = [cli.string('type'), cli.string('tenant'), statesOf(cli.string('state'))];
+    const [type, tenant, states] = [
+      cli.string('type'),
+      cli.string('tenant'),
+      listOf(cli.string('state'), '--state', STATES),
+    ];
     const olderThan = cli.duration('older-than');
     const list = await storeOf(cli).list({
       limit,

@@ -9,7 +9,7 @@ import { audit, publish, unitOfWork, validation } from '../../middleware/index.j
 import { knexModule } from '../knex/index.js';
 import { KnexProcessStore } from '../knex/process-store.js';
 import { KnexUnitOfWork } from '../knex/unit-of-work.js';
-import { EXIT, UsageError, table, type Command, type Invocation } from './common.js';
+import { EXIT, UsageError, listOf, table, type Command, type Invocation } from './common.js';
 
 const STATES: readonly ProcessState[] = ['running', 'compensating', 'completed', 'compensated', 'failed'];
 /** Who the CLI's sends are audited as. */
@@ -26,14 +26,6 @@ function stepOf(process: ProcessRecord): string {
   const at = steps.findIndex((s) => ['pending', 'running', 'waiting'].includes(s.state));
   const step = steps[at < 0 ? steps.length - 1 : at];
   return step ? `${steps.indexOf(step)} ${step.name} ${step.state}` : '-';
-}
-
-function statesOf(text: string | undefined): ProcessState[] | undefined {
-  if (text === undefined) return undefined;
-  const states = text.split(',').map((s) => s.trim());
-  const unknown = states.filter((s) => !STATES.includes(s as ProcessState));
-  if (unknown.length > 0) throw new UsageError(`--state ${unknown.join(',')}: use one or more of ${STATES.join(',')}`);
-  return states as ProcessState[];
 }
 
 /**
@@ -57,7 +49,7 @@ Exit codes: 0 none of those listed failed, 1 some failed (or the database failed
   async run(cli) {
     const limit = Number(cli.string('limit') ?? 50);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a whole number ≥ 1, e.g. 50');
-    const states = statesOf(cli.string('state'));
+    const states = listOf(cli.string('state'), '--state', STATES);
     const tenant = cli.string('tenant');
     const list = await storeOf(cli).list({ limit, ...(tenant ? { tenant } : {}), ...(states ? { states } : {}) });
     const human =
